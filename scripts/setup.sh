@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# One-command install: a .venv at the repository root with the CPU build of torch first
+# (so nothing later pulls a multi-GB CUDA build), then skillit in editable mode with dev+plots.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q "$TORCH_SPEC"
+.venv/bin/python -m pip install -q -e ".[dev,plots]"
+echo "skillit installed in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

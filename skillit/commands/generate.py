@@ -1,0 +1,14 @@
+"""`skillit generate`: not yet available in this build."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="(not yet available)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from skillit.errors import SkillitError
+
+    raise SkillitError("'skillit generate' is not available in this build yet")
