@@ -1,0 +1,114 @@
+"""SkillLM: the LightningModule that trains any next-token network on skill batches.
+
+Training loss is the mean cross-entropy over answer tokens. Validation computes, per eval skill,
+the answer-token loss and greedy exact-match accuracy, reduced across ranks as sums, logs them as
+`val/loss/<skill>` and `val/acc/<skill>`, and keeps the latest result in `last_eval` for the
+mixing callback (sanity-check passes are not recorded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn as nn
+
+from skillit.model.losses import masked_mean_loss, per_sample_stats
+from skillit.model.metrics import PerSkillEval
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        from skillit.errors import SkillitError
+
+        if self.lr <= 0:
+            raise SkillitError(f"optim.lr must be > 0, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise SkillitError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise SkillitError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
+
+
+@dataclass
+class EvalResult:
+    step: int
+    loss: np.ndarray  # (m,) per eval skill
+    acc: np.ndarray  # (m,)
+
+
+def warmup_linear_decay(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """LR multiplier: linear warm-up to 1 over `warmup` steps, then linear decay to `min_ratio`."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    span = max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    return max(min_ratio, 1.0 - (1.0 - min_ratio) * progress)
+
+
+class SkillLM(L.LightningModule):
+    def __init__(self, network: nn.Module, eval_skills: list[str], optim: OptimConfig, total_steps: int):
+        super().__init__()
+        self.network = network
+        self.eval_skills = list(eval_skills)
+        self.optim_cfg = optim
+        self.total_steps = total_steps
+        self.eval_metric = PerSkillEval(len(self.eval_skills))
+        self.last_eval: EvalResult | None = None
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.network(input_ids)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self(batch["input_ids"])
+        loss = masked_mean_loss(logits, batch["input_ids"], batch["loss_mask"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self.eval_metric.reset()
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        logits = self(batch["input_ids"])
+        loss_sum, tokens, correct = per_sample_stats(logits, batch["input_ids"], batch["loss_mask"])
+        self.eval_metric.update(batch["eval_skill"], loss_sum, tokens, correct)
+
+    def on_validation_epoch_end(self) -> None:
+        result = self.eval_metric.compute()  # all ranks take part in the reduction
+        loss = result["loss"].float().cpu().numpy()
+        acc = result["acc"].float().cpu().numpy()
+        metrics = {}
+        for j, name in enumerate(self.eval_skills):
+            metrics[f"val/loss/{name}"] = float(loss[j])
+            metrics[f"val/acc/{name}"] = float(acc[j])
+        metrics["val/loss/mean"] = float(loss.mean())
+        metrics["val/acc/mean"] = float(acc.mean())
+        self.log_dict(metrics, sync_dist=False)  # values are already global
+        if not self.trainer.sanity_checking:
+            self.last_eval = EvalResult(step=self.global_step, loss=loss, acc=acc)
+
+    def configure_optimizers(self):
+        cfg = self.optim_cfg
+        decay, no_decay = [], []
+        for p in self.network.parameters():
+            if p.requires_grad:
+                (decay if p.dim() >= 2 else no_decay).append(p)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr,
+            betas=tuple(cfg.betas),
+        )
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda step: warmup_linear_decay(step, cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio),
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
