@@ -25,7 +25,7 @@ def check_setting(setting: str, train_skills: Sequence[str], eval_skills: Sequen
     """Raise SkillitError (naming skills.eval) unless the two skill sets fit `setting`."""
     if setting not in SETTINGS:
         raise SkillitError(
-            f"setting {setting!r} is unknown (key skills.setting); valid: {', '.join(SETTINGS)}"
+            f"setting {setting!r} is unknown (key mixing.setting); valid: {', '.join(SETTINGS)}"
         )
     train, evals = list(train_skills), list(eval_skills)
     for key, names in (("skills.train", train), ("skills.eval", evals)):

@@ -29,7 +29,7 @@ from skillit.tokenization import (
     wordlevel_tokenizer,
 )
 
-KEY = "data"  # config section that holds these fields; errors name keys as data.<field>
+KEY = "data.jsonl"  # config section of these fields: errors name keys as data.jsonl.<field>
 
 
 @dataclass

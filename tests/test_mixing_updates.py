@@ -1,0 +1,133 @@
+"""The pure Skill-It, static and curriculum maths, checked against numbers worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from skillit.mixing.updates import (
+    curriculum_pool,
+    curriculum_stage_fraction,
+    skillit_initial,
+    skillit_update,
+    softmax_weights,
+    static_weights,
+)
+
+# Skill 1 feeds skill 0 and skill 2 (0.5); every skill feeds itself (1).
+A = np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.5, 1.0]])
+ETA = 0.5
+
+
+def normalised_exp(scores):
+    e = np.exp(np.asarray(scores, dtype=np.float64))
+    return e / e.sum()
+
+
+def test_softmax_weights_is_finite_for_huge_scores():
+    w = softmax_weights(np.array([1e308, 1e308 - 1e292, -1e308]))
+    assert np.isfinite(w).all()
+    assert w.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_softmax_weights_gives_infinite_scores_all_the_mass():
+    w = softmax_weights(np.array([np.inf, 3.0, np.inf]))
+    np.testing.assert_array_equal(w, [0.5, 0.0, 0.5])
+
+
+def test_skillit_initial_matches_hand_computation():
+    # Row sums 1.5, 1.0, 1.5, times eta 0.5.
+    np.testing.assert_allclose(skillit_initial(A, ETA), normalised_exp([0.75, 0.5, 0.75]))
+
+
+def test_skillit_update_sums_the_window_rather_than_averaging():
+    losses = np.array([2.0, 1.0, 3.0])
+    # A @ L = [2.5, 1.0, 3.5]; two identical rounds sum to twice that.
+    summed = normalised_exp(ETA * 2 * np.array([2.5, 1.0, 3.5]))
+    np.testing.assert_allclose(skillit_update(A, np.stack([losses, losses]), ETA), summed)
+
+
+def test_skillit_update_over_the_last_two_rounds_matches_hand_computation():
+    # Rounds 3 and 4: L3 + L4 = [1.0+0.5, 0.6+0.4, 2.0+1.2] = [1.5, 1.0, 3.2].
+    # A @ [1.5, 1.0, 3.2] = [1.5 + 0.5, 1.0, 0.5 + 3.2] = [2.0, 1.0, 3.7]; eta * that:
+    window = np.array([[1.0, 0.6, 2.0], [0.5, 0.4, 1.2]])
+    np.testing.assert_allclose(skillit_update(A, window, ETA), normalised_exp([1.0, 0.5, 1.85]))
+
+
+def test_complete_graph_gives_uniform_weights():
+    window = np.array([[0.3, 2.0, 9.0, 0.1], [4.0, 0.0, 1.0, 7.0]])
+    np.testing.assert_allclose(skillit_update(np.ones((4, 4)), window, 3.0), np.full(4, 0.25))
+
+
+def test_identity_graph_gives_softmax_of_eta_times_own_loss():
+    losses = np.array([0.2, 1.4, 0.9])
+    np.testing.assert_allclose(
+        skillit_update(np.eye(3), losses[None, :], 0.8), normalised_exp(0.8 * losses)
+    )
+
+
+def test_static_weights_are_the_softmax_over_row_sums():
+    graph = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 0.0]])
+    np.testing.assert_allclose(static_weights(graph, 2.0), normalised_exp([2.0, 2.0, 0.0]))
+
+
+def test_static_weights_do_not_crash_on_a_zero_graph_or_zero_eta():
+    np.testing.assert_allclose(static_weights(np.zeros((3, 2)), 1.0), np.full(3, 1 / 3))
+    np.testing.assert_allclose(static_weights(A, 0.0), np.full(3, 1 / 3))
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+non_negative = st.floats(min_value=0.0, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    k=st.integers(1, 6),
+    m=st.integers(1, 6),
+    rounds=st.integers(1, 4),
+    eta=st.floats(min_value=0.0, max_value=1e6),
+)
+def test_weights_are_a_simplex_for_any_finite_losses_and_non_negative_graph(
+    data, k, m, rounds, eta
+):
+    graph = data.draw(arrays(np.float64, (k, m), elements=non_negative))
+    window = data.draw(arrays(np.float64, (rounds, m), elements=finite))
+    for w in (skillit_update(graph, window, eta), skillit_initial(graph, eta)):
+        assert w.shape == (k,)
+        assert np.isfinite(w).all()
+        assert (w >= 0).all()
+        assert abs(w.sum() - 1.0) <= 1e-9
+
+
+def test_curriculum_stage_fraction_follows_linear_pacing():
+    # H = 10 steps, M = 5 stages: stage i covers steps [2(i-1), 2i).
+    fractions = [curriculum_stage_fraction(step, 10, 5) for step in range(12)]
+    assert fractions == [0.2, 0.2, 0.4, 0.4, 0.6, 0.6, 0.8, 0.8, 1.0, 1.0, 1.0, 1.0]
+
+
+def test_curriculum_stage_fraction_handles_steps_not_divisible_by_stages():
+    # H = 7, M = 3: boundaries at 7/3 and 14/3, so steps 0-2, 3-4, 5-6.
+    assert [curriculum_stage_fraction(s, 7, 3) for s in range(7)] == [
+        1 / 3, 1 / 3, 1 / 3, 2 / 3, 2 / 3, 1.0, 1.0,
+    ]
+
+
+def test_curriculum_pool_takes_the_easiest_fraction_with_ties_broken_by_index():
+    scores = np.array([0.5, 0.1, 0.5, 0.9, 0.1, 0.3])
+    np.testing.assert_array_equal(curriculum_pool(scores, 0.5, hardest_first=False), [1, 4, 5])
+    np.testing.assert_array_equal(
+        curriculum_pool(scores, 4 / 6, hardest_first=False), [1, 4, 5, 0]
+    )
+
+
+def test_anticurriculum_pool_takes_the_hardest_fraction_with_ties_broken_by_index():
+    scores = np.array([0.5, 0.1, 0.5, 0.9, 0.1, 0.3])
+    np.testing.assert_array_equal(curriculum_pool(scores, 0.5, hardest_first=True), [3, 0, 2])
+
+
+def test_curriculum_pool_admits_at_least_one_sample_for_a_positive_fraction():
+    assert curriculum_pool(np.array([3.0, 1.0, 2.0]), 0.01, hardest_first=False).tolist() == [1]
