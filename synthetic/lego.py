@@ -104,7 +104,9 @@ class LegoTask:
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= MAX_K:
-            raise ValueError(f"k must be between 1 and {MAX_K} (one letter per variable); got {self.k}")
+            raise ValueError(
+                f"k must be between 1 and {MAX_K} (one letter per variable); got {self.k}"
+            )
         check_choice("structure", self.structure, STRUCTURES)
         check_choice("fmt", self.fmt, FORMATS)
         check_choice("answer_loss", self.answer_loss, ANSWER_LOSSES)

@@ -191,9 +191,11 @@ def test_answer_mask_marks_exactly_the_value_tokens_of_the_answer(fmt, answer_lo
         batch.ids, batch.answer_mask, batch.prompts(), batch.answers()
     ):
         scored = [tok.id_to_token(i) for i in row[mask]]
-        expected = answer.split() if fmt == "paper" or answer_loss == "last" else [
-            v for _, v in answer_listing(prompt, answer)
-        ]
+        expected = (
+            answer.split()
+            if fmt == "paper" or answer_loss == "last"
+            else [v for _, v in answer_listing(prompt, answer)]
+        )
         assert scored == expected
 
 

@@ -22,39 +22,57 @@ validation sets; --split val writes the fixed validation sets (--val-size per sk
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--n", type=int, default=None,
+        "--n",
+        type=int,
+        default=None,
         help=f"number of training samples to write (default {DEFAULT_N}); only with --split train",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the training samples (default 0)")
     p.add_argument(
-        "--format", dest="fmt", choices=("paper", "chain"), default="paper",
+        "--format",
+        dest="fmt",
+        choices=("paper", "chain"),
+        default="paper",
         help="text format: 'paper' (one question, one answer token; default) or 'chain' (the "
         "answer lists every step up to the asked one, learns fast on CPU)",
     )
     p.add_argument(
-        "--answer-loss", choices=("last", "all"), default="last",
+        "--answer-loss",
+        choices=("last", "all"),
+        default="last",
         help="chain format only: 'last' puts only the asked value in the answer (default), 'all' "
         "puts the whole listed answer section there",
     )
     p.add_argument(
-        "--proportions", default=None, metavar="W1,W2,...",
+        "--proportions",
+        default=None,
+        metavar="W1,W2,...",
         help="skill mix as comma-separated non-negative weights, one per skill (e.g. 1,1,1,3,5 "
         "for 5 LEGO skills); counts are exact by largest remainder; default uniform",
     )
     p.add_argument(
-        "--split", choices=("train", "val"), default="train",
+        "--split",
+        choices=("train", "val"),
+        default="train",
         help="'train' (default): --n fresh samples; 'val': the fixed validation sets",
     )
     p.add_argument(
-        "--val-size", type=int, default=100,
+        "--val-size",
+        type=int,
+        default=100,
         help="validation samples per skill (default 100); train samples avoid these",
     )
     p.add_argument(
-        "--val-seed", type=int, default=1234,
+        "--val-seed",
+        type=int,
+        default=1234,
         help="seed of the validation sets, independent of --seed (default 1234)",
     )
     p.add_argument(
-        "--output", "-o", default="-", metavar="PATH",
+        "--output",
+        "-o",
+        default="-",
+        metavar="PATH",
         help="JSONL file to write (its directory must exist; written whole or not at all), "
         "or '-' for stdout (default)",
     )
@@ -68,20 +86,22 @@ def register(subparsers) -> None:
     )
     tasks = p.add_subparsers(dest="task", metavar="TASK", required=True)
     lego = tasks.add_parser(
-        "lego", help="LEGO variable resolution; skill i asks for a variable at depth i",
+        "lego",
+        help="LEGO variable resolution; skill i asks for a variable at depth i",
         description=_DESCRIPTION,
     )
+    lego.add_argument("--k", type=int, default=5, help="number of variables, 1 to 26 (default 5)")
     lego.add_argument(
-        "--k", type=int, default=5, help="number of variables, 1 to 26 (default 5)"
-    )
-    lego.add_argument(
-        "--structure", choices=("chain", "tree"), default="chain",
+        "--structure",
+        choices=("chain", "tree"),
+        default="chain",
         help="'chain' (default; k skills) or 'tree' (balanced binary tree in breadth-first "
         "order; one skill per depth)",
     )
     _add_common(lego)
     add = tasks.add_parser(
-        "addition", help="addition; skill i is digit i of the sum, ones digit first",
+        "addition",
+        help="addition; skill i is digit i of the sum, ones digit first",
         description=_DESCRIPTION,
     )
     add.add_argument(
@@ -98,7 +118,9 @@ def _task(args):
 
     if args.task == "lego":
         if not 1 <= args.k <= lego.MAX_K:
-            raise SkillitError(f"--k must be between 1 and {lego.MAX_K} (one letter each), got {args.k}")
+            raise SkillitError(
+                f"--k must be between 1 and {lego.MAX_K} (one letter each), got {args.k}"
+            )
         return lego.LegoTask(args.k, args.structure, args.fmt, args.answer_loss)
     if not 1 <= args.digits <= addition.MAX_DIGITS:
         raise SkillitError(

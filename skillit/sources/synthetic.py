@@ -62,7 +62,9 @@ class LegoSourceConfig:
     structure: str = "chain"  # chain | tree (balanced binary tree in breadth-first order)
     fmt: str = "paper"  # paper | chain (chain-of-answers, learns fast on CPU)
     answer_loss: str = "last"  # chain format: score the asked value only (last) or all values
-    proportions: list[float] | None = None  # natural skill mix, one weight per skill; None = uniform
+    proportions: list[float] | None = (
+        None  # natural skill mix, one weight per skill; None = uniform
+    )
     val_size: int = 100  # validation samples per skill
     val_seed: int = 1234  # seed of the validation sets, independent of the training seed
 
@@ -83,7 +85,9 @@ class AdditionSourceConfig:
     digits: int = 3  # digits per operand, 1..10; one skill per digit
     fmt: str = "paper"  # paper | chain (sum digits listed from the ones digit up)
     answer_loss: str = "last"  # chain format: score the asked digit only (last) or all digits
-    proportions: list[float] | None = None  # natural skill mix, one weight per skill; None = uniform
+    proportions: list[float] | None = (
+        None  # natural skill mix, one weight per skill; None = uniform
+    )
     val_size: int = 100  # validation samples per skill
     val_seed: int = 1234  # seed of the validation sets, independent of the training seed
 
