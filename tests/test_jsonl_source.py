@@ -171,3 +171,14 @@ def test_unknown_tokenizer_names_the_config_key(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", addition_rows())
     with pytest.raises(SkillitError, match="data.jsonl.tokenizer"):
         source(path, tokenizer="sentencepiece")
+
+
+def test_a_tokenizer_json_path_is_loaded_and_used(tmp_path):
+    from skillit.tokenization import save_tokenizer, wordlevel_tokenizer
+
+    words = ["p", "q", "r", "extra"]
+    tok_path = save_tokenizer(wordlevel_tokenizer(words), tmp_path / "tokenizer.json")
+    rows = [{"skill": "x", "prompt": "p q", "answer": "r"} for _ in range(3)]
+    src = source(write_jsonl(tmp_path / "d.jsonl", rows), tokenizer=str(tok_path))
+    assert src.tokenizer.get_vocab_size() == 7  # 3 specials + 4 words, 'extra' kept
+    assert src.validation_examples(0).input_ids[0].tolist() == [3, 4, 5, 2]
