@@ -1,0 +1,6 @@
+"""Natural Instructions (Super-NaturalInstructions task files) as a skill source."""
+
+from skillit.sources.natinst.config import NatInstSourceConfig
+from skillit.sources.natinst.source import NatInstSource, NatInstWarning
+
+__all__ = ["NatInstSource", "NatInstSourceConfig", "NatInstWarning"]
