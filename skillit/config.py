@@ -72,6 +72,7 @@ class ModelConfig:
     dropout: float = 0.0
     hf_path: str | None = None  # local directory of a pretrained Hugging Face causal LM
     hf_config: dict[str, Any] | None = None  # or a config (e.g. GPT-Neo sizes) for random init
+    init_from: str | None = None  # start from the weights of a skillit checkpoint (.ckpt)
 
     def __post_init__(self) -> None:
         if self.backend not in ("gpt", "hf"):
@@ -181,7 +182,13 @@ class RunConfig:
 
 # Keys that hold file paths: a relative path written in a YAML file is relative to that file, so
 # configs work from any working directory. (On the command line, relative to the working directory.)
-PATH_KEYS = ("mixing.graph.path", "data.jsonl.path", "data.natinst.root", "model.hf_path")
+PATH_KEYS = (
+    "mixing.graph.path",
+    "data.jsonl.path",
+    "data.natinst.root",
+    "model.hf_path",
+    "model.init_from",
+)
 
 
 def _resolve_paths(node: DictConfig, base: Path) -> None:

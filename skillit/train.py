@@ -77,6 +77,22 @@ def build_network(cfg: RunConfig, vocab_size: int):
     )
 
 
+def load_initial_weights(network, path: str) -> None:
+    """Copy the network weights of a skillit checkpoint (model.init_from) into `network`."""
+    import torch
+
+    if not Path(path).is_file():
+        raise SkillitError(f"model.init_from: no checkpoint at {path}")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    weights = {
+        k.removeprefix("network."): v for k, v in state.get("state_dict", state).items() if k.startswith("network.")
+    }
+    try:
+        network.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise SkillitError(f"model.init_from: {path} does not fit this model: {str(exc).splitlines()[0]}") from exc
+
+
 def is_launcher_process() -> bool:
     """True in the process a user started (not a DDP child re-launched by Lightning)."""
     return int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
@@ -132,8 +148,21 @@ def build_loggers(cfg: RunConfig, run_dir: Path) -> list:
     return loggers
 
 
-def train(cfg: RunConfig, resume: str | Path | None = None) -> TrainResult:
-    """Train one run end to end; returns the final per-skill evaluation."""
+def quiet_known_warnings() -> None:
+    """Hide warnings that do not apply to skillit's loaders (they shard by worker themselves)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
+    warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*litlogger.*")
+
+
+def train(cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: list | None = None) -> TrainResult:
+    """Train one run end to end; returns the final per-skill evaluation.
+
+    `extra_callbacks` are added to the Trainer (e.g. to stop a run early in tests).
+    """
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -144,6 +173,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> TrainResult:
     from skillit.model.module import SkillLM
     from skillit.tokenization import save_tokenizer
 
+    quiet_known_warnings()
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -166,6 +196,8 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> TrainResult:
     )
     check_lengths(cfg, source, dm)
     network = build_network(cfg, source.tokenizer.get_vocab_size())
+    if cfg.model.init_from:
+        load_initial_weights(network, cfg.model.init_from)
     module = SkillLM(network, eval_skills, cfg.optim, total_steps=cfg.trainer.max_steps)
 
     if is_launcher_process():
@@ -209,7 +241,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None) -> TrainResult:
         enable_model_summary=False,
         deterministic=cfg.trainer.deterministic,
         logger=loggers or False,
-        callbacks=[callback, checkpoint],
+        callbacks=[callback, checkpoint, *(extra_callbacks or [])],
         default_root_dir=str(run_dir),
     )
     for logger in loggers:
