@@ -60,6 +60,10 @@ def save_atomically(tok: Tokenizer, path: Path) -> None:
     try:
         tok.save(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise SkillitError(
+            f"{KEY}.cache_dir: cannot write {path} ({exc.strerror}); choose a writable folder"
+        ) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
