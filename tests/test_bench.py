@@ -1,0 +1,193 @@
+"""`skillit bench`: a tiny suite end to end, skipping finished runs, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from skillit.bench import load_suite, parse_seeds, run_suite
+from skillit.bench.report import steps_to_target
+from skillit.bench.suite import Target, available_suites
+from skillit.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_RUN = [
+    "logger.wandb=off",
+    "logger.csv=false",
+    "mixing.plots=false",
+    "mixing.rounds=2",
+    "data.batch_size=8",
+    "data.eval_batch_size=64",
+    "data.lego.val_size=8",
+    "model.n_layer=1",
+    "model.d_model=16",
+    "model.n_head=2",
+    "trainer.accelerator=cpu",
+]
+
+
+def write_tiny_suite(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    lines = [
+        "description: tiny LEGO suite for tests",
+        f"config: {REPO / 'configs/experiment/lego.yaml'}",
+        "overrides: [" + ", ".join(TINY_RUN) + "]",
+        "steps: 4",
+        "seeds: 2",
+        "target: {metric: loss, value: 100.0}",
+        "strategies:",
+        "  random: [mixing.strategy=random]",
+        "  stratified: [mixing.strategy=stratified]",
+        "variants:",
+        "  longer: {steps: 6, seeds: [0]}",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    suite_file = write_tiny_suite(tmp)
+    out = tmp / "out"
+    first = run_suite(load_suite(str(suite_file)), out, jobs=1, progress=False)
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/final_eval.json")}
+    second = run_suite(load_suite(str(suite_file)), out, jobs=1, progress=False)
+    return {
+        "suite_file": suite_file,
+        "out": out,
+        "first": first,
+        "second": second,
+        "mtimes": mtimes,
+    }
+
+
+def test_tiny_suite_writes_results_json_with_every_strategy_and_seed(tiny_bench):
+    results = json.loads((tiny_bench["out"] / "results.json").read_text())
+    assert set(results["strategies"]) == {"random", "stratified"}
+    for entry in results["strategies"].values():
+        assert entry["seeds"] == [0, 1]
+        assert set(entry["per_skill"]) == {f"lego{i}" for i in range(1, 6)}
+        mean, std = entry["mean"]["acc"]
+        assert 0.0 <= mean <= 1.0 and std >= 0.0
+        # A loss target of 100 is met at the first round end (step 2 of 4).
+        assert entry["steps_to_target"]["per_seed"] == [2, 2]
+    assert len(results["runs"]) == 4 and all(r["global_step"] == 4 for r in results["runs"])
+
+
+def test_tiny_suite_writes_a_markdown_row_per_strategy(tiny_bench):
+    table = (tiny_bench["out"] / "results.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith(("| random", "| stratified"))]
+    assert len(rows) == 4  # accuracy table and loss table
+    assert "±" in rows[0] and "lego5" in table
+
+
+def test_tiny_suite_writes_curve_and_mixture_plots(tiny_bench):
+    for name in ("curves_acc.png", "curves_loss.png", "mixtures.png"):
+        path = tiny_bench["out"] / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rerun_skips_finished_runs(tiny_bench):
+    assert len(tiny_bench["first"]["ran"]) == 4 and tiny_bench["first"]["skipped"] == []
+    assert tiny_bench["second"]["ran"] == [] and len(tiny_bench["second"]["skipped"]) == 4
+    after = {p: p.stat().st_mtime_ns for p in tiny_bench["out"].glob("runs/*/*/final_eval.json")}
+    assert after == tiny_bench["mtimes"] and len(after) == 4
+
+
+def test_interrupted_run_is_trained_again(tiny_bench, tmp_path):
+    out = tmp_path / "out"
+    suite = load_suite(str(tiny_bench["suite_file"]))
+    suite.strategies = {"random": suite.strategies["random"]}
+    suite.seeds = [0]
+    cut = out / "runs" / "random" / "seed0"
+    cut.mkdir(parents=True)
+    (cut / "mixture_history.jsonl").write_text('{"round": 1}\n')  # a run killed mid-way
+    results = run_suite(suite, out, jobs=1, progress=False, plots=False)
+    assert [r["seed"] for r in results["ran"]] == [0]
+    assert (cut / "final_eval.json").is_file()
+
+
+def test_rerun_with_other_settings_into_same_out_is_refused(tiny_bench, capsys):
+    code = main(
+        [
+            "bench",
+            str(tiny_bench["suite_file"]),
+            "--steps",
+            "5",
+            "--out",
+            str(tiny_bench["out"]),
+            "--no-progress",
+            "--no-plots",
+        ]
+    )
+    assert code == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_unknown_suite_name_lists_available_suites(capsys):
+    assert main(["bench", "no-such-suite"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown suite 'no-such-suite'" in err and "lego-cpt" in err
+
+
+def test_unknown_strategy_flag_names_valid_strategies(tiny_bench, capsys):
+    assert main(["bench", str(tiny_bench["suite_file"]), "--strategies", "random,bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "--strategies" in err and "bogus" in err and "stratified" in err
+
+
+def test_unknown_variant_names_available_variants(tiny_bench, capsys):
+    assert main(["bench", str(tiny_bench["suite_file"]), "--variant", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--variant" in err and "longer" in err
+
+
+def test_bad_jobs_flag_is_a_clear_error(tiny_bench, capsys):
+    assert main(["bench", str(tiny_bench["suite_file"]), "--jobs", "0"]) == 2
+    assert "--jobs must be >= 1" in capsys.readouterr().err
+
+
+def test_bad_seeds_flag_is_a_clear_error(tiny_bench, capsys):
+    assert main(["bench", str(tiny_bench["suite_file"]), "--seeds", "a,b"]) == 2
+    assert "--seeds must look like" in capsys.readouterr().err
+
+
+def test_variant_replaces_steps_and_seeds(tiny_bench):
+    suite = load_suite(str(tiny_bench["suite_file"]), "longer")
+    assert (suite.steps, suite.seeds, suite.label) == (6, [0], "tiny-longer")
+
+
+def test_parse_seeds_accepts_count_list_and_range():
+    assert parse_seeds(3, "--seeds") == [0, 1, 2]
+    assert parse_seeds("0,4", "--seeds") == [0, 4]
+    assert parse_seeds("2-4", "--seeds") == [2, 3, 4]
+
+
+def test_steps_to_target_is_first_round_end_meeting_it():
+    history = [
+        {"step": 10, "eval_acc": {"a": 0.5, "b": 0.9}},
+        {"step": 20, "eval_acc": {"a": 0.9, "b": 1.0}},
+        {"step": 30, "eval_acc": {"a": 1.0, "b": 1.0}},
+    ]
+    assert steps_to_target(history, Target("acc", 0.95)) == 20
+    assert steps_to_target(history, Target("acc", 0.95, ("a",))) == 30
+    assert steps_to_target(history, Target("acc", 1.01)) is None
+
+
+def test_every_shipped_suite_and_variant_loads():
+    names = available_suites()
+    assert {
+        "lego-cpt",
+        "addition-cpt",
+        "lego-ft",
+        "addition-ft",
+        "ni-spanish-qg",
+        "ni-stance",
+        "ni-ood",
+    } <= set(names)
+    for name in names:
+        assert load_suite(name).strategies
+        assert load_suite(name, "paper").steps >= load_suite(name).steps
