@@ -31,7 +31,7 @@ class NatInstSourceConfig:
     root: str | None = None  # dataset folder holding tasks/ and splits/; else $SKILLIT_NATINST
     slicer: str = "category"  # category | category_language
     train_skills: list[str] | None = None  # None: every skill found among the training tasks
-    eval_skills: list[str] | None = None  # None: the training skills
+    eval_skills: list[str] | None = None  # None: every skill of eval_split, else the training ones
     train_split: str | None = None  # e.g. default/train; None: every file under <root>/tasks
     eval_split: str | None = None  # e.g. default/test, for evaluation-only skills; None: as train
     on_missing: str = "warn"  # a split names absent task files: warn (go on) | error
