@@ -80,13 +80,24 @@ class SkillItCallback(L.Callback):
 
     # -- hooks ------------------------------------------------------------------------------------
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.world_size > 1:
+            self._trim_history(self.run_dir / "ranks" / f"rank{trainer.global_rank}.jsonl", self.rounds_done)
         if trainer.is_global_zero:
-            self._trim_history(self.rounds_done)
+            self._trim_history(self.history_path, self.rounds_done)
         if self.curriculum is not None:
             self._start_curriculum(trainer, pl_module)
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Checkpoints are written at round ends. Restored from one, Lightning starts the next
+        # epoch but keeps the finished round's batch count, which would make that round empty.
+        batches = trainer.fit_loop.epoch_loop.batch_progress
+        if self.rounds_done and batches.current.completed >= trainer.num_training_batches:
+            batches.reset_on_run()
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        round_t = trainer.current_epoch + 1
+        if trainer.sanity_checking or round_t <= self.rounds_done:
+            # Resuming from a round-end checkpoint replays that round's end hook: already done.
             return
         dm = trainer.datamodule
         result = pl_module.last_eval
@@ -95,7 +106,6 @@ class SkillItCallback(L.Callback):
                 "SkillItCallback needs an evaluation at the end of every round; got "
                 f"{'none' if result is None else f'one at step {result.step}'} at step {trainer.global_step}"
             )
-        round_t = trainer.current_epoch + 1
         used = dm.mixture
         losses = np.asarray(result.loss, dtype=np.float64)
         if self.curriculum is not None:
@@ -119,10 +129,10 @@ class SkillItCallback(L.Callback):
             "eval_acc": dict(zip(self.eval_skills, map(float, result.acc))),
             "next_weights": dict(zip(self.train_skills, map(float, next_w))),
         }
+        if trainer.world_size > 1:  # each rank's own view, to check that all ranks agree
+            self._append(self.run_dir / "ranks" / f"rank{trainer.global_rank}.jsonl", record)
         if trainer.is_global_zero:
-            self.history_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.history_path.open("a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            self._append(self.history_path, record)
             metrics = {f"mixture/{s}": w for s, w in record["weights"].items()}
             metrics.update({f"round_eval/loss/{s}": v for s, v in record["eval_loss"].items()})
             metrics["round"] = float(round_t)
@@ -145,16 +155,23 @@ class SkillItCallback(L.Callback):
                     logger.log_image(key=f"plots/{key}", images=[str(path)])
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _trim_history(self, rounds_kept: int) -> None:
+    @staticmethod
+    def _append(path: Path, record: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    @staticmethod
+    def _trim_history(path: Path, rounds_kept: int) -> None:
         """Drop history lines of rounds a resumed checkpoint has not seen (or all, on a fresh run)."""
-        if not self.history_path.exists():
+        if not path.exists():
             return
         kept = [
             line
-            for line in self.history_path.read_text().splitlines()
+            for line in path.read_text().splitlines()
             if line.strip() and json.loads(line)["round"] <= rounds_kept
         ]
-        self.history_path.write_text("".join(line + "\n" for line in kept))
+        path.write_text("".join(line + "\n" for line in kept))
 
     def _start_curriculum(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm = trainer.datamodule

@@ -129,12 +129,16 @@ class TrainResult:
     global_step: int
 
 
-def build_loggers(cfg: RunConfig, run_dir: Path) -> list:
+def build_loggers(cfg: RunConfig, run_dir: Path, resumed: bool = False) -> list:
     from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
     loggers: list = []
     if cfg.logger.csv:
-        loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=""))
+        # A resumed run logs into csv/resume-N: CSVLogger would overwrite csv/metrics.csv.
+        version = ""
+        if resumed:
+            version = f"resume-{len(list((run_dir / 'csv').glob('resume-*'))) + 1}"
+        loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=version))
     if cfg.logger.wandb != "off":
         os.environ.setdefault("WANDB_SILENT", "true")
         loggers.append(
@@ -223,7 +227,7 @@ def train(cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: lis
         every_n_epochs=1,
         save_on_train_epoch_end=True,
     )
-    loggers = build_loggers(cfg, run_dir)
+    loggers = build_loggers(cfg, run_dir, resumed=resume is not None)
     trainer = L.Trainer(
         max_steps=cfg.trainer.max_steps,
         max_epochs=len(lengths),

@@ -84,8 +84,9 @@ class SkillLM(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         result = self.eval_metric.compute()  # all ranks take part in the reduction
-        loss = result["loss"].float().cpu().numpy()
-        acc = result["acc"].float().cpu().numpy()
+        # torchmetrics squeezes one-element results to 0-d: keep one entry per skill
+        loss = np.atleast_1d(result["loss"].float().cpu().numpy())
+        acc = np.atleast_1d(result["acc"].float().cpu().numpy())
         metrics = {}
         for j, name in enumerate(self.eval_skills):
             metrics[f"val/loss/{name}"] = float(loss[j])

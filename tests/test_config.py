@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+
+from skillit.config import RunConfig, load_config
+from skillit.errors import SkillitError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_yaml_and_overrides_merge_in_order(tmp_path):
+    f = tmp_path / "a.yaml"
+    f.write_text("seed: 5\ntrainer:\n  max_steps: 300\n")
+    cfg = load_config([f], ["trainer.max_steps=200", "mixing.strategy=skillit"])
+    assert isinstance(cfg, RunConfig)
+    assert (cfg.seed, cfg.trainer.max_steps, cfg.mixing.strategy) == (5, 200, "skillit")
+
+
+def test_unknown_key_in_a_file_names_the_key_and_the_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("trainer:\n  max_stepz: 10\n")
+    with pytest.raises(SkillitError) as err:
+        load_config([f])
+    assert "trainer.max_stepz" in str(err.value) and str(f) in str(err.value)
+
+
+def test_wrong_type_on_the_command_line_names_the_key():
+    with pytest.raises(SkillitError, match="trainer.max_steps"):
+        load_config([], ["trainer.max_steps=lots"])
+
+
+def test_invalid_values_name_the_key():
+    with pytest.raises(SkillitError, match="mixing.eta"):
+        load_config([], ["mixing.eta=-1"])
+    with pytest.raises(SkillitError, match="mixing.window"):
+        load_config([], ["mixing.window=0"])
+    with pytest.raises(SkillitError, match="mixing.strategy"):
+        load_config([], ["mixing.strategy=magic"])
+    with pytest.raises(SkillitError, match="mixing.rounds"):
+        load_config([], ["mixing.rounds=20", "trainer.max_steps=10"])
+
+
+def test_extends_merges_bases_first_and_paths_are_relative_to_the_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "base.yaml").write_text("seed: 1\nname: base\n")
+    (tmp_path / "sub" / "exp.yaml").write_text(
+        "extends: ../base.yaml\nname: exp\nmixing:\n  graph:\n    path: g.json\n"
+    )
+    cfg = load_config([tmp_path / "sub" / "exp.yaml"])
+    assert (cfg.seed, cfg.name) == (1, "exp")
+    assert cfg.mixing.graph.path == str((tmp_path / "sub" / "g.json").resolve())
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path):
+    with pytest.raises(SkillitError, match="does not exist"):
+        load_config([tmp_path / "nope.yaml"])
+
+
+def test_a_bare_off_for_wandb_means_off():
+    assert load_config([], ["logger.wandb=off"]).logger.wandb == "off"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "experiment").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_experiment_builds_its_source_and_strategy(path):
+    from skillit.mixing_setup import build_mixing
+    from skillit.train import build_source, resolve_skills
+
+    cfg = load_config([path])
+    source = build_source(cfg)
+    train, evals = resolve_skills(cfg, source)
+    plan = build_mixing(cfg, source, train, evals)
+    assert plan.initial_weights.shape == (len(train),)
+    assert abs(plan.initial_weights.sum() - 1) < 1e-9

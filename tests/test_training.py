@@ -1,0 +1,139 @@
+"""End-to-end training runs at tiny size: learning, the Skill-It history, resume."""
+
+import json
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+
+from skillit.config import load_config
+from skillit.mixing.updates import skillit_initial, skillit_update
+from skillit.train import train
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+K3_GRAPH = [[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.0, 0.5, 1.0]]
+
+
+def lego_k3(tmp_path: Path, *overrides: str):
+    """LEGO chain format, k=3, 2-layer GPT: a few seconds per hundred steps on one core."""
+    base = [
+        f"run_dir={tmp_path}",
+        "data.source=lego",
+        "data.lego.k=3",
+        "data.lego.fmt=chain",
+        "data.lego.answer_loss=all",
+        "data.lego.val_size=60",
+        "data.batch_size=64",
+        "model.n_layer=2",
+        "model.d_model=64",
+        "model.max_seq_len=32",
+        "optim.lr=0.002",
+        "optim.warmup_steps=50",
+        "trainer.accelerator=cpu",
+        "trainer.threads=1",
+        "trainer.progress_bar=false",
+        "logger.wandb=off",
+        "seed=0",
+    ]
+    return load_config([], [*base, *overrides])
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "mixture_history.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def skillit_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("skillit_run")
+    cfg = lego_k3(
+        run_dir,
+        "trainer.max_steps=240",
+        "mixing.strategy=skillit",
+        "mixing.rounds=6",
+        "mixing.window=2",
+        "mixing.eta=2.0",
+        f"mixing.graph.matrix={K3_GRAPH}",
+    )
+    return cfg, train(cfg), run_dir
+
+
+def test_the_quick_start_lego_run_learns_every_skill_well_above_chance(tmp_path):
+    # The README's main command, as shipped (2000 steps, about a minute on one core).
+    cfg = load_config(
+        [ROOT / "configs" / "experiment" / "lego.yaml"],
+        [f"run_dir={tmp_path}", "logger.wandb=off", "trainer.progress_bar=false", "mixing.plots=false"],
+    )
+    result = train(cfg)
+    # chance for skill i: its i answer values must all be right, 1 / 2**i
+    chance = 0.5 ** np.arange(1, 6)
+    assert np.all(result.acc >= chance + 0.3), result.acc
+
+
+def test_history_weights_are_recomputable_from_logged_losses_and_the_graph(skillit_run):
+    cfg, _, run_dir = skillit_run
+    history = read_history(run_dir)
+    names = ["lego1", "lego2", "lego3"]
+    A = np.array(K3_GRAPH)
+    assert len(history) == cfg.mixing.rounds
+    np.testing.assert_allclose([history[0]["weights"][s] for s in names], skillit_initial(A, 2.0), rtol=1e-9)
+    for t in range(1, len(history)):
+        window = [[h["eval_loss"][s] for s in names] for h in history[max(0, t - 2) : t]]
+        expected = skillit_update(A, np.array(window), 2.0)
+        np.testing.assert_allclose([history[t]["weights"][s] for s in names], expected, rtol=1e-9)
+        assert history[t - 1]["next_weights"] == history[t]["weights"]
+
+
+def test_the_skillit_mixture_actually_changes(skillit_run):
+    _, _, run_dir = skillit_run
+    weights = np.array([list(h["weights"].values()) for h in read_history(run_dir)])
+    assert np.abs(np.diff(weights, axis=0)).max() > 0.05
+
+
+def test_a_run_writes_its_config_tokenizer_checkpoint_logs_and_plots(skillit_run):
+    _, result, run_dir = skillit_run
+    for name in ("config.yaml", "tokenizer.json", "checkpoints/last.ckpt", "csv/metrics.csv",
+                 "final_eval.json", "mixture.png", "eval_loss.png"):
+        assert (run_dir / name).is_file(), name
+    final = json.loads((run_dir / "final_eval.json").read_text())
+    assert final["global_step"] == 240
+    np.testing.assert_allclose(list(final["eval_loss"].values()), result.loss, rtol=1e-6)
+    header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0]
+    assert "val/loss/lego3" in header and "mixture/lego1" in header
+
+
+class StopAfterRound(L.Callback):
+    def __init__(self, rounds: int):
+        self.rounds = rounds
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch + 1 >= self.rounds:
+            trainer.should_stop = True
+
+
+def test_a_run_stopped_after_round_two_resumes_onto_the_same_trajectory(tmp_path):
+    common = (
+        "trainer.max_steps=120",
+        "mixing.strategy=skillit",
+        "mixing.rounds=4",
+        "mixing.window=2",
+        "mixing.eta=3.0",
+        f"mixing.graph.matrix={K3_GRAPH}",
+        "mixing.plots=false",
+    )
+    full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
+    train(lego_k3(full_dir, *common))
+    cfg = lego_k3(cut_dir, *common)
+    train(cfg, extra_callbacks=[StopAfterRound(2)])
+    assert len(read_history(cut_dir)) == 2
+    train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt")
+    # nothing logged before the interruption is lost
+    assert (cut_dir / "csv" / "metrics.csv").is_file() and (cut_dir / "csv" / "resume-1" / "metrics.csv").is_file()
+    full, resumed = read_history(full_dir), read_history(cut_dir)
+    assert [h["round"] for h in resumed] == [1, 2, 3, 4]
+    for a, b in zip(full, resumed):
+        assert a["step"] == b["step"]
+        np.testing.assert_allclose(list(a["weights"].values()), list(b["weights"].values()), rtol=1e-6)
+        np.testing.assert_allclose(list(a["eval_loss"].values()), list(b["eval_loss"].values()), rtol=1e-5)
