@@ -277,7 +277,7 @@ def _finish_wandb(cfg: RunConfig) -> None:
     import wandb
 
     if wandb.run is not None:
-        wandb.finish(quiet=True)
+        wandb.finish()
 
 
 def _plain(cfg: RunConfig) -> dict:
@@ -307,6 +307,8 @@ def load_run_config(files: list[str], overrides: list[str], resume: str | None) 
         ckpt, run_dir = resolve_resume(resume)
         cfg = load_config([run_dir / "config.yaml", *files], [*overrides, f"run_dir={run_dir}"])
         return cfg, ckpt
-    if not files:
-        raise SkillitError("give a config file (e.g. configs/experiment/lego.yaml) or --resume RUN_DIR")
+    if not files and not overrides:
+        raise SkillitError(
+            "give a config file (e.g. configs/experiment/lego.yaml), key=value overrides, or --resume RUN_DIR"
+        )
     return load_config(files, overrides), None
