@@ -1,0 +1,98 @@
+"""Samples/s of 2-process CPU DDP vs one process, each run a `skillit train` subprocess.
+
+    .venv/bin/python benchmarks/ddp_scaling.py [--short 100] [--long 700]
+
+Workload: the quick-start config (chain LEGO, 2-layer d=64 GPT), one round, logging off, seed 0.
+Every setup is trained twice, for `short` and `long` steps; throughput is
+(long - short) * global batch / (wall(long) - wall(short)), so process start-up, imports, DDP set-up
+and the final evaluation cancel out. data.batch_size is per rank: DDP with 64 per rank trains a
+global batch of 128, compared with one process at batch 64 and at batch 128.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "experiment" / "lego.yaml"
+
+SETUPS = [
+    # label, per-rank batch, devices, strategy, threads per process
+    ("1 process x 1 thread, batch 64", 64, 1, "auto", 1),
+    ("1 process x 2 threads, batch 64", 64, 1, "auto", 2),
+    ("1 process x 1 thread, batch 128", 128, 1, "auto", 1),
+    ("1 process x 2 threads, batch 128", 128, 1, "auto", 2),
+    ("DDP 2 processes x 1 thread, 64 per rank (global 128)", 64, 2, "ddp", 1),
+]
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without leftovers of any earlier distributed run."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK",
+                        "SKILLIT_RUN_DIR")}
+    env.update(OMP_NUM_THREADS="1", WANDB_MODE="disabled", PYTHONWARNINGS="ignore")
+    return env
+
+
+def timed_train(steps: int, batch: int, devices: int, strategy: str, threads: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable, "-m", "skillit.cli", "train", str(CONFIG),
+            f"trainer.max_steps={steps}", "mixing.rounds=1", "mixing.strategy=random", "mixing.plots=false",
+            f"data.batch_size={batch}", "trainer.accelerator=cpu", f"trainer.devices={devices}",
+            f"trainer.strategy={strategy}", f"trainer.threads={threads}", "trainer.progress_bar=false",
+            "logger.wandb=off", "logger.csv=false", f"run_dir={tmp}/run", "seed=0",
+        ]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=REPO, env=clean_env(), capture_output=True, text=True)
+        wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", type=int, default=100)
+    parser.add_argument("--long", type=int, default=700)
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "ddp_scaling.json"))
+    args = parser.parse_args()
+    rows = []
+    for label, batch, devices, strategy, threads in SETUPS:
+        short = timed_train(args.short, batch, devices, strategy, threads)
+        long = timed_train(args.long, batch, devices, strategy, threads)
+        global_batch = batch * devices
+        steps_per_s = (args.long - args.short) / (long - short)
+        rows.append({"setup": label, "per_rank_batch": batch, "devices": devices, "strategy": strategy,
+                     "threads": threads, "wall_short_s": short, "wall_long_s": long,
+                     "steps_per_s": steps_per_s, "samples_per_s": steps_per_s * global_batch})
+    base = rows[0]["samples_per_s"]
+    same_batch = rows[2]["samples_per_s"]
+    print(f"workload: {CONFIG.relative_to(REPO)}, 1 round, logging off, seed 0; "
+          f"steps {args.short} vs {args.long} (difference timed)")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores")
+    print()
+    print("| setup | steps/s | samples/s | vs 1x1 batch 64 | vs 1x1 batch 128 |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['setup']} | {r['steps_per_s']:.1f} | {r['samples_per_s']:.0f} | "
+              f"{r['samples_per_s'] / base:.2f}x | {r['samples_per_s'] / same_batch:.2f}x |")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                               "config": str(CONFIG.relative_to(REPO)), "short": args.short,
+                               "long": args.long, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
