@@ -36,9 +36,20 @@ SETUPS = [
 
 def clean_env() -> dict[str, str]:
     """The environment without leftovers of any earlier distributed run."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK",
-                        "SKILLIT_RUN_DIR")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "MASTER_ADDR",
+            "MASTER_PORT",
+            "RANK",
+            "LOCAL_RANK",
+            "WORLD_SIZE",
+            "NODE_RANK",
+            "SKILLIT_RUN_DIR",
+        )
+    }
     env.update(OMP_NUM_THREADS="1", WANDB_MODE="disabled", PYTHONWARNINGS="ignore")
     return env
 
@@ -46,14 +57,30 @@ def clean_env() -> dict[str, str]:
 def timed_train(steps: int, batch: int, devices: int, strategy: str, threads: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
-            sys.executable, "-m", "skillit.cli", "train", str(CONFIG),
-            f"trainer.max_steps={steps}", "mixing.rounds=1", "mixing.strategy=random", "mixing.plots=false",
-            f"data.batch_size={batch}", "trainer.accelerator=cpu", f"trainer.devices={devices}",
-            f"trainer.strategy={strategy}", f"trainer.threads={threads}", "trainer.progress_bar=false",
-            "logger.wandb=off", "logger.csv=false", f"run_dir={tmp}/run", "seed=0",
+            sys.executable,
+            "-m",
+            "skillit.cli",
+            "train",
+            str(CONFIG),
+            f"trainer.max_steps={steps}",
+            "mixing.rounds=1",
+            "mixing.strategy=random",
+            "mixing.plots=false",
+            f"data.batch_size={batch}",
+            "trainer.accelerator=cpu",
+            f"trainer.devices={devices}",
+            f"trainer.strategy={strategy}",
+            f"trainer.threads={threads}",
+            "trainer.progress_bar=false",
+            "logger.wandb=off",
+            "logger.csv=false",
+            f"run_dir={tmp}/run",
+            "seed=0",
         ]
         start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=REPO, env=clean_env(), capture_output=True, text=True)
+        proc = subprocess.run(
+            cmd, check=False, cwd=REPO, env=clean_env(), capture_output=True, text=True
+        )
         wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
@@ -72,26 +99,50 @@ def main() -> None:
         long = timed_train(args.long, batch, devices, strategy, threads)
         global_batch = batch * devices
         steps_per_s = (args.long - args.short) / (long - short)
-        rows.append({"setup": label, "per_rank_batch": batch, "devices": devices, "strategy": strategy,
-                     "threads": threads, "wall_short_s": short, "wall_long_s": long,
-                     "steps_per_s": steps_per_s, "samples_per_s": steps_per_s * global_batch})
+        rows.append(
+            {
+                "setup": label,
+                "per_rank_batch": batch,
+                "devices": devices,
+                "strategy": strategy,
+                "threads": threads,
+                "wall_short_s": short,
+                "wall_long_s": long,
+                "steps_per_s": steps_per_s,
+                "samples_per_s": steps_per_s * global_batch,
+            }
+        )
     base = rows[0]["samples_per_s"]
     same_batch = rows[2]["samples_per_s"]
-    print(f"workload: {CONFIG.relative_to(REPO)}, 1 round, logging off, seed 0; "
-          f"steps {args.short} vs {args.long} (difference timed)")
+    print(
+        f"workload: {CONFIG.relative_to(REPO)}, 1 round, logging off, seed 0; "
+        f"steps {args.short} vs {args.long} (difference timed)"
+    )
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores")
     print()
     print("| setup | steps/s | samples/s | vs 1x1 batch 64 | vs 1x1 batch 128 |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['setup']} | {r['steps_per_s']:.1f} | {r['samples_per_s']:.0f} | "
-              f"{r['samples_per_s'] / base:.2f}x | {r['samples_per_s'] / same_batch:.2f}x |")
+        print(
+            f"| {r['setup']} | {r['steps_per_s']:.1f} | {r['samples_per_s']:.0f} | "
+            f"{r['samples_per_s'] / base:.2f}x | {r['samples_per_s'] / same_batch:.2f}x |"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-                               "config": str(CONFIG.relative_to(REPO)), "short": args.short,
-                               "long": args.long, "rows": rows}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                "config": str(CONFIG.relative_to(REPO)),
+                "short": args.short,
+                "long": args.long,
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -83,8 +83,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(
             [args.config],
-            [f"mixing.strategy={args.strategy}", f"seed={args.seed}", f"run_dir={tmp}",
-             "trainer.progress_bar=false", "trainer.threads=1"],
+            [
+                f"mixing.strategy={args.strategy}",
+                f"seed={args.seed}",
+                f"run_dir={tmp}",
+                "trainer.progress_bar=false",
+                "trainer.threads=1",
+            ],
         )
         timer = make_timer()
         start = time.perf_counter()
@@ -104,29 +109,41 @@ def main() -> None:
         "evaluation_share": evaluation / fit,
         "train_wall_s": wall,
     }
-    print(f"workload: {Path(args.config).name}, strategy {args.strategy}, {rows['steps']} steps, "
-          f"T = {rows['rounds']}, seed {args.seed}, 1 thread")
+    print(
+        f"workload: {Path(args.config).name}, strategy {args.strategy}, {rows['steps']} steps, "
+        f"T = {rows['rounds']}, seed {args.seed}, 1 thread"
+    )
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}")
     print()
     print("| quantity | seconds | share of fit time |")
     print("|---|---|---|")
     print(f"| fit (all rounds) | {fit:.2f} | 100% |")
-    print(f"| round boundaries ({len(timer.boundaries)}: eval + update + checkpoint + loader) | "
-          f"{boundary:.2f} | {100 * rows['boundary_share']:.2f}% |")
+    print(
+        f"| round boundaries ({len(timer.boundaries)}: eval + update + checkpoint + loader) | "
+        f"{boundary:.2f} | {100 * rows['boundary_share']:.2f}% |"
+    )
     print(f"| of which evaluation | {evaluation:.2f} | {100 * rows['evaluation_share']:.2f}% |")
     print(f"| one boundary | {rows['per_boundary_s']:.3f} | |")
     print()
     print(f"goal: round overhead <= 5% -> {'met' if rows['boundary_share'] <= 0.05 else 'not met'}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "config": str(Path(args.config).relative_to(REPO)) if Path(args.config).is_relative_to(REPO) else args.config,
-        "strategy": args.strategy,
-        "seed": args.seed,
-        **rows,
-    }, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                "config": str(Path(args.config).relative_to(REPO))
+                if Path(args.config).is_relative_to(REPO)
+                else args.config,
+                "strategy": args.strategy,
+                "seed": args.seed,
+                **rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

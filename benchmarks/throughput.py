@@ -32,7 +32,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from skillit.config import load_config  # noqa: E402
+from skillit.config import load_config
 
 CONFIG = REPO / "configs" / "experiment" / "lego.yaml"
 
@@ -109,14 +109,19 @@ def bare_steps_per_s(steps: int, warmup: int) -> float:
     decay = [p for p in network.parameters() if p.dim() >= 2]
     no_decay = [p for p in network.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": o.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
         lr=o.lr,
         betas=tuple(o.betas),
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_linear_decay(s, o.warmup_steps, steps, o.min_lr_ratio)
     )
-    plan = RoundPlan(round_index=0, num_batches=steps, batch_size=64, rank=0, world_size=1, seed=cfg.seed)
+    plan = RoundPlan(
+        round_index=0, num_batches=steps, batch_size=64, rank=0, world_size=1, seed=cfg.seed
+    )
     stream = MixtureStream(source, np.arange(k), np.full(k, 1.0 / k), plan)
     network.train()
     start = None
@@ -158,30 +163,46 @@ def main() -> None:
         walls.append(wall)
     best_bare, best_fw = max(bare), max(framework)
     ratio = best_fw / best_bare
-    print(f"workload: chain LEGO k=5, 2-layer d=64 GPT, batch 64, {args.steps} steps "
-          f"(timed after {args.warmup}), 1 thread, seed 0, best of {args.repeats}")
+    print(
+        f"workload: chain LEGO k=5, 2-layer d=64 GPT, batch 64, {args.steps} steps "
+        f"(timed after {args.warmup}), 1 thread, seed 0, best of {args.repeats}"
+    )
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}")
     print()
     print("| path | steps/s (best) | all repeats |")
     print("|---|---|---|")
     print(f"| bare PyTorch loop | {best_bare:.1f} | {', '.join(f'{x:.1f}' for x in bare)} |")
-    print(f"| skillit.train (Lightning, logging on) | {best_fw:.1f} | {', '.join(f'{x:.1f}' for x in framework)} |")
+    print(
+        f"| skillit.train (Lightning, logging on) | {best_fw:.1f} | {', '.join(f'{x:.1f}' for x in framework)} |"
+    )
     print()
     print(f"ratio framework / bare: {ratio:.3f} (goal >= 0.95)")
     print(f"end-to-end train() wall time for {args.steps} steps incl. start-up: {min(walls):.1f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "torch": torch.__version__,
-        "workload": {"config": "configs/experiment/lego.yaml", "batch_size": 64, "steps": args.steps,
-                     "warmup": args.warmup, "threads": 1, "seed": 0},
-        "bare_steps_per_s": bare,
-        "framework_steps_per_s": framework,
-        "framework_wall_s": walls,
-        "ratio_best": ratio,
-    }, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                "torch": torch.__version__,
+                "workload": {
+                    "config": "configs/experiment/lego.yaml",
+                    "batch_size": 64,
+                    "steps": args.steps,
+                    "warmup": args.warmup,
+                    "threads": 1,
+                    "seed": 0,
+                },
+                "bare_steps_per_s": bare,
+                "framework_steps_per_s": framework,
+                "framework_wall_s": walls,
+                "ratio_best": ratio,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":
