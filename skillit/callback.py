@@ -58,6 +58,7 @@ class SkillItCallback(L.Callback):
         self.rounds_done = 0
         self.scores: np.ndarray | None = None  # curriculum: reference-model loss per pool sample
         self._pool = None
+        self._pool_size: int | None = None
 
     @property
     def history_path(self) -> Path:
@@ -107,6 +108,7 @@ class SkillItCallback(L.Callback):
                 f"{'none' if result is None else f'one at step {result.step}'} at step {trainer.global_step}"
             )
         used = dm.mixture
+        pool_used = self._pool_size
         losses = np.asarray(result.loss, dtype=np.float64)
         if self.curriculum is not None:
             next_w = used
@@ -129,6 +131,8 @@ class SkillItCallback(L.Callback):
             "eval_acc": dict(zip(self.eval_skills, map(float, result.acc))),
             "next_weights": dict(zip(self.train_skills, map(float, next_w))),
         }
+        if self.curriculum is not None:
+            record["pool_size"] = pool_used  # samples the round could draw from
         if trainer.world_size > 1:  # each rank's own view, to check that all ranks agree
             self._append(self.run_dir / "ranks" / f"rank{trainer.global_rank}.jsonl", record)
         if trainer.is_global_zero:
@@ -184,7 +188,9 @@ class SkillItCallback(L.Callback):
         if rounds_done >= len(self.round_lengths):
             return
         first_step = sum(self.round_lengths[:rounds_done])
-        dm.set_pool(self._pool, self.curriculum.pool(self.scores, first_step, self.total_steps))
+        allowed = self.curriculum.pool(self.scores, first_step, self.total_steps)
+        self._pool_size = len(allowed)
+        dm.set_pool(self._pool, allowed)
 
 
 @torch.no_grad()

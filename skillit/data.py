@@ -13,8 +13,8 @@ in order. The stream is therefore identical for any number of workers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import lightning as L
 import numpy as np

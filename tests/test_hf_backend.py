@@ -5,9 +5,9 @@ import torch
 
 transformers = pytest.importorskip("transformers", reason="the hf extra is not installed")
 
-from skillit.config import load_config  # noqa: E402
-from skillit.errors import SkillitError  # noqa: E402
-from skillit.train import build_network, train  # noqa: E402
+from skillit.config import load_config
+from skillit.errors import SkillitError
+from skillit.train import build_network, train
 
 TINY_NEO = (
     "model.hf_config={model_type: gpt_neo, hidden_size: 32, num_layers: 2, num_heads: 2, "
@@ -40,7 +40,7 @@ def test_a_local_pretrained_folder_loads_without_a_download(tmp_path):
     cfg = tiny_cfg(tmp_path)
     net = build_network(cfg, 40)
     net.model.save_pretrained(tmp_path / "neo")
-    local = load_config([], [f"model.backend=hf", f"model.hf_path={tmp_path / 'neo'}", "model.max_seq_len=32"])
+    local = load_config([], ["model.backend=hf", f"model.hf_path={tmp_path / 'neo'}", "model.max_seq_len=32"])
     loaded = build_network(local, 40)
     ids = torch.randint(0, 40, (2, 10))
     net.eval(), loaded.eval()

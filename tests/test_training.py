@@ -137,3 +137,16 @@ def test_a_run_stopped_after_round_two_resumes_onto_the_same_trajectory(tmp_path
         assert a["step"] == b["step"]
         np.testing.assert_allclose(list(a["weights"].values()), list(b["weights"].values()), rtol=1e-6)
         np.testing.assert_allclose(list(a["eval_loss"].values()), list(b["eval_loss"].values()), rtol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", ["curriculum", "anticurriculum"])
+def test_curriculum_pools_grow_linearly_from_easiest_or_hardest_samples(tmp_path, strategy):
+    train(lego_k3(tmp_path, f"mixing.strategy={strategy}", "mixing.rounds=3", "trainer.max_steps=30",
+                  "mixing.curriculum_pool=300", "mixing.plots=false"))
+    history = read_history(tmp_path)
+    assert [h["pool_size"] for h in history] == [100, 200, 300]
+    import torch
+
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]["SkillItCallback"]
+    scores = np.array(state["scores"])
+    assert scores.shape == (300,) and np.all(np.isfinite(scores))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import lightning as L
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 
 from skillit.model.losses import masked_mean_loss, per_sample_stats
 from skillit.model.metrics import PerSkillEval

@@ -12,8 +12,9 @@ that are scored (the answer tokens). Position ``t`` of ``loss_mask`` is True whe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -39,7 +40,7 @@ class SkillExamples:
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
 
-    def select(self, index: np.ndarray | slice) -> "SkillExamples":
+    def select(self, index: np.ndarray | slice) -> SkillExamples:
         return SkillExamples(self.input_ids[index], self.loss_mask[index], self.skill[index])
 
 
