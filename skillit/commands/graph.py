@@ -82,11 +82,7 @@ def run_learn(args) -> int:
     import shutil
     from pathlib import Path
 
-    from skillit.config import load_config
     from skillit.errors import SkillitError
-    from skillit.graph.learn import LearnSettings, learn_graph, write_outputs
-    from skillit.graph.runner import TrainerProbeRunner
-    from skillit.train import build_source, resolve_skills
 
     files = [i for i in args.items if "=" not in i]
     overrides = [i for i in args.items if "=" in i]
@@ -94,6 +90,12 @@ def run_learn(args) -> int:
         raise SkillitError("give a config file (e.g. configs/graph/lego_linear.yaml) before key=value")
     if args.seeds < 1:
         raise SkillitError(f"--seeds must be >= 1 (number of seeds to average), got {args.seeds}")
+
+    from skillit.config import load_config
+    from skillit.graph.learn import LearnSettings, learn_graph, write_outputs
+    from skillit.graph.runner import TrainerProbeRunner
+    from skillit.train import build_source, resolve_skills
+
     cfg = load_config(files, overrides)
     settings = LearnSettings(
         method=args.method,

@@ -1,0 +1,89 @@
+"""`skillit graph`: help, flag errors, plotting, and one end-to-end learn -> Skill-It run."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from skillit.cli import main
+
+TINY = """\
+seed: 0
+name: tiny-graph
+data:
+  source: lego
+  batch_size: 16
+  eval_batch_size: 64
+  lego: {k: 3, fmt: chain, answer_loss: all, val_size: 20}
+model: {n_layer: 1, n_head: 2, d_model: 32, max_seq_len: 64}
+optim: {lr: 0.003, warmup_steps: 5}
+trainer: {max_steps: 30, accelerator: cpu, threads: 1, progress_bar: false}
+logger: {wandb: "off", csv: false}
+mixing: {plots: false}
+"""
+
+
+@pytest.fixture
+def tiny_yaml(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def test_graph_learn_help_names_both_methods_and_the_resume_behaviour(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["graph", "learn", "--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    assert "{brute,linear}" in out and "--jobs" in out and "continue an interrupted run" in out
+
+
+def test_graph_learn_rejects_an_unknown_method_with_the_valid_choices(tiny_yaml, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["graph", "learn", str(tiny_yaml), "--method", "exact"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(r"invalid choice: 'exact' \(choose from '?brute'?, '?linear'?\)", err)
+
+
+def test_graph_learn_bad_seed_count_is_a_one_line_error_naming_the_flag(tiny_yaml, capsys):
+    rc = main(["graph", "learn", str(tiny_yaml), "--method", "linear", "--seeds", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--seeds must be >= 1" in err and len(err.strip().splitlines()) == 1
+
+
+def test_graph_learn_brute_force_out_of_domain_is_refused_before_training(tiny_yaml, tmp_path,
+                                                                          capsys):
+    rc = main(["graph", "learn", str(tiny_yaml), "skills.train=[lego1,lego2]",
+               "skills.eval=[lego3]", "--method", "brute", "--out", str(tmp_path / "g")])
+    assert rc == 2 and "--method linear" in capsys.readouterr().err
+    assert not (tmp_path / "g" / "probes").exists()
+
+
+def test_graph_plot_draws_a_paper_graph_as_png(tmp_path, capsys):
+    out = tmp_path / "lego.png"
+    assert main(["graph", "plot", "configs/graphs/lego_cpt.json", "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_learned_graph_drives_a_skillit_run_unchanged(tiny_yaml, tmp_path):
+    out = tmp_path / "graph"
+    rc = main(["graph", "learn", str(tiny_yaml), "--method", "linear", "--steps", "25",
+               "--out", str(out), "--no-progress"])
+    assert rc == 0
+    graph = json.loads((out / "graph.json").read_text())
+    assert graph["train_skills"] == ["lego1", "lego2", "lego3"] and graph["method"] == "linear"
+    assert len(list((out / "probes").glob("*.json"))) == 4  # the start model and 3 skills
+
+    run = tmp_path / "run"
+    rc = main(["train", str(tiny_yaml), "mixing.strategy=skillit", "mixing.rounds=2",
+               "mixing.eta=0.5", f"mixing.graph.path={out / 'graph.json'}", f"run_dir={run}"])
+    assert rc == 0
+    first = json.loads((run / "mixture_history.jsonl").read_text().splitlines()[0])
+    a = np.array(graph["matrix"])
+    expected = np.exp(0.5 * a.sum(axis=1)) / np.exp(0.5 * a.sum(axis=1)).sum()
+    np.testing.assert_allclose(list(first["weights"].values()), expected, rtol=1e-9)
