@@ -143,6 +143,12 @@ def test_min_edge_drops_weak_edges_but_keeps_each_skills_own_entry():
     np.testing.assert_allclose(est.matrix, [[0.1, 0.0], [0.0, 1.0]])
 
 
+def test_min_z_drops_edges_the_seeds_disagree_on():
+    raw = np.array([[[1.0, 0.5], [0.4, 1.0]], [[1.0, -0.3], [0.6, 1.0]]])  # (seeds, k, m)
+    est = estimate_graph(raw, ["a", "b"], ["a", "b"], normalize="raw", min_z=2.0)
+    np.testing.assert_allclose(est.matrix, [[1.0, 0.0], [0.5, 1.0]])
+
+
 def test_interrupted_learning_resumes_without_rerunning_finished_probes(tmp_path):
     total = len(plan_probes("brute", SKILLS, SKILLS, [0, 1], 10))
     with pytest.raises(KeyboardInterrupt):

@@ -19,8 +19,9 @@ choose the skills, data/model/optim keys the probes' training. Each probe is a o
 
 Normalisation (--normalize): diag (default) sets A[j, j] = 1 and divides the other entries of
 column j by skill j's own drop, capped at 1 (the shape of the paper's graphs); max divides by the
-largest entry; raw keeps the positive drops in nats. Only positive drops become edges; the signed
-drops of every seed are kept in the graph file (raw_deltas) and summary.json (mean, std).
+largest entry; raw keeps the positive drops in nats. Only positive drops become edges; --min-edge
+and --min-z drop weak edges and edges the seeds disagree on. The signed drops of every seed are
+kept in the graph file (raw_deltas) and summary.json (mean, std).
 
 Writes into --out: graph.json (use it as mixing.graph.path of a Skill-It run), graph.npy,
 graph.png (heatmap; also a W&B image unless logger.wandb=off), summary.json, and probes/ with one
@@ -64,6 +65,9 @@ def register(subparsers) -> None:
                        help="how drops become edge weights (default diag; see above)")
     learn.add_argument("--min-edge", type=float, default=0.0, metavar="X",
                        help="drop edges weaker than X after normalising (default 0: keep all)")
+    learn.add_argument("--min-z", type=float, default=0.0, metavar="Z",
+                       help="drop edges whose mean drop is not above Z standard errors over the "
+                       "seeds (default 0: keep all; needs --seeds >= 2 to act)")
     learn.add_argument("--out", default=None, metavar="DIR",
                        help="output folder (default runs/graph-<name>-<method>)")
     learn.add_argument("--fresh", action="store_true",
@@ -103,6 +107,7 @@ def run_learn(args) -> int:
         seeds=[cfg.seed + i for i in range(args.seeds)],
         normalize=args.normalize,
         min_edge=args.min_edge,
+        min_z=args.min_z,
         jobs=args.jobs,
         progress=not args.no_progress,
     )

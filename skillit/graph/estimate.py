@@ -16,7 +16,9 @@ Only positive drops are edges. The matrix A keeps their mean over seeds, normali
 - ``max``: everything divided by the largest entry, so A is in [0, 1] and columns stay comparable.
 - ``raw``: the drops in loss units (nats), unscaled.
 
-Optionally, edges (entries off the own entries) below `min_edge` after normalising are dropped.
+Two optional filters act on edges (entries other than a skill's own): `min_edge` drops those below
+it after normalising; `min_z` drops those whose mean drop is not above `min_z` standard errors of the
+mean over seeds (std / sqrt(seeds)), i.e. edges the seeds do not agree on.
 """
 
 from __future__ import annotations
@@ -110,15 +112,20 @@ def normalise(
     return out
 
 
-def drop_weak_edges(
-    matrix: np.ndarray, train_skills: Sequence[str], eval_skills: Sequence[str], min_edge: float
+def keep_edges(
+    matrix: np.ndarray, keep: np.ndarray, train_skills: Sequence[str], eval_skills: Sequence[str]
 ) -> np.ndarray:
-    """Zero the entries below `min_edge`, except a skill's own entry."""
-    out = np.where(matrix >= min_edge, matrix, 0.0)
+    """Zero the entries where `keep` is False, except each skill's own entry."""
+    out = np.where(keep, matrix, 0.0)
     for c, own in enumerate(own_rows(train_skills, eval_skills)):
         if own is not None:
             out[own, c] = matrix[own, c]
     return out
+
+
+def significant(mean: np.ndarray, std: np.ndarray, seeds: int, min_z: float) -> np.ndarray:
+    """True where the mean drop exceeds `min_z` standard errors over `seeds` seeds."""
+    return np.nan_to_num(mean, nan=0.0) > min_z * np.nan_to_num(std, nan=0.0) / np.sqrt(seeds)
 
 
 @dataclass
@@ -136,14 +143,16 @@ def estimate_graph(
     eval_skills: Sequence[str],
     normalize: str = "diag",
     min_edge: float = 0.0,
+    min_z: float = 0.0,
 ) -> GraphEstimate:
     raw = np.asarray(raw, dtype=np.float64)
     mean = np.nanmean(raw, axis=0)
     std = np.nanstd(raw, axis=0, ddof=1) if raw.shape[0] > 1 else np.zeros_like(mean)
 
-    def graph(drops: np.ndarray) -> np.ndarray:
+    def graph(drops: np.ndarray, agreed: np.ndarray | bool = True) -> np.ndarray:
         a = normalise(drops, train_skills, eval_skills, normalize)
-        return drop_weak_edges(a, train_skills, eval_skills, min_edge) if min_edge > 0 else a
+        return keep_edges(a, (a >= min_edge) & agreed, train_skills, eval_skills)
 
     per_seed = np.stack([graph(r) for r in raw])
-    return GraphEstimate(graph(mean), raw, mean, std, per_seed)
+    matrix = graph(mean, significant(mean, std, raw.shape[0], min_z) if min_z > 0 else True)
+    return GraphEstimate(matrix, raw, mean, std, per_seed)

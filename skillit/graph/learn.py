@@ -51,6 +51,7 @@ class LearnSettings:
     seeds: list[int] = field(default_factory=lambda: [0])  # one start model and data seed each
     normalize: str = "diag"  # diag | max | raw, see skillit.graph.estimate
     min_edge: float = 0.0  # drop edges weaker than this after normalising
+    min_z: float = 0.0  # drop edges whose mean drop is within min_z standard errors of 0
     jobs: int = 1  # worker processes running probes side by side
     progress: bool = True  # a progress bar over probe runs
 
@@ -69,6 +70,8 @@ class LearnSettings:
             raise SkillitError(f"seeds must be distinct, got {self.seeds}")
         if self.min_edge < 0:
             raise SkillitError(f"--min-edge must be >= 0, got {self.min_edge}")
+        if self.min_z < 0:
+            raise SkillitError(f"--min-z must be >= 0, got {self.min_z}")
         if self.jobs < 1:
             raise SkillitError(f"--jobs must be >= 1 (worker processes), got {self.jobs}")
 
@@ -100,8 +103,9 @@ class LearnResult:
             raw_deltas=self.estimate.raw,
             notes=(
                 f"skillit graph learn --method {s.method}: mean over {len(s.seeds)} seed(s), "
-                f"normalize={s.normalize}, min_edge={s.min_edge}; raw_deltas[seed][i][j] are "
-                f"signed loss drops (largest std over seeds {spread:.4g} nats)"
+                f"normalize={s.normalize}, min_edge={s.min_edge}, min_z={s.min_z}; "
+                f"raw_deltas[seed][i][j] are signed loss drops (largest std over seeds "
+                f"{spread:.4g} nats)"
             ),
         )
 
@@ -270,7 +274,7 @@ def learn_graph(
             losses.update(_run_serial(runner, todo, store, bar))
     deltas = linear_deltas if s.method == "linear" else brute_deltas
     raw = deltas(losses, train_skills, eval_skills, s.seeds, s.steps)
-    estimate = estimate_graph(raw, train_skills, eval_skills, s.normalize, s.min_edge)
+    estimate = estimate_graph(raw, train_skills, eval_skills, s.normalize, s.min_edge, s.min_z)
     return LearnResult(
         train_skills,
         eval_skills,
