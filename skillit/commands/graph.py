@@ -27,7 +27,7 @@ Writes into --out: graph.json (use it as mixing.graph.path of a Skill-It run), g
 graph.png (heatmap; also a W&B image unless logger.wandb=off), summary.json, and probes/ with one
 small file per finished probe: run the same command again to continue an interrupted run.
 
-  skillit graph learn configs/graph/lego_linear.yaml --method linear --seeds 3 --jobs 2
+  skillit graph learn configs/graph/lego_chain.yaml --method brute --seeds 3 --min-z 2 --jobs 2
 """
 
 PLOT_HELP = "Draw a graph file (JSON from `skillit graph learn`, or a paper graph) as a heatmap PNG."
@@ -91,7 +91,7 @@ def run_learn(args) -> int:
     files = [i for i in args.items if "=" not in i]
     overrides = [i for i in args.items if "=" in i]
     if not files:
-        raise SkillitError("give a config file (e.g. configs/graph/lego_linear.yaml) before key=value")
+        raise SkillitError("give a config file (e.g. configs/graph/lego_chain.yaml) before key=value")
     if args.seeds < 1:
         raise SkillitError(f"--seeds must be >= 1 (number of seeds to average), got {args.seeds}")
 

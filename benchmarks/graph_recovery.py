@@ -1,0 +1,242 @@
+"""Does `skillit graph learn` recover prerequisite structure that is known by construction?
+
+    .venv/bin/python benchmarks/graph_recovery.py [--steps 100] [--seeds 3] [--min-z 2] [--jobs 2]
+        [--only lego_chain ...] [--out benchmarks/out/graph_recovery.json] [--reuse]
+
+Three skill sets, each learned with both methods: probes of --steps steps from each seed's random
+init (1-layer GPT d=64, batch 64, lr 1e-3), seeds 0..--seeds-1 averaged.
+
+- lego_chain: LEGO, chain of k=5 variables, chain-of-answers format scoring every listed value.
+  Skill i asks the variable at depth i; its answer walks the chain through depths 1..i, so skill i
+  needs every skill j < i. Known edges: j -> i for j < i (10 of the 20 ordered pairs).
+- lego_tree: LEGO on a balanced binary tree of k=15 variables, skill i = a variable at depth i
+  (4 skills); the answer walks from the root, so again j -> i for j < i (6 of 12 pairs).
+- independent (control): a toy JSONL set of three skills that share nothing: each has its own
+  prompt and answer tokens (no token appears in two skills, and no end-of-sequence token is scored,
+  which would be a shared answer) and its own operation (copy the first token; look a pair up in a
+  fixed random table; count the x among x/y tokens). Known edges: none (0 of 6 pairs). Addition
+  digits would not do: the digit-sum step and the carry are shared between digits.
+
+Two rules decide which pairs i != j count as found edges, both from the same probes: "mean > 0" is
+the paper's (the learned A[i, j] > 0: the mean drop over seeds is positive; this is the graph
+written), "z > Z" also asks the mean to exceed Z standard errors over the seeds (--min-z).
+Precision = found edges that are known / found; recall = known edges found / known; "rev" counts
+found edges i -> j whose reverse j -> i is the known one. For the control (no known edges) the
+number of false edges is the measure. Probe results, graphs, heatmaps and summaries land in
+benchmarks/out/graph_recovery/<set>-<method>/; the table and all numbers in --out (JSON).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "graph" / "lego_chain.yaml"
+
+
+# -- the independent control ----------------------------------------------------------------------
+def write_independent_skills(path: Path, per_skill: int = 3000, seed: int = 0) -> Path:
+    """Three unrelated skills with disjoint vocabularies, as JSONL (skill, prompt, answer)."""
+    rng = np.random.default_rng(seed)
+    table = rng.integers(0, 10, size=(10, 10))
+    rows = []
+    for _ in range(per_skill):
+        first = rng.integers(0, 10, size=4)
+        rows.append(("first", "F " + " ".join(f"a{d}" for d in first), f"a{first[0]}"))
+        u, v = rng.integers(0, 10, size=2)
+        rows.append(("table", f"T b{u} b{v}", f"b{table[u, v]}"))
+        xs = rng.integers(0, 2, size=6)
+        rows.append(("count", "C " + " ".join("x" if x else "y" for x in xs), f"n{xs.sum()}"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        for skill, prompt, answer in rows:
+            fh.write(json.dumps({"skill": skill, "prompt": prompt, "answer": answer}) + "\n")
+    return path
+
+
+# -- skill sets with their known structure ------------------------------------------------------
+def prerequisite_edges(names: list[str]) -> np.ndarray:
+    """Known edges j -> i for j < i (skill i needs every earlier skill)."""
+    k = len(names)
+    return np.triu(np.ones((k, k), dtype=bool), 1)
+
+
+def workloads(work: Path) -> list[dict]:
+    control = write_independent_skills(work / "independent.jsonl")
+    return [
+        {
+            "name": "lego_chain",
+            "overrides": ["data.lego.k=5", "data.lego.structure=chain"],
+            "known": "j -> i for j < i",
+        },
+        {
+            "name": "lego_tree",
+            "overrides": ["data.lego.k=15", "data.lego.structure=tree"],
+            "known": "j -> i for j < i",
+        },
+        {
+            "name": "independent",
+            "overrides": [
+                "data.source=jsonl",
+                f"data.jsonl.path={control}",
+                "data.jsonl.add_eos=false",
+                "data.jsonl.tokenizer=wordlevel",
+            ],
+            "known": "none",
+        },
+    ]
+
+
+def score(found: np.ndarray, known: np.ndarray) -> dict:
+    off = ~np.eye(len(found), dtype=bool)
+    found, known = found & off, known & off
+    tp, fp, fn = int((found & known).sum()), int((found & ~known).sum()), int((~found & known).sum())
+    return {
+        "pairs": int(off.sum()),
+        "known_edges": int(known.sum()),
+        "found_edges": int(found.sum()),
+        "true_positives": tp,
+        "false_positives": fp,
+        "reversed": int((found & known.T & ~known).sum()),  # found i -> j where j -> i is known
+        "precision": tp / (tp + fp) if tp + fp else None,
+        "recall": tp / (tp + fn) if tp + fn else None,
+    }
+
+
+def learn(workload: dict, method: str, args, work: Path) -> dict:
+    from skillit.config import load_config
+    from skillit.graph.estimate import estimate_graph
+    from skillit.graph.learn import LearnSettings, learn_graph, write_outputs
+    from skillit.graph.runner import TrainerProbeRunner
+    from skillit.train import build_source, resolve_skills
+
+    cfg = load_config([CONFIG], [*workload["overrides"], "logger.wandb=off", "seed=0"])
+    train, evals = resolve_skills(cfg, build_source(cfg))
+    out = work / f"{workload['name']}-{method}"
+    if not args.reuse:
+        shutil.rmtree(out, ignore_errors=True)
+    settings = LearnSettings(
+        method=method,
+        steps=args.steps,
+        seeds=list(range(args.seeds)),
+        jobs=args.jobs,
+        progress=False,
+    )
+    runner = TrainerProbeRunner(cfg, train, evals, out)
+    start = time.perf_counter()
+    result = learn_graph(runner, train, evals, settings, out, setup=runner.setup())
+    seconds = time.perf_counter() - start
+    write_outputs(result, out)
+    known = np.zeros((len(train), len(train)), dtype=bool)
+    if workload["known"] != "none":
+        known = prerequisite_edges(train)
+    strict = estimate_graph(result.estimate.raw, train, evals, min_z=args.min_z).matrix
+    return {
+        "structure": workload["name"],
+        "method": method,
+        "skills": train,
+        "known": workload["known"],
+        "probes": len(result.losses),
+        "probes_run": result.ran,
+        "seconds": round(seconds, 1),
+        "matrix": np.round(result.matrix, 4).tolist(),
+        "raw_mean": np.round(result.estimate.raw_mean, 5).tolist(),
+        "raw_std": np.round(result.estimate.raw_std, 5).tolist(),
+        "matrix_z": np.round(strict, 4).tolist(),
+        "mean_rule": score(result.matrix > 0, known),
+        "z_rule": score(strict > 0, known),
+    }
+
+
+def fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def print_table(rows: list[dict], z: float) -> None:
+    left = (f"{'structure':<12} {'method':<7} {'k':>2} {'probes':>6} {'time s':>7} {'known':>5} ")
+    mid = f" {'found':>5} {'TP':>3} {'FP':>3} {'rev':>3} {'prec.':>5} {'recall':>6} "
+    right = f" {'found':>5} {'prec.':>5} {'recall':>6}"
+    print(" " * len(left) + "|" + f"{'edge rule: mean > 0':^{len(mid)}}|" + f" z > {z:g}")
+    print(left + "|" + mid + "|" + right)
+    print("-" * len(left + mid + right + "||"))
+    for r in rows:
+        m, zr = r["mean_rule"], r["z_rule"]
+        print(f"{r['structure']:<12} {r['method']:<7} {len(r['skills']):>2} {r['probes']:>6} "
+              f"{r['seconds']:>7.1f} {m['known_edges']:>5} | {m['found_edges']:>5} "
+              f"{m['true_positives']:>3} {m['false_positives']:>3} {m['reversed']:>3} "
+              f"{fmt(m['precision']):>5} {fmt(m['recall']):>6} | {zr['found_edges']:>5} "
+              f"{fmt(zr['precision']):>5} {fmt(zr['recall']):>6}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100, help="training steps per probe (h = H)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds averaged (0, 1, ...)")
+    parser.add_argument("--min-z", type=float, default=2.0, help="keep edges above Z std. errors")
+    parser.add_argument("--jobs", type=int, default=2, help="probe worker processes")
+    parser.add_argument("--only", nargs="*", default=None, help="structures to run (default all)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "graph_recovery.json"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep finished probes from an earlier run (timings then shrink)")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    work = Path(args.out).with_suffix("")
+    rows = []
+    began = time.perf_counter()
+    for workload in workloads(work):
+        if args.only and workload["name"] not in args.only:
+            continue
+        for method in ("linear", "brute"):
+            rows.append(learn(workload, method, args, work))
+            print(f"{workload['name']} {method}: {rows[-1]['seconds']:.1f} s", flush=True)
+    print()
+    print_table(rows, args.min_z)
+    total = time.perf_counter() - began
+    print(f"\ntotal {total:.0f} s; graphs, heatmaps and probe results in {work}/")
+    report = {
+        "command": "python benchmarks/graph_recovery.py " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+            if k in ("steps", "seeds", "min_z", "jobs")
+        ),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads_per_process": 1,
+        },
+        "workload": {
+            "model": "GPT 1 layer, d_model 64, 4 heads (configs/model/gpt_tiny.yaml)",
+            "batch_size": 64,
+            "steps_per_probe": args.steps,
+            "seeds": list(range(args.seeds)),
+            "start_model": "each seed's random init",
+            "edge_rules": {
+                "mean_rule": "A[i, j] > 0 (mean drop over seeds > 0), i != j",
+                "z_rule": f"mean drop > {args.min_z} standard errors over the seeds, i != j",
+            },
+        },
+        "total_seconds": round(total, 1),
+        "results": rows,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
