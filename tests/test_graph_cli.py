@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from skillit.cli import main
+
+GRAPHS = Path(__file__).resolve().parents[1] / "configs" / "graphs"
 
 TINY = """\
 seed: 0
@@ -65,7 +68,7 @@ def test_graph_learn_brute_force_out_of_domain_is_refused_before_training(tiny_y
 
 def test_graph_plot_draws_a_paper_graph_as_png(tmp_path, capsys):
     out = tmp_path / "lego.png"
-    assert main(["graph", "plot", "configs/graphs/lego_cpt.json", "--out", str(out)]) == 0
+    assert main(["graph", "plot", str(GRAPHS / "lego_cpt.json"), "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -87,3 +90,14 @@ def test_learned_graph_drives_a_skillit_run_unchanged(tiny_yaml, tmp_path):
     a = np.array(graph["matrix"])
     expected = np.exp(0.5 * a.sum(axis=1)) / np.exp(0.5 * a.sum(axis=1)).sum()
     np.testing.assert_allclose(list(first["weights"].values()), expected, rtol=1e-9)
+
+
+def test_heatmap_is_logged_as_a_wandb_image_offline(tmp_path, monkeypatch):
+    from skillit.graph.io import load_graph
+    from skillit.graph.plot import log_heatmap_to_wandb, plot_graph
+
+    monkeypatch.chdir(tmp_path)
+    png = plot_graph(load_graph(GRAPHS / "addition_cpt.json"), tmp_path / "g.png")
+    log_heatmap_to_wandb(png, "offline", "skillit", "graph-test", tmp_path, {"method": "linear"})
+    images = list((tmp_path / "wandb").glob("offline-run-*/files/media/images/graph/heatmap_*.png"))
+    assert len(images) == 1

@@ -59,4 +59,4 @@ def log_heatmap_to_wandb(
     try:
         run.log({"graph/heatmap": wandb.Image(str(image))})
     finally:
-        run.finish(quiet=True)
+        run.finish()
