@@ -167,25 +167,31 @@ def execute(
                 jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init
             ) as pool:
                 pending = {pool.submit(run_one, spec): spec for spec in todo}
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        spec = pending.pop(future)
-                        try:
-                            done(spec, future.result())
-                        except SkillitError:
-                            for other in pending:
-                                other.cancel()
-                            raise
-                        except Exception as exc:
-                            for other in pending:
-                                other.cancel()
-                            raise RuntimeError(
-                                f"run {spec.strategy}/seed{spec.seed} failed; see {spec.run_dir}/{LOG_FILE}"
-                            ) from exc
+                try:
+                    _collect(pending, done)
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)  # queued runs never start
+                    raise
     finally:
         bar.close()
     return {"ran": ran, "skipped": skipped}
+
+
+def _collect(pending: dict, done: Callable[[RunSpec, dict], None]) -> None:
+    """Hand each finished future to `done`; the first failure cancels the rest and is raised."""
+    while pending:
+        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in finished:
+            spec = pending.pop(future)
+            try:
+                info = future.result()
+            except SkillitError:
+                raise
+            except Exception as exc:
+                raise RuntimeError(
+                    f"run {spec.strategy}/seed{spec.seed} failed; see {spec.run_dir}/{LOG_FILE}"
+                ) from exc
+            done(spec, info)
 
 
 def asdict_short(spec: RunSpec) -> dict:
