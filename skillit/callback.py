@@ -88,13 +88,6 @@ class SkillItCallback(L.Callback):
         if self.curriculum is not None:
             self._start_curriculum(trainer, pl_module)
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Checkpoints are written at round ends. Restored from one, Lightning starts the next
-        # epoch but keeps the finished round's batch count, which would make that round empty.
-        batches = trainer.fit_loop.epoch_loop.batch_progress
-        if self.rounds_done and batches.current.completed >= trainer.num_training_batches:
-            batches.reset_on_run()
-
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         round_t = trainer.current_epoch + 1
         if trainer.sanity_checking or round_t <= self.rounds_done:

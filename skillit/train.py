@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,17 +221,22 @@ def train(cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: lis
         round_lengths=lengths,
         plots=cfg.mixing.plots,
     )
+    # One file, checkpoints/last.ckpt, rewritten at every round end: what --resume reads.
+    # (save_last needs save_top_k > 0 to write at epoch ends, so name the top-1 file "last".)
     checkpoint = ModelCheckpoint(
         dirpath=str(run_dir / "checkpoints"),
-        save_last=True,  # last.ckpt, written at every round end, is what --resume reads
-        save_top_k=0,
+        filename="last",
+        save_top_k=1,
         every_n_epochs=1,
         save_on_train_epoch_end=True,
+        enable_version_counter=False,
     )
     loggers = build_loggers(cfg, run_dir, resumed=resume is not None)
     trainer = L.Trainer(
         max_steps=cfg.trainer.max_steps,
-        max_epochs=len(lengths),
+        # Bounded by steps only: resuming from a round-end checkpoint replays that epoch's end,
+        # which Lightning counts as an extra epoch. max_steps ends exactly at the last round's end.
+        max_epochs=-1,
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy,
@@ -250,9 +256,16 @@ def train(cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: lis
     )
     for logger in loggers:
         logger.log_hyperparams(json.loads(json.dumps(_plain(cfg))))
+    sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores Ctrl-C after an interrupt
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    except SystemExit:
+        # Lightning exits after a graceful Ctrl-C shutdown; report it as the interrupt it was.
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
     finally:
+        signal.signal(signal.SIGINT, sigint)
         _finish_wandb(cfg)
     if trainer.interrupted:
         raise KeyboardInterrupt

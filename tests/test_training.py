@@ -104,16 +104,18 @@ def test_a_run_writes_its_config_tokenizer_checkpoint_logs_and_plots(skillit_run
     assert "val/loss/lego3" in header and "mixture/lego1" in header
 
 
-class StopAfterRound(L.Callback):
-    def __init__(self, rounds: int):
-        self.rounds = rounds
+class CtrlCInRound(L.Callback):
+    """Presses Ctrl-C at the first batch of a round, as a user would mid-run."""
 
-    def on_train_epoch_end(self, trainer, pl_module):
-        if trainer.current_epoch + 1 >= self.rounds:
-            trainer.should_stop = True
+    def __init__(self, round_index: int):
+        self.round_index = round_index
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch + 1 == self.round_index:
+            raise KeyboardInterrupt
 
 
-def test_a_run_stopped_after_round_two_resumes_onto_the_same_trajectory(tmp_path):
+def test_a_run_interrupted_in_round_three_resumes_onto_the_same_trajectory(tmp_path):
     common = (
         "trainer.max_steps=120",
         "mixing.strategy=skillit",
@@ -126,8 +128,9 @@ def test_a_run_stopped_after_round_two_resumes_onto_the_same_trajectory(tmp_path
     full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
     train(lego_k3(full_dir, *common))
     cfg = lego_k3(cut_dir, *common)
-    train(cfg, extra_callbacks=[StopAfterRound(2)])
-    assert len(read_history(cut_dir)) == 2
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, extra_callbacks=[CtrlCInRound(3)])
+    assert len(read_history(cut_dir)) == 2  # the checkpoint written at the end of round 2 is resumed
     train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt")
     # nothing logged before the interruption is lost
     assert (cut_dir / "csv" / "metrics.csv").is_file() and (cut_dir / "csv" / "resume-1" / "metrics.csv").is_file()

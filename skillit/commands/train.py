@@ -50,15 +50,21 @@ def run(args) -> int:
         print(config_to_yaml(cfg), end="")
         return 0
 
-    from skillit.train import is_launcher_process, train
+    import os
+    import sys
+    from pathlib import Path
+
+    from skillit.train import RUN_DIR_ENV, is_launcher_process, train
 
     try:
         result = train(cfg, resume=ckpt)
     except KeyboardInterrupt:
-        print(
-            "skillit train: interrupted; continue from the last finished round with "
-            f"`skillit train --resume {cfg.run_dir or 'RUN_DIR'}`"
-        )
+        run_dir = Path(os.environ.get(RUN_DIR_ENV) or cfg.run_dir or "RUN_DIR")
+        if (run_dir / "checkpoints" / "last.ckpt").is_file():
+            hint = f"continue from the last finished round with: skillit train --resume {run_dir}"
+        else:
+            hint = f"no round had finished, so there is no checkpoint in {run_dir} to resume from"
+        print(f"skillit train: interrupted; {hint}", file=sys.stderr)
         return 130
     if is_launcher_process():
         print_summary(result)
