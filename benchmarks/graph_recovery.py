@@ -20,6 +20,8 @@ init (1-layer GPT d=64, batch 64, lr 1e-3), seeds 0..--seeds-1 averaged.
 Two rules decide which pairs i != j count as found edges, both from the same probes: "mean > 0" is
 the paper's (the learned A[i, j] > 0: the mean drop over seeds is positive; this is the graph
 written), "z > Z" also asks the mean to exceed Z standard errors over the seeds (--min-z).
+Times: "wall s" is this run's wall time per
+method (--jobs workers, their start-up included), "probe s" the summed run time of its probes.
 Precision = found edges that are known / found; recall = known edges found / known; "rev" counts
 found edges i -> j whose reverse j -> i is the known one. For the control (no known edges) the
 number of false edges is the measure. Probe results, graphs, heatmaps and summaries land in
@@ -131,6 +133,7 @@ def learn(workload: dict, method: str, args, work: Path) -> dict:
         method=method,
         steps=args.steps,
         seeds=list(range(args.seeds)),
+        normalize="paper",  # own entries 1, strongest edge 0.5: small edges stay visible
         jobs=args.jobs,
         progress=False,
     )
@@ -151,6 +154,7 @@ def learn(workload: dict, method: str, args, work: Path) -> dict:
         "probes": len(result.losses),
         "probes_run": result.ran,
         "seconds": round(seconds, 1),
+        "probe_seconds": round(probe_seconds(out), 1),
         "matrix": np.round(result.matrix, 4).tolist(),
         "raw_mean": np.round(result.estimate.raw_mean, 5).tolist(),
         "raw_std": np.round(result.estimate.raw_std, 5).tolist(),
@@ -160,12 +164,18 @@ def learn(workload: dict, method: str, args, work: Path) -> dict:
     }
 
 
+def probe_seconds(out: Path) -> float:
+    """Summed run time of the probes on record (also right when --reuse skipped them now)."""
+    return sum(json.loads(p.read_text())["seconds"] for p in (out / "probes").glob("*.json"))
+
+
 def fmt(value) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
 def print_table(rows: list[dict], z: float) -> None:
-    left = (f"{'structure':<12} {'method':<7} {'k':>2} {'probes':>6} {'time s':>7} {'known':>5} ")
+    left = (f"{'structure':<12} {'method':<7} {'k':>2} {'probes':>6} {'wall s':>6} {'probe s':>7} "
+            f"{'known':>5} ")
     mid = f" {'found':>5} {'TP':>3} {'FP':>3} {'rev':>3} {'prec.':>5} {'recall':>6} "
     right = f" {'found':>5} {'prec.':>5} {'recall':>6}"
     print(" " * len(left) + "|" + f"{'edge rule: mean > 0':^{len(mid)}}|" + f" z > {z:g}")
@@ -174,7 +184,8 @@ def print_table(rows: list[dict], z: float) -> None:
     for r in rows:
         m, zr = r["mean_rule"], r["z_rule"]
         print(f"{r['structure']:<12} {r['method']:<7} {len(r['skills']):>2} {r['probes']:>6} "
-              f"{r['seconds']:>7.1f} {m['known_edges']:>5} | {m['found_edges']:>5} "
+              f"{r['seconds']:>6.1f} {r['probe_seconds']:>7.1f} {m['known_edges']:>5} | "
+              f"{m['found_edges']:>5} "
               f"{m['true_positives']:>3} {m['false_positives']:>3} {m['reversed']:>3} "
               f"{fmt(m['precision']):>5} {fmt(m['recall']):>6} | {zr['found_edges']:>5} "
               f"{fmt(zr['precision']):>5} {fmt(zr['recall']):>6}")

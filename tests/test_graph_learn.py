@@ -132,6 +132,14 @@ def test_diag_normalisation_scales_an_out_of_domain_column_by_its_largest_entry(
     np.testing.assert_allclose(normalise(mean, ["a", "b", "c"], ["x"], "diag"), [[0.25], [1], [0]])
 
 
+def test_paper_normalisation_sets_own_entries_to_one_and_the_strongest_edge_to_a_half():
+    mean = np.array([[4.0, 0.02, 0.01], [-0.1, 3.0, 0.0], [0.0, 0.005, 2.0]])
+    np.testing.assert_allclose(
+        normalise(mean, ["a", "b", "c"], ["a", "b", "c"], "paper"),
+        [[1.0, 0.5, 0.25], [0.0, 1.0, 0.0], [0.0, 0.125, 1.0]],
+    )
+
+
 def test_max_normalisation_divides_by_the_largest_drop():
     mean = np.array([[2.0, 1.0], [-1.0, 4.0]])
     np.testing.assert_allclose(normalise(mean, ["a", "b"], ["a", "b"], "max"), [[0.5, 0.25], [0, 1]])

@@ -18,8 +18,10 @@ choose the skills, data/model/optim keys the probes' training. Each probe is a o
           with i mixed in (needs skills.eval within skills.train; O(k^2) runs per seed).
 
 Normalisation (--normalize): diag (default) sets A[j, j] = 1 and divides the other entries of
-column j by skill j's own drop, capped at 1 (the shape of the paper's graphs); max divides by the
-largest entry; raw keeps the positive drops in nats. Only positive drops become edges; --min-edge
+column j by skill j's own drop, capped at 1 (the shape of the paper's graphs); paper sets the own
+entries to 1 and the strongest edge to 0.5, the rest in proportion (the scale of the paper's
+synthetic graphs, for edges that are real but small); max divides by the largest entry; raw keeps
+the positive drops in nats. Only positive drops become edges; --min-edge
 and --min-z drop weak edges and edges the seeds disagree on. The signed drops of every seed are
 kept in the graph file (raw_deltas) and summary.json (mean, std).
 
@@ -61,7 +63,7 @@ def register(subparsers) -> None:
                        help="average over N seeds: seed, seed+1, ... from the config (default 1)")
     learn.add_argument("--jobs", type=int, default=1, metavar="N",
                        help="probe runs side by side in N worker processes (default 1)")
-    learn.add_argument("--normalize", choices=("diag", "max", "raw"), default="diag",
+    learn.add_argument("--normalize", choices=("diag", "paper", "max", "raw"), default="diag",
                        help="how drops become edge weights (default diag; see above)")
     learn.add_argument("--min-edge", type=float, default=0.0, metavar="X",
                        help="drop edges weaker than X after normalising (default 0: keep all)")

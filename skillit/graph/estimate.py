@@ -13,6 +13,9 @@ Only positive drops are edges. The matrix A keeps their mean over seeds, normali
   gets A[j, j] = 1 and its other entries are divided by its own drop d_j^j and capped at 1 (an edge
   is at most as strong as the skill itself). A column without an own entry (out-of-domain) or whose
   own drop is not positive is divided by its largest entry instead.
+- ``paper``: own entries 1 and the strongest edge 0.5, the other edges in proportion: the scale of
+  the paper's synthetic graphs (diagonal 1, edges 0.5) whatever the size of the drops, for graphs
+  whose edges are real but small next to the skills' own drops.
 - ``max``: everything divided by the largest entry, so A is in [0, 1] and columns stay comparable.
 - ``raw``: the drops in loss units (nats), unscaled.
 
@@ -31,7 +34,8 @@ import numpy as np
 from skillit.errors import SkillitError
 from skillit.graph.probes import Probe, baseline, skill_pairs
 
-NORMALIZATIONS = ("diag", "max", "raw")
+NORMALIZATIONS = ("diag", "paper", "max", "raw")
+PAPER_EDGE = 0.5  # edge weight of the paper's synthetic graphs
 
 
 def own_rows(train_skills: Sequence[str], eval_skills: Sequence[str]) -> list[int | None]:
@@ -101,8 +105,18 @@ def normalise(
     if mode == "max":
         top = pos.max(initial=0.0)
         return pos / top if top > 0 else pos
+    rows = own_rows(train_skills, eval_skills)
+    if mode == "paper":
+        own = np.zeros(pos.shape, dtype=bool)
+        for c, r in enumerate(rows):
+            if r is not None:
+                own[r, c] = True
+        top = pos[~own].max(initial=0.0)
+        out = pos * (PAPER_EDGE / top) if top > 0 else np.zeros_like(pos)
+        out[own] = 1.0
+        return out
     out = np.zeros_like(pos)
-    for c, own in enumerate(own_rows(train_skills, eval_skills)):
+    for c, own in enumerate(rows):
         col = pos[:, c]
         scale = col[own] if own is not None and col[own] > 0 else col.max(initial=0.0)
         if scale > 0:

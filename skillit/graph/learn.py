@@ -49,7 +49,7 @@ class LearnSettings:
     method: str = "linear"  # linear (O(h k) runs) | brute (O(H k^2) runs, eval skills in training)
     steps: int = 100  # training steps per probe run (h or H)
     seeds: list[int] = field(default_factory=lambda: [0])  # one start model and data seed each
-    normalize: str = "diag"  # diag | max | raw, see skillit.graph.estimate
+    normalize: str = "diag"  # diag | paper | max | raw, see skillit.graph.estimate
     min_edge: float = 0.0  # drop edges weaker than this after normalising
     min_z: float = 0.0  # drop edges whose mean drop is within min_z standard errors of 0
     jobs: int = 1  # worker processes running probes side by side

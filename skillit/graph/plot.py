@@ -30,7 +30,7 @@ def plot_graph(graph: SkillGraph, path: str | Path, title: str | None = None) ->
         for i in range(k):
             for j in range(m):
                 dark = a[i, j] < 0.6 * top  # light text on the dark end of viridis
-                ax.text(j, i, f"{a[i, j]:.2f}", ha="center", va="center", fontsize="x-small",
+                ax.text(j, i, f"{a[i, j]:.2g}", ha="center", va="center", fontsize="x-small",
                         color="white" if dark else "black")
     steps = f", {graph.steps} steps" if graph.steps is not None else ""
     seeds = f", {len(graph.seeds)} seed(s)" if graph.seeds else ""
