@@ -63,7 +63,7 @@ def test_graph_learn_brute_force_out_of_domain_is_refused_before_training(tiny_y
     rc = main(["graph", "learn", str(tiny_yaml), "skills.train=[lego1,lego2]",
                "skills.eval=[lego3]", "--method", "brute", "--out", str(tmp_path / "g")])
     assert rc == 2 and "--method linear" in capsys.readouterr().err
-    assert not (tmp_path / "g" / "probes").exists()
+    assert not (tmp_path / "g").exists()
 
 
 def test_graph_plot_draws_a_paper_graph_as_png(tmp_path, capsys):

@@ -256,9 +256,9 @@ def learn_graph(
     began = time.perf_counter()
     train_skills, eval_skills = list(train_skills), list(eval_skills)
     out_dir = Path(out_dir)
-    check_setup(out_dir, {"train_skills": train_skills, "eval_skills": eval_skills, **(setup or {})})
     s = settings
     probes = plan_probes(s.method, train_skills, eval_skills, s.seeds, s.steps)
+    check_setup(out_dir, {"train_skills": train_skills, "eval_skills": eval_skills, **(setup or {})})
     store = ResultStore(out_dir / "probes", eval_skills)
     losses: dict[Probe, np.ndarray] = {}
     for probe in probes:
