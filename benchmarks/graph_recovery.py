@@ -104,7 +104,11 @@ def workloads(work: Path) -> list[dict]:
 def score(found: np.ndarray, known: np.ndarray) -> dict:
     off = ~np.eye(len(found), dtype=bool)
     found, known = found & off, known & off
-    tp, fp, fn = int((found & known).sum()), int((found & ~known).sum()), int((~found & known).sum())
+    tp, fp, fn = (
+        int((found & known).sum()),
+        int((found & ~known).sum()),
+        int((~found & known).sum()),
+    )
     return {
         "pairs": int(off.sum()),
         "known_edges": int(known.sum()),
@@ -174,8 +178,10 @@ def fmt(value) -> str:
 
 
 def print_table(rows: list[dict], z: float) -> None:
-    left = (f"{'structure':<12} {'method':<7} {'k':>2} {'probes':>6} {'wall s':>6} {'probe s':>7} "
-            f"{'known':>5} ")
+    left = (
+        f"{'structure':<12} {'method':<7} {'k':>2} {'probes':>6} {'wall s':>6} {'probe s':>7} "
+        f"{'known':>5} "
+    )
     mid = f" {'found':>5} {'TP':>3} {'FP':>3} {'rev':>3} {'prec.':>5} {'recall':>6} "
     right = f" {'found':>5} {'prec.':>5} {'recall':>6}"
     print(" " * len(left) + "|" + f"{'edge rule: mean > 0':^{len(mid)}}|" + f" z > {z:g}")
@@ -183,12 +189,14 @@ def print_table(rows: list[dict], z: float) -> None:
     print("-" * len(left + mid + right + "||"))
     for r in rows:
         m, zr = r["mean_rule"], r["z_rule"]
-        print(f"{r['structure']:<12} {r['method']:<7} {len(r['skills']):>2} {r['probes']:>6} "
-              f"{r['seconds']:>6.1f} {r['probe_seconds']:>7.1f} {m['known_edges']:>5} | "
-              f"{m['found_edges']:>5} "
-              f"{m['true_positives']:>3} {m['false_positives']:>3} {m['reversed']:>3} "
-              f"{fmt(m['precision']):>5} {fmt(m['recall']):>6} | {zr['found_edges']:>5} "
-              f"{fmt(zr['precision']):>5} {fmt(zr['recall']):>6}")
+        print(
+            f"{r['structure']:<12} {r['method']:<7} {len(r['skills']):>2} {r['probes']:>6} "
+            f"{r['seconds']:>6.1f} {r['probe_seconds']:>7.1f} {m['known_edges']:>5} | "
+            f"{m['found_edges']:>5} "
+            f"{m['true_positives']:>3} {m['false_positives']:>3} {m['reversed']:>3} "
+            f"{fmt(m['precision']):>5} {fmt(m['recall']):>6} | {zr['found_edges']:>5} "
+            f"{fmt(zr['precision']):>5} {fmt(zr['recall']):>6}"
+        )
 
 
 def main() -> None:
@@ -199,8 +207,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="probe worker processes")
     parser.add_argument("--only", nargs="*", default=None, help="structures to run (default all)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "graph_recovery.json"))
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep finished probes from an earlier run (timings then shrink)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep finished probes from an earlier run (timings then shrink)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -220,8 +231,10 @@ def main() -> None:
     total = time.perf_counter() - began
     print(f"\ntotal {total:.0f} s; graphs, heatmaps and probe results in {work}/")
     report = {
-        "command": "python benchmarks/graph_recovery.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+        "command": "python benchmarks/graph_recovery.py "
+        + " ".join(
+            f"--{k.replace('_', '-')} {v}"
+            for k, v in vars(args).items()
             if k in ("steps", "seeds", "min_z", "jobs")
         ),
         "machine": {

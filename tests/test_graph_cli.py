@@ -58,10 +58,22 @@ def test_graph_learn_bad_seed_count_is_a_one_line_error_naming_the_flag(tiny_yam
     assert rc == 2 and "--seeds must be >= 1" in err and len(err.strip().splitlines()) == 1
 
 
-def test_graph_learn_brute_force_out_of_domain_is_refused_before_training(tiny_yaml, tmp_path,
-                                                                          capsys):
-    rc = main(["graph", "learn", str(tiny_yaml), "skills.train=[lego1,lego2]",
-               "skills.eval=[lego3]", "--method", "brute", "--out", str(tmp_path / "g")])
+def test_graph_learn_brute_force_out_of_domain_is_refused_before_training(
+    tiny_yaml, tmp_path, capsys
+):
+    rc = main(
+        [
+            "graph",
+            "learn",
+            str(tiny_yaml),
+            "skills.train=[lego1,lego2]",
+            "skills.eval=[lego3]",
+            "--method",
+            "brute",
+            "--out",
+            str(tmp_path / "g"),
+        ]
+    )
     assert rc == 2 and "--method linear" in capsys.readouterr().err
     assert not (tmp_path / "g").exists()
 
@@ -75,16 +87,37 @@ def test_graph_plot_draws_a_paper_graph_as_png(tmp_path, capsys):
 @pytest.mark.slow
 def test_learned_graph_drives_a_skillit_run_unchanged(tiny_yaml, tmp_path):
     out = tmp_path / "graph"
-    rc = main(["graph", "learn", str(tiny_yaml), "--method", "linear", "--steps", "25",
-               "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "graph",
+            "learn",
+            str(tiny_yaml),
+            "--method",
+            "linear",
+            "--steps",
+            "25",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     graph = json.loads((out / "graph.json").read_text())
     assert graph["train_skills"] == ["lego1", "lego2", "lego3"] and graph["method"] == "linear"
     assert len(list((out / "probes").glob("*.json"))) == 4  # the start model and 3 skills
 
     run = tmp_path / "run"
-    rc = main(["train", str(tiny_yaml), "mixing.strategy=skillit", "mixing.rounds=2",
-               "mixing.eta=0.5", f"mixing.graph.path={out / 'graph.json'}", f"run_dir={run}"])
+    rc = main(
+        [
+            "train",
+            str(tiny_yaml),
+            "mixing.strategy=skillit",
+            "mixing.rounds=2",
+            "mixing.eta=0.5",
+            f"mixing.graph.path={out / 'graph.json'}",
+            f"run_dir={run}",
+        ]
+    )
     assert rc == 0
     first = json.loads((run / "mixture_history.jsonl").read_text().splitlines()[0])
     a = np.array(graph["matrix"])

@@ -62,7 +62,9 @@ def settings(method="linear", **kw) -> LearnSettings:
 
 
 def test_linear_method_recovers_the_stub_transfer_matrix(tmp_path):
-    result = learn_graph(StubRunner(), SKILLS, SKILLS, settings("linear", normalize="raw"), tmp_path)
+    result = learn_graph(
+        StubRunner(), SKILLS, SKILLS, settings("linear", normalize="raw"), tmp_path
+    )
     np.testing.assert_allclose(result.matrix, np.maximum(GAIN, 0))
 
 
@@ -115,10 +117,13 @@ def test_interference_is_no_edge_but_stays_signed_in_raw_deltas(tmp_path):
 def test_seed_mean_is_the_graph_and_the_spread_is_kept(tmp_path):
     noise = {0: np.array([0.2, 0.0, 0.0, 0.0]), 1: np.array([-0.2, 0.0, 0.0, 0.0])}
     runner = StubRunner(noise=noise)
-    result = learn_graph(runner, SKILLS, SKILLS, settings("linear", seeds=[0, 1], normalize="raw"),
-                         tmp_path)
+    result = learn_graph(
+        runner, SKILLS, SKILLS, settings("linear", seeds=[0, 1], normalize="raw"), tmp_path
+    )
     np.testing.assert_allclose(result.estimate.raw_mean, GAIN)
-    np.testing.assert_allclose(result.estimate.raw_std[:, 0], np.full(4, np.std([0.2, -0.2], ddof=1)))
+    np.testing.assert_allclose(
+        result.estimate.raw_std[:, 0], np.full(4, np.std([0.2, -0.2], ddof=1))
+    )
     np.testing.assert_allclose(result.estimate.raw_std[:, 1:], 0.0, atol=1e-12)
 
 
@@ -142,7 +147,9 @@ def test_paper_normalisation_sets_own_entries_to_one_and_the_strongest_edge_to_a
 
 def test_max_normalisation_divides_by_the_largest_drop():
     mean = np.array([[2.0, 1.0], [-1.0, 4.0]])
-    np.testing.assert_allclose(normalise(mean, ["a", "b"], ["a", "b"], "max"), [[0.5, 0.25], [0, 1]])
+    np.testing.assert_allclose(
+        normalise(mean, ["a", "b"], ["a", "b"], "max"), [[0.5, 0.25], [0, 1]]
+    )
 
 
 def test_min_edge_drops_weak_edges_but_keeps_each_skills_own_entry():
@@ -160,8 +167,9 @@ def test_min_z_drops_edges_the_seeds_disagree_on():
 def test_interrupted_learning_resumes_without_rerunning_finished_probes(tmp_path):
     total = len(plan_probes("brute", SKILLS, SKILLS, [0, 1], 10))
     with pytest.raises(KeyboardInterrupt):
-        learn_graph(StubRunner(fail_after=7), SKILLS, SKILLS, settings("brute", seeds=[0, 1]),
-                    tmp_path)
+        learn_graph(
+            StubRunner(fail_after=7), SKILLS, SKILLS, settings("brute", seeds=[0, 1]), tmp_path
+        )
     again = StubRunner()
     result = learn_graph(again, SKILLS, SKILLS, settings("brute", seeds=[0, 1]), tmp_path)
     assert len(again.calls) == total - 7 and result.ran == total - 7
@@ -192,8 +200,9 @@ def test_stored_results_for_other_evaluation_skills_are_a_clear_error(tmp_path):
     learn_graph(StubRunner(), SKILLS, SKILLS, settings(), tmp_path)
     (tmp_path / "setup.json").unlink()  # same folder, the setup record lost
     with pytest.raises(SkillitError, match="skills.eval"):
-        learn_graph(StubRunner(evals=SKILLS[:2], gain=GAIN[:, :2]), SKILLS, SKILLS[:2],
-                    settings(), tmp_path)
+        learn_graph(
+            StubRunner(evals=SKILLS[:2], gain=GAIN[:, :2]), SKILLS, SKILLS[:2], settings(), tmp_path
+        )
 
 
 def test_a_runner_returning_the_wrong_number_of_losses_is_an_error(tmp_path):
@@ -204,7 +213,9 @@ def test_a_runner_returning_the_wrong_number_of_losses_is_an_error(tmp_path):
 
 def test_worker_processes_give_the_same_graph_as_one_process(tmp_path):
     serial = learn_graph(StubRunner(), SKILLS, SKILLS, settings("brute"), tmp_path / "one")
-    parallel = learn_graph(StubRunner(), SKILLS, SKILLS, settings("brute", jobs=2), tmp_path / "two")
+    parallel = learn_graph(
+        StubRunner(), SKILLS, SKILLS, settings("brute", jobs=2), tmp_path / "two"
+    )
     np.testing.assert_array_equal(parallel.matrix, serial.matrix)
     assert len(list((tmp_path / "two" / "probes").glob("*.json"))) == len(serial.losses)
 
@@ -261,9 +272,17 @@ def tiny_config(tmp_path, *overrides):
     return load_config(
         [],
         [
-            "data.source=lego", "data.lego.k=3", "data.lego.fmt=chain", "data.lego.answer_loss=all",
-            "data.lego.val_size=20", "model.n_layer=1", "model.d_model=32", "model.n_head=2",
-            "trainer.accelerator=cpu", "trainer.threads=1", f"run_dir={tmp_path}/unused",
+            "data.source=lego",
+            "data.lego.k=3",
+            "data.lego.fmt=chain",
+            "data.lego.answer_loss=all",
+            "data.lego.val_size=20",
+            "model.n_layer=1",
+            "model.d_model=32",
+            "model.n_head=2",
+            "trainer.accelerator=cpu",
+            "trainer.threads=1",
+            f"run_dir={tmp_path}/unused",
             *overrides,
         ],
     )
@@ -286,8 +305,9 @@ def test_start_model_is_the_same_for_every_probe_of_a_seed_and_differs_across_se
 
     from skillit.graph.runner import TrainerProbeRunner
 
-    runner = TrainerProbeRunner(tiny_config(tmp_path), ["lego1", "lego2"], ["lego1", "lego2"],
-                                tmp_path)
+    runner = TrainerProbeRunner(
+        tiny_config(tmp_path), ["lego1", "lego2"], ["lego1", "lego2"], tmp_path
+    )
     first = torch.load(runner.start_checkpoint(0))["state_dict"]
     again = torch.load(runner.start_checkpoint(0))["state_dict"]
     other = torch.load(runner.start_checkpoint(1))["state_dict"]

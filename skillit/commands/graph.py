@@ -32,7 +32,9 @@ small file per finished probe: run the same command again to continue an interru
   skillit graph learn configs/graph/lego_chain.yaml --method brute --seeds 3 --min-z 2 --jobs 2
 """
 
-PLOT_HELP = "Draw a graph file (JSON from `skillit graph learn`, or a paper graph) as a heatmap PNG."
+PLOT_HELP = (
+    "Draw a graph file (JSON from `skillit graph learn`, or a paper graph) as a heatmap PNG."
+)
 
 
 def register(subparsers) -> None:
@@ -55,32 +57,76 @@ def register(subparsers) -> None:
         metavar="CONFIG|KEY=VALUE",
         help="YAML config files, then dot-list overrides such as skills.train=[lego1,lego2]",
     )
-    learn.add_argument("--method", choices=("brute", "linear"), required=True,
-                       help="brute force (pairs of skills) or linear approximation (one skill)")
-    learn.add_argument("--steps", type=int, default=None, metavar="N",
-                       help="training steps per probe run, h or H (default: trainer.max_steps)")
-    learn.add_argument("--seeds", type=int, default=1, metavar="N",
-                       help="average over N seeds: seed, seed+1, ... from the config (default 1)")
-    learn.add_argument("--jobs", type=int, default=1, metavar="N",
-                       help="probe runs side by side in N worker processes (default 1)")
-    learn.add_argument("--normalize", choices=("diag", "paper", "max", "raw"), default="diag",
-                       help="how drops become edge weights (default diag; see above)")
-    learn.add_argument("--min-edge", type=float, default=0.0, metavar="X",
-                       help="drop edges weaker than X after normalising (default 0: keep all)")
-    learn.add_argument("--min-z", type=float, default=0.0, metavar="Z",
-                       help="drop edges whose mean drop is not above Z standard errors over the "
-                       "seeds (default 0: keep all; needs --seeds >= 2 to act)")
-    learn.add_argument("--out", default=None, metavar="DIR",
-                       help="output folder (default runs/graph-<name>-<method>)")
-    learn.add_argument("--fresh", action="store_true",
-                       help="discard probe results already in --out instead of continuing")
+    learn.add_argument(
+        "--method",
+        choices=("brute", "linear"),
+        required=True,
+        help="brute force (pairs of skills) or linear approximation (one skill)",
+    )
+    learn.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="training steps per probe run, h or H (default: trainer.max_steps)",
+    )
+    learn.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="average over N seeds: seed, seed+1, ... from the config (default 1)",
+    )
+    learn.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="probe runs side by side in N worker processes (default 1)",
+    )
+    learn.add_argument(
+        "--normalize",
+        choices=("diag", "paper", "max", "raw"),
+        default="diag",
+        help="how drops become edge weights (default diag; see above)",
+    )
+    learn.add_argument(
+        "--min-edge",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="drop edges weaker than X after normalising (default 0: keep all)",
+    )
+    learn.add_argument(
+        "--min-z",
+        type=float,
+        default=0.0,
+        metavar="Z",
+        help="drop edges whose mean drop is not above Z standard errors over the "
+        "seeds (default 0: keep all; needs --seeds >= 2 to act)",
+    )
+    learn.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="output folder (default runs/graph-<name>-<method>)",
+    )
+    learn.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard probe results already in --out instead of continuing",
+    )
     learn.add_argument("--no-progress", action="store_true", help="no progress bar")
     learn.set_defaults(run=run_learn)
 
     plot = sub.add_parser("plot", help="draw a graph file as a heatmap", description=PLOT_HELP)
     plot.add_argument("graph", metavar="GRAPH", help="a graph .json file")
-    plot.add_argument("--out", default=None, metavar="PNG",
-                      help="image to write (default: next to GRAPH, with .png)")
+    plot.add_argument(
+        "--out",
+        default=None,
+        metavar="PNG",
+        help="image to write (default: next to GRAPH, with .png)",
+    )
     plot.set_defaults(run=run_plot)
 
 
@@ -93,7 +139,9 @@ def run_learn(args) -> int:
     files = [i for i in args.items if "=" not in i]
     overrides = [i for i in args.items if "=" in i]
     if not files:
-        raise SkillitError("give a config file (e.g. configs/graph/lego_chain.yaml) before key=value")
+        raise SkillitError(
+            "give a config file (e.g. configs/graph/lego_chain.yaml) before key=value"
+        )
     if args.seeds < 1:
         raise SkillitError(f"--seeds must be >= 1 (number of seeds to average), got {args.seeds}")
 
@@ -127,11 +175,19 @@ def run_learn(args) -> int:
 
         from skillit.graph.plot import log_heatmap_to_wandb
 
-        log_heatmap_to_wandb(paths["heatmap"], cfg.logger.wandb, cfg.logger.project,
-                             f"{cfg.name}-graph-{args.method}", out, asdict(settings))
+        log_heatmap_to_wandb(
+            paths["heatmap"],
+            cfg.logger.wandb,
+            cfg.logger.project,
+            f"{cfg.name}-graph-{args.method}",
+            out,
+            asdict(settings),
+        )
     print_graph(result.train_skills, result.eval_skills, result.matrix)
-    print(f"\n{result.ran} probe run(s) now, {len(result.losses) - result.ran} reused; "
-          f"{result.seconds:.1f} s")
+    print(
+        f"\n{result.ran} probe run(s) now, {len(result.losses) - result.ran} reused; "
+        f"{result.seconds:.1f} s"
+    )
     print(f"graph: {paths['graph']}  (Skill-It: mixing.graph.path={paths['graph']})")
     print(f"heatmap: {paths['heatmap']}  summary: {paths['summary']}")
     return 0

@@ -169,8 +169,11 @@ def check_setup(out_dir: Path, setup: dict[str, Any]) -> None:
     if path.is_file():
         before = json.loads(path.read_text())
         if before != current:
-            changed = sorted(k for k in _flat(before).keys() | _flat(current).keys()
-                             if _flat(before).get(k) != _flat(current).get(k))
+            changed = sorted(
+                k
+                for k in _flat(before).keys() | _flat(current).keys()
+                if _flat(before).get(k) != _flat(current).get(k)
+            )
             raise SkillitError(
                 f"{out_dir} holds probe results of a different setup (changed: "
                 f"{', '.join(changed[:8])}); use another --out, or --fresh to discard them"
@@ -258,7 +261,9 @@ def learn_graph(
     out_dir = Path(out_dir)
     s = settings
     probes = plan_probes(s.method, train_skills, eval_skills, s.seeds, s.steps)
-    check_setup(out_dir, {"train_skills": train_skills, "eval_skills": eval_skills, **(setup or {})})
+    check_setup(
+        out_dir, {"train_skills": train_skills, "eval_skills": eval_skills, **(setup or {})}
+    )
     store = ResultStore(out_dir / "probes", eval_skills)
     losses: dict[Probe, np.ndarray] = {}
     for probe in probes:

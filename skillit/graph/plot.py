@@ -30,8 +30,15 @@ def plot_graph(graph: SkillGraph, path: str | Path, title: str | None = None) ->
         for i in range(k):
             for j in range(m):
                 dark = a[i, j] < 0.6 * top  # light text on the dark end of viridis
-                ax.text(j, i, f"{a[i, j]:.2g}", ha="center", va="center", fontsize="x-small",
-                        color="white" if dark else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{a[i, j]:.2g}",
+                    ha="center",
+                    va="center",
+                    fontsize="x-small",
+                    color="white" if dark else "black",
+                )
     steps = f", {graph.steps} steps" if graph.steps is not None else ""
     seeds = f", {len(graph.seeds)} seed(s)" if graph.seeds else ""
     ax.set_title(title or f"Skills graph A[i, j] ({graph.method}{steps}{seeds})", fontsize="medium")
@@ -53,9 +60,7 @@ def log_heatmap_to_wandb(
     import wandb
 
     os.environ.setdefault("WANDB_SILENT", "true")
-    run = wandb.init(
-        project=project, name=name, dir=str(save_dir), mode=mode, config=config
-    )
+    run = wandb.init(project=project, name=name, dir=str(save_dir), mode=mode, config=config)
     try:
         run.log({"graph/heatmap": wandb.Image(str(image))})
     finally:

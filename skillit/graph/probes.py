@@ -60,9 +60,7 @@ def skill_pairs(train_skills: Sequence[str], eval_skills: Sequence[str]) -> list
     """Unordered pairs of training skills (in training order) that touch an evaluation skill."""
     targets = set(eval_skills)
     return [
-        (a, b)
-        for a, b in itertools.combinations(train_skills, 2)
-        if a in targets or b in targets
+        (a, b) for a, b in itertools.combinations(train_skills, 2) if a in targets or b in targets
     ]
 
 
