@@ -168,7 +168,14 @@ def run_learn(args) -> int:
             shutil.rmtree(out / part, ignore_errors=True)
         (out / "setup.json").unlink(missing_ok=True)
     runner = TrainerProbeRunner(cfg, train_skills, eval_skills, out)
-    result = learn_graph(runner, train_skills, eval_skills, settings, out, setup=runner.setup())
+    try:
+        result = learn_graph(runner, train_skills, eval_skills, settings, out, setup=runner.setup())
+    except KeyboardInterrupt:
+        print(
+            f"skillit graph learn: interrupted; finished probes are kept in {out / 'probes'}: "
+            "run the same command again to continue"
+        )
+        return 130
     paths = write_outputs(result, out)
     if cfg.logger.wandb != "off":
         from dataclasses import asdict
