@@ -164,6 +164,7 @@ def test_parse_seeds_accepts_count_list_and_range():
     assert parse_seeds(3, "--seeds") == [0, 1, 2]
     assert parse_seeds("0,4", "--seeds") == [0, 4]
     assert parse_seeds("2-4", "--seeds") == [2, 3, 4]
+    assert parse_seeds("0-0", "--seeds") == [0]
 
 
 def test_steps_to_target_is_first_round_end_meeting_it():
@@ -191,3 +192,16 @@ def test_every_shipped_suite_and_variant_loads():
     for name in names:
         assert load_suite(name).strategies
         assert load_suite(name, "paper").steps >= load_suite(name).steps
+
+
+def test_parallel_jobs_give_the_same_results_as_serial(tiny_bench, tmp_path):
+    suite = load_suite(str(tiny_bench["suite_file"]))
+    suite.strategies = {"random": suite.strategies["random"]}
+    parallel = run_suite(suite, tmp_path / "out", jobs=2, progress=False, plots=False)
+    serial = json.loads((tiny_bench["out"] / "results.json").read_text())
+    assert sorted(r["seed"] for r in parallel["ran"]) == [0, 1]
+
+    def losses(results):
+        return {r["seed"]: r["final_loss"] for r in results["runs"] if r["strategy"] == "random"}
+
+    assert losses(parallel) == losses(serial)

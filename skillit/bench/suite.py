@@ -123,13 +123,16 @@ def parse_seeds(value: Any, key: str) -> list[int]:
         raise SkillitError(f"{key} must be a count or a list of seeds, got {value!r}")
     if isinstance(value, int):
         if value < 1:
-            raise SkillitError(f"{key} must be >= 1 seeds, got {value}")
+            raise SkillitError(
+                f"{key}: a single number is a seed count and must be >= 1, got {value} "
+                "(for seed 0 alone write 0-0)"
+            )
         return list(range(value))
     if isinstance(value, str):
         text = value.strip()
+        if text.isdigit():
+            return parse_seeds(int(text), key)
         try:
-            if text.isdigit():
-                return parse_seeds(int(text), key)
             if "-" in text and "," not in text:
                 lo, hi = (int(x) for x in text.split("-"))
                 if hi < lo:
