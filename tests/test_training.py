@@ -101,7 +101,7 @@ def test_a_run_writes_its_config_tokenizer_checkpoint_logs_and_plots(skillit_run
     assert final["global_step"] == 240
     np.testing.assert_allclose(list(final["eval_loss"].values()), result.loss, rtol=1e-6)
     header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0]
-    assert "val/loss/lego3" in header and "mixture/lego1" in header
+    assert "val/loss/lego3" in header and "mixture/lego1" in header and "train/loss" in header
 
 
 class CtrlCInRound(L.Callback):
