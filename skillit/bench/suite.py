@@ -111,6 +111,13 @@ def suite_path(name: str, directory: Path = SUITE_DIR) -> Path:
     candidate = directory / f"{name}.yaml"
     if candidate.is_file() and _is_suite_file(candidate):
         return candidate
+    if candidate.is_file():  # a suite file that does not parse: say why instead of "unknown"
+        from omegaconf import OmegaConf
+
+        try:
+            OmegaConf.load(candidate)
+        except Exception as exc:
+            raise SkillitError(f"suite file {candidate} is not valid YAML: {exc}") from None
     raise SkillitError(
         f"unknown suite {name!r}; available suites: {', '.join(available_suites(directory)) or '(none)'} "
         f"(files in {directory}), or give a path to a suite .yaml file"
