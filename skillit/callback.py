@@ -130,8 +130,8 @@ class SkillItCallback(L.Callback):
             self._append(self.run_dir / "ranks" / f"rank{trainer.global_rank}.jsonl", record)
         if trainer.is_global_zero:
             self._append(self.history_path, record)
+            # per-skill eval losses reach the loggers as val/loss/<skill> from the module
             metrics = {f"mixture/{s}": w for s, w in record["weights"].items()}
-            metrics.update({f"round_eval/loss/{s}": v for s, v in record["eval_loss"].items()})
             metrics["round"] = float(round_t)
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=trainer.global_step)

@@ -163,6 +163,45 @@ def quiet_known_warnings() -> None:
     warnings.filterwarnings("ignore", message=".*litlogger.*")
 
 
+def build_trainer(cfg: RunConfig, run_dir: Path, lengths: list[int], callbacks: list, loggers: list):
+    """The Lightning Trainer of a run: one epoch per round, bounded by the step budget."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    # One file, checkpoints/last.ckpt, rewritten at every round end: what --resume reads.
+    # (save_last needs save_top_k > 0 to write at epoch ends, so name the top-1 file "last".)
+    checkpoint = ModelCheckpoint(
+        dirpath=str(run_dir / "checkpoints"),
+        filename="last",
+        save_top_k=1,
+        every_n_epochs=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+    return L.Trainer(
+        max_steps=cfg.trainer.max_steps,
+        # Bounded by steps only: resuming from a round-end checkpoint replays that epoch's end,
+        # which Lightning counts as an extra epoch. max_steps ends exactly at the last round's end.
+        max_epochs=-1,
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        strategy=cfg.trainer.strategy,
+        precision=cfg.trainer.precision,
+        gradient_clip_val=cfg.optim.grad_clip or None,
+        reload_dataloaders_every_n_epochs=1,  # a new loader per round carries the new mixture
+        use_distributed_sampler=False,  # the data module shards by rank itself
+        num_sanity_val_steps=0,
+        check_val_every_n_epoch=1,
+        log_every_n_steps=min(cfg.trainer.log_every_n_steps, min(lengths)),  # log every round
+        enable_progress_bar=cfg.trainer.progress_bar,
+        enable_model_summary=False,
+        deterministic=cfg.trainer.deterministic,
+        logger=loggers or False,
+        callbacks=[*callbacks, checkpoint],
+        default_root_dir=str(run_dir),
+    )
+
+
 def train(cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: list | None = None) -> TrainResult:
     """Train one run end to end; returns the final per-skill evaluation.
 
@@ -170,7 +209,6 @@ def train(cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: lis
     """
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
     from skillit.callback import SkillItCallback
     from skillit.data import SkillDataModule
@@ -221,39 +259,8 @@ def train(cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: lis
         round_lengths=lengths,
         plots=cfg.mixing.plots,
     )
-    # One file, checkpoints/last.ckpt, rewritten at every round end: what --resume reads.
-    # (save_last needs save_top_k > 0 to write at epoch ends, so name the top-1 file "last".)
-    checkpoint = ModelCheckpoint(
-        dirpath=str(run_dir / "checkpoints"),
-        filename="last",
-        save_top_k=1,
-        every_n_epochs=1,
-        save_on_train_epoch_end=True,
-        enable_version_counter=False,
-    )
     loggers = build_loggers(cfg, run_dir, resumed=resume is not None)
-    trainer = L.Trainer(
-        max_steps=cfg.trainer.max_steps,
-        # Bounded by steps only: resuming from a round-end checkpoint replays that epoch's end,
-        # which Lightning counts as an extra epoch. max_steps ends exactly at the last round's end.
-        max_epochs=-1,
-        accelerator=cfg.trainer.accelerator,
-        devices=cfg.trainer.devices,
-        strategy=cfg.trainer.strategy,
-        precision=cfg.trainer.precision,
-        gradient_clip_val=cfg.optim.grad_clip or None,
-        reload_dataloaders_every_n_epochs=1,
-        use_distributed_sampler=False,  # the data module shards by rank itself
-        num_sanity_val_steps=0,
-        check_val_every_n_epoch=1,
-        log_every_n_steps=min(cfg.trainer.log_every_n_steps, min(lengths)),  # log every round
-        enable_progress_bar=cfg.trainer.progress_bar,
-        enable_model_summary=False,
-        deterministic=cfg.trainer.deterministic,
-        logger=loggers or False,
-        callbacks=[callback, checkpoint, *(extra_callbacks or [])],
-        default_root_dir=str(run_dir),
-    )
+    trainer = build_trainer(cfg, run_dir, lengths, [callback, *(extra_callbacks or [])], loggers)
     for logger in loggers:
         logger.log_hyperparams(json.loads(json.dumps(_plain(cfg))))
     sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores Ctrl-C after an interrupt

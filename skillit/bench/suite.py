@@ -112,11 +112,12 @@ def suite_path(name: str, directory: Path = SUITE_DIR) -> Path:
     if candidate.is_file() and _is_suite_file(candidate):
         return candidate
     if candidate.is_file():  # a suite file that does not parse: say why instead of "unknown"
+        import yaml
         from omegaconf import OmegaConf
 
         try:
             OmegaConf.load(candidate)
-        except Exception as exc:
+        except (OSError, ValueError, yaml.YAMLError) as exc:
             raise SkillitError(f"suite file {candidate} is not valid YAML: {exc}") from None
     raise SkillitError(
         f"unknown suite {name!r}; available suites: {', '.join(available_suites(directory)) or '(none)'} "
