@@ -29,6 +29,7 @@ import torch
 from skillit.model.losses import per_sample_stats
 
 HISTORY_FILE = "mixture_history.jsonl"
+EVAL_FILE = "eval_history.jsonl"  # every evaluation (round ends and mixing.eval_every), for curves
 
 
 class SkillItCallback(L.Callback):
@@ -64,6 +65,10 @@ class SkillItCallback(L.Callback):
     def history_path(self) -> Path:
         return self.run_dir / HISTORY_FILE
 
+    @property
+    def eval_path(self) -> Path:
+        return self.run_dir / EVAL_FILE
+
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -85,8 +90,23 @@ class SkillItCallback(L.Callback):
             self._trim_history(self.run_dir / "ranks" / f"rank{trainer.global_rank}.jsonl", self.rounds_done)
         if trainer.is_global_zero:
             self._trim_history(self.history_path, self.rounds_done)
+            self._trim_history(self.eval_path, self.rounds_done)
         if self.curriculum is not None:
             self._start_curriculum(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        result = pl_module.last_eval
+        if trainer.sanity_checking or not trainer.is_global_zero or result is None:
+            return
+        self._append(
+            self.eval_path,
+            {
+                "round": trainer.current_epoch + 1,
+                "step": result.step,
+                "eval_loss": dict(zip(self.eval_skills, map(float, result.loss))),
+                "eval_acc": dict(zip(self.eval_skills, map(float, result.acc))),
+            },
+        )
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         round_t = trainer.current_epoch + 1

@@ -112,6 +112,7 @@ class MixingConfig:
     schedule: list[ScheduleEntry] = field(default_factory=list)  # manual schedule
     graph: GraphConfig = field(default_factory=GraphConfig)
     curriculum_pool: int = 20000  # samples scored by the reference model (curriculum strategies)
+    eval_every: int | None = None  # extra evaluations every N steps (curves); None: round ends only
     plots: bool = True
 
     def __post_init__(self) -> None:
@@ -125,6 +126,8 @@ class MixingConfig:
             raise SkillitError(f"mixing.eta must be >= 0, got {self.eta}")
         if self.window < 1:
             raise SkillitError(f"mixing.window must be >= 1 (rounds), got {self.window}")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise SkillitError(f"mixing.eval_every must be >= 1 step (or null), got {self.eval_every}")
         if self.curriculum_pool < 1:
             raise SkillitError(f"mixing.curriculum_pool must be >= 1, got {self.curriculum_pool}")
 
@@ -174,6 +177,16 @@ class RunConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
     def __post_init__(self) -> None:
+        every = self.mixing.eval_every
+        if every is not None:
+            from skillit.sampling import round_lengths
+
+            lengths = sorted(set(round_lengths(self.trainer.max_steps, self.mixing.rounds)))
+            if any(n % every for n in lengths):
+                raise SkillitError(
+                    f"mixing.eval_every={every} must divide the length of every round (rounds of "
+                    f"{lengths} steps), so that each round ends with an evaluation"
+                )
         if self.mixing.rounds > self.trainer.max_steps:
             raise SkillitError(
                 f"mixing.rounds={self.mixing.rounds} is larger than the step budget "

@@ -192,6 +192,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, lengths: list[int], callbacks: 
         use_distributed_sampler=False,  # the data module shards by rank itself
         num_sanity_val_steps=0,
         check_val_every_n_epoch=1,
+        val_check_interval=cfg.mixing.eval_every,  # None: once per round, at its end
         log_every_n_steps=min(cfg.trainer.log_every_n_steps, min(lengths)),  # log every round
         enable_progress_bar=cfg.trainer.progress_bar,
         enable_model_summary=False,

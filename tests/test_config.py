@@ -38,6 +38,8 @@ def test_invalid_values_name_the_key():
         load_config([], ["mixing.strategy=magic"])
     with pytest.raises(SkillitError, match="mixing.rounds"):
         load_config([], ["mixing.rounds=20", "trainer.max_steps=10"])
+    with pytest.raises(SkillitError, match="mixing.eval_every=30"):
+        load_config([], ["mixing.rounds=4", "trainer.max_steps=400", "mixing.eval_every=30"])
 
 
 def test_extends_merges_bases_first_and_paths_are_relative_to_the_file(tmp_path):

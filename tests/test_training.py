@@ -45,6 +45,10 @@ def read_history(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "mixture_history.jsonl").read_text().splitlines()]
 
 
+def read_evals(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "eval_history.jsonl").read_text().splitlines()]
+
+
 @pytest.fixture(scope="module")
 def skillit_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("skillit_run")
@@ -124,6 +128,7 @@ def test_a_run_interrupted_in_round_three_resumes_onto_the_same_trajectory(tmp_p
         "mixing.eta=3.0",
         f"mixing.graph.matrix={K3_GRAPH}",
         "mixing.plots=false",
+        "mixing.eval_every=10",
     )
     full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
     train(lego_k3(full_dir, *common))
@@ -134,6 +139,8 @@ def test_a_run_interrupted_in_round_three_resumes_onto_the_same_trajectory(tmp_p
     train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt")
     # nothing logged before the interruption is lost
     assert (cut_dir / "csv" / "metrics.csv").is_file() and (cut_dir / "csv" / "resume-1" / "metrics.csv").is_file()
+    # every evaluation was recorded once, as in the uninterrupted run
+    assert read_evals(cut_dir) == read_evals(full_dir)
     full, resumed = read_history(full_dir), read_history(cut_dir)
     assert [h["round"] for h in resumed] == [1, 2, 3, 4]
     for a, b in zip(full, resumed):
@@ -153,3 +160,13 @@ def test_curriculum_pools_grow_linearly_from_easiest_or_hardest_samples(tmp_path
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]["SkillItCallback"]
     scores = np.array(state["scores"])
     assert scores.shape == (300,) and np.all(np.isfinite(scores))
+
+
+def test_eval_every_adds_evaluations_but_the_mixture_uses_round_ends_only(tmp_path):
+    train(lego_k3(tmp_path, "mixing.strategy=skillit", f"mixing.graph.matrix={K3_GRAPH}", "mixing.rounds=2",
+                  "trainer.max_steps=40", "mixing.eval_every=10", "mixing.plots=false"))
+    evals, history = read_evals(tmp_path), read_history(tmp_path)
+    assert [e["step"] for e in evals] == [10, 20, 30, 40]
+    assert [h["step"] for h in history] == [20, 40]
+    by_step = {e["step"]: e["eval_loss"] for e in evals}
+    assert all(h["eval_loss"] == by_step[h["step"]] for h in history)

@@ -1,6 +1,7 @@
 """Suite plots: per-skill evaluation curves per strategy and the mixture trajectory of each strategy.
 
-Curves are the round-end evaluations of mixture_history.jsonl, averaged over seeds (band: ± std).
+Curves are every evaluation of a run (eval_history.jsonl; the round ends of mixture_history.jsonl
+for older runs), averaged over seeds (band: ± std).
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import numpy as np
 
 def _curves(records, strategy: str, key: str, skill: str | None):
     """(steps, mean, std) over the seeds of `strategy`; skill None = mean over skills."""
-    runs = [r for r in records if r.strategy == strategy and r.history]
+    runs = [r for r in records if r.strategy == strategy and r.curve]
     if not runs:
         return None
-    length = min(len(r.history) for r in runs)
-    steps = np.array([h["step"] for h in runs[0].history[:length]])
+    length = min(len(r.curve) for r in runs)
+    steps = np.array([h["step"] for h in runs[0].curve[:length]])
     rows = []
     for r in runs:
         values = [
-            h[key][skill] if skill else np.mean(list(h[key].values())) for h in r.history[:length]
+            h[key][skill] if skill else np.mean(list(h[key].values())) for h in r.curve[:length]
         ]
         rows.append(values)
     arr = np.asarray(rows, dtype=np.float64)

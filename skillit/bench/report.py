@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from skillit.bench.runner import FINAL_FILE, RunSpec
 from skillit.bench.suite import Suite, Target
 
 HISTORY_FILE = "mixture_history.jsonl"
+EVAL_FILE = "eval_history.jsonl"  # every evaluation; finer than round ends with mixing.eval_every
 
 
 @dataclass
@@ -29,21 +30,28 @@ class RunRecord:
     final_acc: dict[str, float]
     global_step: int
     history: list[dict]
+    evals: list[dict] = field(default_factory=list)
+
+    @property
+    def curve(self) -> list[dict]:
+        """The finest evaluation record available: every evaluation, else the round ends."""
+        return self.evals or self.history
 
     @property
     def skills(self) -> list[str]:
         return list(self.final_acc)
 
 
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def read_run(spec: RunSpec) -> RunRecord:
     run_dir = Path(spec.run_dir)
     final = json.loads((run_dir / FINAL_FILE).read_text())
-    history_path = run_dir / HISTORY_FILE
-    history = (
-        [json.loads(line) for line in history_path.read_text().splitlines() if line.strip()]
-        if history_path.exists()
-        else []
-    )
+    history = _read_jsonl(run_dir / HISTORY_FILE)
     return RunRecord(
         spec.strategy,
         spec.seed,
@@ -52,11 +60,12 @@ def read_run(spec: RunSpec) -> RunRecord:
         final["eval_acc"],
         int(final["global_step"]),
         history,
+        _read_jsonl(run_dir / EVAL_FILE),
     )
 
 
 def steps_to_target(history: list[dict], target: Target) -> int | None:
-    """Step of the first round end at which the target holds; None if it never does."""
+    """Step of the first evaluation at which the target holds; None if it never does."""
     key = "eval_acc" if target.metric == "acc" else "eval_loss"
     for record in history:
         if target.reached(record[key]):
@@ -85,7 +94,7 @@ def summarise(suite: Suite, records: list[RunRecord]) -> dict:
             }
             for s in skills
         }
-        reach = [steps_to_target(r.history, suite.target) for r in runs]
+        reach = [steps_to_target(r.curve, suite.target) for r in runs]
         hit = [s for s in reach if s is not None]
         strategies[strategy] = {
             "seeds": [r.seed for r in runs],
@@ -126,7 +135,7 @@ def summarise(suite: Suite, records: list[RunRecord]) -> dict:
                 "global_step": r.global_step,
                 "final_acc": r.final_acc,
                 "final_loss": r.final_loss,
-                "steps_to_target": steps_to_target(r.history, suite.target),
+                "steps_to_target": steps_to_target(r.curve, suite.target),
             }
             for r in records
         ],
