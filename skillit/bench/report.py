@@ -178,7 +178,7 @@ def markdown_table(results: dict) -> str:
         f"### {head}: {len(results['seeds'])} seeds, {budget} steps",
         "",
         (
-            f"Final accuracy (%), mean ± std over seeds; steps to target = first round end with "
+            f"Final accuracy (%), mean ± std over seeds; steps to target = first evaluation with "
             f"{results['target']['description']} (seeds that reached it)."
         ),
         "",

@@ -42,7 +42,7 @@ METRICS = ("acc", "loss")
 
 @dataclass(frozen=True)
 class Target:
-    """A run reaches the target at the first round end where the mean metric over `skills` is
+    """A run reaches the target at the first evaluation where the mean metric over `skills` is
     >= value (acc) or <= value (loss). None for skills means every eval skill."""
 
     metric: str = "acc"
