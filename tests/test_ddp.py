@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 pytestmark = pytest.mark.slow
 
@@ -58,15 +57,14 @@ def test_reduced_losses_equal_a_single_process_evaluation_of_the_same_weights(dd
     from skillit.config import load_config
     from skillit.data import SkillDataModule
     from skillit.evaluate import evaluate_skills
-    from skillit.train import build_network, build_source, resolve_skills
+    from skillit.train import build_network, build_source, load_initial_weights, resolve_skills
 
     cfg = load_config([ddp_run / "config.yaml"])
     source = build_source(cfg)
     train_skills, eval_skills = resolve_skills(cfg, source)
     dm = SkillDataModule(source, train_skills, eval_skills, [1])
     network = build_network(cfg, source.tokenizer.get_vocab_size())
-    state = torch.load(ddp_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    network.load_state_dict({k.removeprefix("network."): v for k, v in state["state_dict"].items() if k.startswith("network.")})
+    load_initial_weights(network, str(ddp_run / "checkpoints" / "last.ckpt"))
     loss, _ = evaluate_skills(network, dm)
     last = records(ddp_run / "ranks" / "rank1.jsonl")[-1]
     np.testing.assert_allclose([last["eval_loss"][s] for s in eval_skills], loss, rtol=1e-5)

@@ -43,7 +43,8 @@ def test_a_local_pretrained_folder_loads_without_a_download(tmp_path):
     local = load_config([], ["model.backend=hf", f"model.hf_path={tmp_path / 'neo'}", "model.max_seq_len=32"])
     loaded = build_network(local, 40)
     ids = torch.randint(0, 40, (2, 10))
-    net.eval(), loaded.eval()
+    net.eval()
+    loaded.eval()
     torch.testing.assert_close(net(ids), loaded(ids))
 
 

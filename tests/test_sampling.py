@@ -40,12 +40,15 @@ def test_round_order_is_deterministic_per_seed_and_round():
     np.testing.assert_array_equal(np.bincount(a, minlength=3), [128, 192, 320])
 
 
-@pytest.mark.parametrize("weights", [[0.0, 0.0], [-0.1, 1.1], [np.nan, 1.0], [1.0]])
+@pytest.mark.parametrize("weights", [[0.0, 0.0], [-0.1, 1.1], [np.nan, 1.0]])
 def test_invalid_weights_are_rejected(weights):
     with pytest.raises(ValueError):
-        mixture_counts(np.array(weights), 10, derive_rng(0)) if len(weights) > 1 else mixture_counts(
-            np.array(weights).reshape(1, 1), 10, derive_rng(0)
-        )
+        mixture_counts(np.array(weights), 10, derive_rng(0))
+
+
+def test_weights_that_are_not_a_vector_are_rejected():
+    with pytest.raises(ValueError):
+        mixture_counts(np.array([[1.0]]), 10, derive_rng(0))
 
 
 def test_rank_slices_partition_the_global_batch():
