@@ -6,7 +6,7 @@ Workload: the quick-start config (chain LEGO, 2-layer d=64 GPT), one round, logg
 Every setup is trained twice, for `short` and `long` steps; throughput is
 (long - short) * global batch / (wall(long) - wall(short)), so process start-up, imports, DDP set-up
 and the final evaluation cancel out. Each point is the fastest of `repeats` runs (other processes on
-the machine only ever slow a run down). data.batch_size is per rank: DDP with 64 per rank trains a
+the machine only ever slow a run down). data.global_batch_size is per rank: DDP with 64 per rank trains a
 global batch of 128, compared with one process at batch 64 and at batch 128.
 """
 
@@ -66,7 +66,7 @@ def timed_train(steps: int, batch: int, devices: int, strategy: str, threads: in
             "mixing.rounds=1",
             "mixing.strategy=random",
             "mixing.plots=false",
-            f"data.batch_size={batch}",
+            f"data.global_batch_size={batch}",
             "trainer.accelerator=cpu",
             f"trainer.devices={devices}",
             f"trainer.strategy={strategy}",

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from synthetic import addition, lego
-from synthetic._common import validation_set
+from synthetic.common import validation_set
 
 
 def best_seconds(fn, repeats: int) -> float:

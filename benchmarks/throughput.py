@@ -4,7 +4,7 @@
 
 Workload: chain-format LEGO (k=5, uniform mix), the 2-layer d=64 GPT, batch 64, one torch thread,
 seed 0. Both paths use the same network, AdamW with the same groups, lr schedule and grad clip,
-and the same data generation (the framework's MixtureStream, iterated directly by the bare loop).
+and the same data generation (the framework's RoundStream, iterated directly by the bare loop).
 The framework path has Lightning, the data module's loader, the Skill-It callback and logging on
 (CSV logger and offline W&B, train loss logged every 50 steps); one round, so no evaluation falls inside the
 timed window. Steps/s is measured from the start of step `warmup` to the end of the last step;
@@ -42,7 +42,7 @@ def workload(steps: int, run_dir: str, logging_on: bool = True):
         "mixing.rounds=1",
         "mixing.strategy=random",
         "mixing.plots=false",
-        "data.batch_size=64",
+        "data.global_batch_size=64",
         "trainer.threads=1",
         "trainer.progress_bar=false",
         "trainer.log_every_n_steps=50",
@@ -92,10 +92,10 @@ def bare_steps_per_s(steps: int, warmup: int) -> float:
     """The same training as a plain loop: stream -> forward -> loss -> backward -> clip -> step."""
     import numpy as np
 
-    from skillit.data import MixtureStream, RoundPlan
+    from skillit.data import MixtureDraw, RoundPlan, RoundStream
     from skillit.model.losses import masked_mean_loss
     from skillit.model.module import warmup_linear_decay
-    from skillit.train import build_network, build_source
+    from skillit.build import build_network, build_source
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = workload(steps, tmp, logging_on=False)
@@ -118,9 +118,9 @@ def bare_steps_per_s(steps: int, warmup: int) -> float:
         optimizer, lambda s: warmup_linear_decay(s, o.warmup_steps, steps, o.min_lr_ratio)
     )
     plan = RoundPlan(
-        round_index=0, num_batches=steps, batch_size=64, rank=0, world_size=1, seed=cfg.seed
+        round_number=1, num_batches=steps, global_batch_size=64, rank=0, world_size=1, seed=cfg.seed
     )
-    stream = MixtureStream(source, np.arange(k), np.full(k, 1.0 / k), plan)
+    stream = RoundStream(MixtureDraw(source, np.arange(k), np.full(k, 1.0 / k)), plan)
     network.train()
     start = None
     for step, batch in enumerate(stream):

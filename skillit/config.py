@@ -16,22 +16,25 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from skillit.errors import SkillitError
-from skillit.model.module import OptimConfig
+from skillit.mixing.settings import SETTINGS
+from skillit.mixing.strategies import STRATEGY_NAMES
+from skillit.sampling import round_lengths
 from skillit.sources.jsonl import JsonlSourceConfig
 from skillit.sources.natinst.config import NatInstSourceConfig
 from skillit.sources.synthetic import AdditionSourceConfig, LegoSourceConfig
 
 SOURCES = ("lego", "addition", "jsonl", "natinst")
-SETTINGS = ("continual_pretraining", "fine_tuning", "out_of_domain")
-STRATEGIES = ("random", "stratified", "manual", "curriculum", "anticurriculum", "skillit", "static", "no_graph")
 WANDB_MODES = ("offline", "online", "off")
 
 
 @dataclass
 class DataConfig:
     source: str = "lego"
-    batch_size: int = 32
-    eval_batch_size: int = 256
+    # Samples per optimiser step summed over every rank (the paper's 32 is one GPU's batch). Each
+    # rank takes global_batch_size / world_size of them, so the data stream is the same whatever
+    # the number of devices; it must divide evenly.
+    global_batch_size: int = 32
+    eval_batch_size: int = 256  # per process; evaluation results do not depend on it
     num_workers: int = 0
     lego: LegoSourceConfig = field(default_factory=LegoSourceConfig)
     addition: AdditionSourceConfig = field(default_factory=AdditionSourceConfig)
@@ -41,8 +44,10 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise SkillitError(f"data.source must be one of {list(SOURCES)}, got {self.source!r}")
-        if self.batch_size < 1:
-            raise SkillitError(f"data.batch_size must be >= 1, got {self.batch_size}")
+        if self.global_batch_size < 1:
+            raise SkillitError(
+                f"data.global_batch_size must be >= 1, got {self.global_batch_size}"
+            )
         if self.eval_batch_size < 1:
             raise SkillitError(f"data.eval_batch_size must be >= 1, got {self.eval_batch_size}")
         if self.num_workers < 0:
@@ -116,8 +121,10 @@ class MixingConfig:
     plots: bool = True
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise SkillitError(f"mixing.strategy must be one of {list(STRATEGIES)}, got {self.strategy!r}")
+        if self.strategy not in STRATEGY_NAMES:
+            raise SkillitError(
+                f"mixing.strategy must be one of {list(STRATEGY_NAMES)}, got {self.strategy!r}"
+            )
         if self.setting not in SETTINGS:
             raise SkillitError(f"mixing.setting must be one of {list(SETTINGS)}, got {self.setting!r}")
         if self.rounds < 1:
@@ -130,6 +137,24 @@ class MixingConfig:
             raise SkillitError(f"mixing.eval_every must be >= 1 step (or null), got {self.eval_every}")
         if self.curriculum_pool < 1:
             raise SkillitError(f"mixing.curriculum_pool must be >= 1, got {self.curriculum_pool}")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise SkillitError(f"optim.lr must be > 0, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise SkillitError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise SkillitError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
 
 
 @dataclass
@@ -179,8 +204,6 @@ class RunConfig:
     def __post_init__(self) -> None:
         every = self.mixing.eval_every
         if every is not None:
-            from skillit.sampling import round_lengths
-
             lengths = sorted(set(round_lengths(self.trainer.max_steps, self.mixing.rounds)))
             if any(n % every for n in lengths):
                 raise SkillitError(

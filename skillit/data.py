@@ -1,19 +1,24 @@
 """SkillDataModule: batches whose skill mixture can change between rounds of training.
 
-One Lightning epoch is one round. The train loader is rebuilt at every epoch
-(`reload_dataloaders_every_n_epochs=1`), so a mixture set with :meth:`SkillDataModule.set_mixture`
-reaches the next round even when worker processes hold their own copy of the dataset: the workers
-of the next round are created from the new mixture.
+One Lightning epoch is one round, numbered from 1. The train loader is rebuilt at every epoch
+(`reload_dataloaders_every_n_epochs=1`), so what the data module receives between rounds reaches
+the next round even when worker processes hold their own copy of the dataset.
+
+A round is drawn either from a skill mixture (:meth:`SkillDataModule.set_mixture`, every strategy)
+or from an admitted subset of a fixed sample pool (:meth:`SkillDataModule.set_pool`, the curricula).
+The data module owns neither: `SkillItCallback` hands it the strategy's mixture before every
+round, the first one included, and `CurriculumCallback` the admitted pool.
 
 Determinism: the skills of a round's samples are fixed by (seed, round) (see skillit.sampling); the
-samples of global batch b by (seed, round, b). Each rank takes its own rows of every global batch, and
-worker w of a rank produces the batches b with b % num_workers == w, which the DataLoader hands out
-in order. The stream is therefore identical for any number of workers.
+samples of global batch b by (seed, round, b). `data.global_batch_size` counts every rank's rows;
+each rank takes its own slice of every global batch, and worker w of a rank produces the batches b
+with b % num_workers == w, which the DataLoader hands out in order. The stream is therefore the
+same for any number of workers and, at a fixed global batch, for any number of ranks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import lightning as L
@@ -21,13 +26,24 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from skillit.sampling import derive_rng, rank_slice, round_skill_order, validate_weights
+from skillit.errors import SkillitError
+from skillit.sampling import (
+    batch_rng,
+    derive_rng,
+    per_rank_batch_size,
+    rank_slice,
+    round_skill_order,
+)
 from skillit.sources.base import SkillExamples, SkillSource, concat_examples
+from skillit.weights import check_weights
+
+BatchDrawer = Callable[[int, np.random.Generator], SkillExamples]  # (batch index, rng) -> batch
 
 
 def examples_to_batch(ex: SkillExamples) -> dict[str, torch.Tensor]:
     # Trim columns that are padding in every row: sources may pad to a fixed width.
-    width = int(np.max(np.nonzero(ex.input_ids.any(axis=0) | ex.loss_mask.any(axis=0))[0], initial=0)) + 1
+    used = ex.input_ids.any(axis=0) | ex.loss_mask.any(axis=0)
+    width = int(np.max(np.nonzero(used)[0], initial=0)) + 1
     return {
         "input_ids": torch.from_numpy(np.ascontiguousarray(ex.input_ids[:, :width])),
         "loss_mask": torch.from_numpy(np.ascontiguousarray(ex.loss_mask[:, :width])),
@@ -54,54 +70,59 @@ def draw_global_batch(
 class RoundPlan:
     """Everything a worker needs to reproduce its share of one round."""
 
-    round_index: int
+    round_number: int  # 1-based
     num_batches: int
-    batch_size: int  # per rank
+    global_batch_size: int  # rows of a step summed over ranks
     rank: int
     world_size: int
     seed: int
 
 
-class MixtureStream(IterableDataset):
-    """One round of training batches drawn from a skill mixture."""
+class MixtureDraw:
+    """A round drawn from a mixture over skills: exact per-round counts, shuffled."""
 
-    def __init__(self, source: SkillSource, source_skills: np.ndarray, weights: np.ndarray, plan: RoundPlan):
+    def __init__(self, source: SkillSource, source_skills: np.ndarray, weights: np.ndarray):
         self.source = source
         self.source_skills = source_skills
         self.weights = weights
-        self.plan = plan
 
-    def __len__(self) -> int:
-        return self.plan.num_batches
+    def drawer(self, plan: RoundPlan) -> BatchDrawer:
+        g = plan.global_batch_size
+        labels = round_skill_order(self.weights, plan.num_batches * g, plan.seed, plan.round_number)
 
-    def _labels(self) -> np.ndarray:
-        p = self.plan
-        global_bs = p.batch_size * p.world_size
-        return round_skill_order(self.weights, p.num_batches * global_bs, p.seed, p.round_index)
+        def draw(b: int, rng: np.random.Generator) -> SkillExamples:
+            return draw_global_batch(self.source, self.source_skills, labels[b * g : (b + 1) * g], rng)
 
-    def __iter__(self):
-        p = self.plan
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        labels = self._labels()
-        global_bs = p.batch_size * p.world_size
-        mine = rank_slice(global_bs, p.rank, p.world_size)
-        for b in range(worker, p.num_batches, workers):
-            batch_labels = labels[b * global_bs : (b + 1) * global_bs]
-            rng = derive_rng(p.seed, p.round_index, b + 1)
-            batch = draw_global_batch(self.source, self.source_skills, batch_labels, rng)
-            yield examples_to_batch(batch.select(mine))
+        return draw
+
+    def details(self) -> dict:
+        return {}
 
 
-class PoolStream(IterableDataset):
-    """One round of batches drawn uniformly from an allowed subset of a fixed sample pool.
+class PoolDraw:
+    """A round drawn uniformly (with replacement) from the admitted rows of a fixed sample pool."""
 
-    Used by sample-level strategies (curriculum / anticurriculum), whose pool grows by round.
-    """
-
-    def __init__(self, pool: SkillExamples, allowed: np.ndarray, plan: RoundPlan):
+    def __init__(self, pool: SkillExamples, allowed: np.ndarray):
+        if len(allowed) == 0:
+            raise ValueError("the admitted pool is empty")
         self.pool = pool
-        self.allowed = allowed
+        self.allowed = np.asarray(allowed, dtype=np.int64)
+
+    def drawer(self, plan: RoundPlan) -> BatchDrawer:
+        def draw(b: int, rng: np.random.Generator) -> SkillExamples:
+            return self.pool.select(rng.choice(self.allowed, size=plan.global_batch_size, replace=True))
+
+        return draw
+
+    def details(self) -> dict:
+        return {"pool_size": len(self.allowed)}  # samples the round could draw from
+
+
+class RoundStream(IterableDataset):
+    """One round of training batches of one rank, drawn from a mixture or from a pool."""
+
+    def __init__(self, draw: MixtureDraw | PoolDraw, plan: RoundPlan):
+        self.draw = draw
         self.plan = plan
 
     def __len__(self) -> int:
@@ -111,12 +132,11 @@ class PoolStream(IterableDataset):
         p = self.plan
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        global_bs = p.batch_size * p.world_size
-        mine = rank_slice(global_bs, p.rank, p.world_size)
+        drawer = self.draw.drawer(p)
+        mine = rank_slice(p.global_batch_size, p.rank, p.world_size)
         for b in range(worker, p.num_batches, workers):
-            rng = derive_rng(p.seed, p.round_index, b + 1)
-            rows = rng.choice(self.allowed, size=global_bs, replace=True)
-            yield examples_to_batch(self.pool.select(rows[mine]))
+            batch = drawer(b, batch_rng(p.seed, p.round_number, b))
+            yield examples_to_batch(batch.select(mine))
 
 
 class SkillDataModule(L.LightningDataModule):
@@ -133,11 +153,10 @@ class SkillDataModule(L.LightningDataModule):
         train_skills: Sequence[str],
         eval_skills: Sequence[str],
         round_lengths: Sequence[int],
-        batch_size: int = 32,
+        global_batch_size: int = 32,
         eval_batch_size: int = 256,
         num_workers: int = 0,
         seed: int = 0,
-        initial_weights: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         names = list(source.skill_names)
@@ -145,8 +164,6 @@ class SkillDataModule(L.LightningDataModule):
         for key, group in (("skills.train", train_skills), ("skills.eval", eval_skills)):
             unknown = [s for s in group if s not in index]
             if unknown:
-                from skillit.errors import SkillitError
-
                 raise SkillitError(f"{key} names unknown skills {unknown}; this source has {names}")
         self.source = source
         self.train_skills = list(train_skills)
@@ -154,36 +171,37 @@ class SkillDataModule(L.LightningDataModule):
         self.source_train_ids = np.array([index[s] for s in self.train_skills], dtype=np.int64)
         self.source_eval_ids = np.array([index[s] for s in self.eval_skills], dtype=np.int64)
         self.round_lengths = list(round_lengths)
-        self.batch_size = batch_size
+        self.global_batch_size = global_batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
         self.seed = seed
-        k = len(self.train_skills)
-        self._weights = (
-            validate_weights(initial_weights, k) if initial_weights is not None else np.full(k, 1.0 / k)
-        )
-        self._pool: SkillExamples | None = None
-        self._pool_allowed: np.ndarray | None = None
+        self._weights: np.ndarray | None = None  # the last mixture received
+        self._draw: MixtureDraw | PoolDraw | None = None  # what the next round is drawn from
         self._validation: SkillExamples | None = None
 
-    # -- mixture ------------------------------------------------------------------------------
+    # -- what the next round is drawn from ------------------------------------------------------
     @property
     def mixture(self) -> np.ndarray:
+        if self._weights is None:
+            raise RuntimeError("no mixture has been set (SkillItCallback sets one at fit start)")
         return self._weights.copy()
 
     def set_mixture(self, weights: np.ndarray) -> None:
         """Mixture over `train_skills` for the next round (takes effect at the next train loader)."""
-        self._weights = validate_weights(weights, len(self.train_skills))
+        self._weights = check_weights(weights, len(self.train_skills), key="the mixture")
+        self._draw = MixtureDraw(self.source, self.source_train_ids, self._weights)
 
     def set_pool(self, pool: SkillExamples, allowed: np.ndarray) -> None:
-        """Switch to sample-level selection: draw the next round from pool rows `allowed`."""
-        if len(allowed) == 0:
-            raise ValueError("the allowed pool is empty")
-        self._pool, self._pool_allowed = pool, np.asarray(allowed, dtype=np.int64)
+        """Draw the next round from pool rows `allowed` instead (sample-level curricula)."""
+        self._draw = PoolDraw(pool, allowed)
+
+    def round_details(self) -> dict:
+        """What the next round draws from, for the history ({} for a mixture)."""
+        return self._draw.details() if self._draw is not None else {}
 
     def draw_pool(self, n: int, seed: int) -> SkillExamples:
         """A fixed pool of n training samples in the current mixture (for sample-level scoring)."""
-        labels = round_skill_order(self._weights, n, seed, 0)
+        labels = round_skill_order(self.mixture, n, seed, 1)
         return draw_global_batch(self.source, self.source_train_ids, labels, derive_rng(seed, 0, 0))
 
     # -- loaders --------------------------------------------------------------------------------
@@ -193,31 +211,31 @@ class SkillDataModule(L.LightningDataModule):
             return 0, 1
         return trainer.global_rank, trainer.world_size
 
-    def _round_index(self) -> int:
-        return self.trainer.current_epoch if self.trainer is not None else 0
+    def setup(self, stage: str) -> None:
+        _, world = self._rank_world()
+        per_rank_batch_size(self.global_batch_size, world)  # refuse an uneven split before training
 
-    def round_plan(self, round_index: int, rank: int, world_size: int) -> RoundPlan:
-        if not 0 <= round_index < len(self.round_lengths):
-            raise ValueError(f"round {round_index} is outside 0..{len(self.round_lengths) - 1}")
+    def round_plan(self, round_number: int, rank: int, world_size: int) -> RoundPlan:
+        if not 1 <= round_number <= len(self.round_lengths):
+            raise ValueError(f"round {round_number} is outside 1..{len(self.round_lengths)}")
         return RoundPlan(
-            round_index=round_index,
-            num_batches=self.round_lengths[round_index],
-            batch_size=self.batch_size,
+            round_number=round_number,
+            num_batches=self.round_lengths[round_number - 1],
+            global_batch_size=self.global_batch_size,
             rank=rank,
             world_size=world_size,
             seed=self.seed,
         )
 
-    def train_stream(self, round_index: int, rank: int = 0, world_size: int = 1) -> IterableDataset:
-        plan = self.round_plan(round_index, rank, world_size)
-        if self._pool is not None:
-            return PoolStream(self._pool, self._pool_allowed, plan)
-        return MixtureStream(self.source, self.source_train_ids, self._weights.copy(), plan)
+    def train_stream(self, round_number: int, rank: int = 0, world_size: int = 1) -> RoundStream:
+        if self._draw is None:
+            raise RuntimeError("no mixture has been set (SkillItCallback sets one at fit start)")
+        return RoundStream(self._draw, self.round_plan(round_number, rank, world_size))
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank_world()
-        stream = self.train_stream(self._round_index(), rank, world)
-        return self._loader(stream)
+        round_number = self.trainer.current_epoch + 1 if self.trainer is not None else 1
+        return self._loader(self.train_stream(round_number, rank, world))
 
     def _loader(self, dataset) -> DataLoader:
         return DataLoader(
@@ -233,7 +251,8 @@ class SkillDataModule(L.LightningDataModule):
             parts = []
             for j, sid in enumerate(self.source_eval_ids):
                 ex = self.source.validation_examples(int(sid))
-                parts.append(SkillExamples(ex.input_ids, ex.loss_mask, np.full(len(ex), j, dtype=np.int64)))
+                skill = np.full(len(ex), j, dtype=np.int64)
+                parts.append(SkillExamples(ex.input_ids, ex.loss_mask, skill))
             self._validation = concat_examples(parts, self.source.pad_id)
         return self._validation
 
@@ -250,17 +269,3 @@ class SkillDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         rank, world = self._rank_world()
         return DataLoader(self.val_batches(rank, world), batch_size=None, num_workers=0)
-
-    # -- checkpointing --------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        return {"weights": self._weights.tolist(), "train_skills": self.train_skills}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state.get("train_skills") != self.train_skills:
-            from skillit.errors import SkillitError
-
-            raise SkillitError(
-                f"checkpoint was trained on skills {state.get('train_skills')}, "
-                f"this run has skills.train={self.train_skills}"
-            )
-        self._weights = validate_weights(np.asarray(state["weights"]), len(self.train_skills))

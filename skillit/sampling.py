@@ -14,24 +14,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from skillit.errors import SkillitError
+from skillit.weights import check_weights
+
 
 def derive_rng(*keys: int) -> np.random.Generator:
     """A generator determined by a tuple of non-negative integers (seed, round, batch, ...)."""
     return np.random.default_rng(np.random.SeedSequence([int(k) for k in keys]))
 
 
-def validate_weights(weights: np.ndarray, k: int | None = None) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64)
-    if w.ndim != 1 or (k is not None and w.shape[0] != k):
-        raise ValueError(f"mixture must be a vector of {k} weights, got shape {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError(f"mixture weights must be finite, non-negative, not all zero: {w.tolist()}")
-    return w / w.sum()
-
-
 def mixture_counts(weights: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
     """Integer counts per skill summing to `total`, each floor or ceil of weight * total."""
-    p = validate_weights(weights)
+    p = check_weights(weights, key="mixture")
     if total < 0:
         raise ValueError(f"total must be >= 0, got {total}")
     exact = p * total
@@ -44,9 +38,23 @@ def mixture_counts(weights: np.ndarray, total: int, rng: np.random.Generator) ->
     return counts
 
 
-def round_skill_order(weights: np.ndarray, total: int, seed: int, round_index: int) -> np.ndarray:
-    """The skill of every sample of a round, in training order (same on every rank)."""
-    rng = derive_rng(seed, round_index, 0)
+def order_rng(seed: int, round_number: int) -> np.random.Generator:
+    """The generator of a round's skill order. Rounds are numbered from 1 everywhere; the key
+    is the 0-based offset, which keeps every seed's data stream as it has always been."""
+    return derive_rng(seed, round_number - 1, 0)
+
+
+def batch_rng(seed: int, round_number: int, batch_index: int) -> np.random.Generator:
+    """The generator of the samples of global batch `batch_index` (0-based) of a round."""
+    return derive_rng(seed, round_number - 1, batch_index + 1)
+
+
+def round_skill_order(weights: np.ndarray, total: int, seed: int, round_number: int) -> np.ndarray:
+    """The skill of every sample of round `round_number` (1-based), in training order.
+
+    The same on every rank and in every worker.
+    """
+    rng = order_rng(seed, round_number)
     counts = mixture_counts(weights, total, rng)
     order = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     rng.shuffle(order)
@@ -61,9 +69,17 @@ def round_lengths(total_steps: int, rounds: int) -> list[int]:
     return [base + (1 if r < extra else 0) for r in range(rounds)]
 
 
+def per_rank_batch_size(global_batch_size: int, world_size: int) -> int:
+    """data.global_batch_size split evenly over the ranks; an uneven split is refused."""
+    if world_size < 1 or global_batch_size % world_size:
+        raise SkillitError(
+            f"data.global_batch_size={global_batch_size} does not divide evenly over "
+            f"{world_size} ranks (trainer.devices x nodes); choose a multiple of {world_size}"
+        )
+    return global_batch_size // world_size
+
+
 def rank_slice(global_batch_size: int, rank: int, world_size: int) -> slice:
     """Rows of a global batch that belong to `rank` (contiguous, equal sizes)."""
-    if global_batch_size % world_size:
-        raise ValueError(f"global batch {global_batch_size} is not divisible by {world_size} ranks")
-    per_rank = global_batch_size // world_size
+    per_rank = per_rank_batch_size(global_batch_size, world_size)
     return slice(rank * per_rank, (rank + 1) * per_rank)

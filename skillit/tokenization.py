@@ -7,10 +7,10 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-PAD = "<pad>"
-UNK = "<unk>"
-EOS = "<eos>"
-SPECIAL_TOKENS = (PAD, UNK, EOS)
+from skillit.errors import SkillitError
+from synthetic.common import SPECIAL_TOKENS
+
+PAD, UNK, EOS = SPECIAL_TOKENS  # defined once, by the generators, whose ids they fix
 
 
 def wordlevel_tokenizer(words: Sequence[str]) -> Tokenizer:
@@ -52,8 +52,6 @@ def save_tokenizer(tok: Tokenizer, path: str | Path) -> Path:
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    from skillit.errors import SkillitError
-
     path = Path(path)
     if not path.is_file():
         raise SkillitError(f"tokenizer file {path} does not exist (expected a tokenizer.json)")
@@ -61,10 +59,3 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
         return Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
         raise SkillitError(f"tokenizer file {path} could not be read: {exc}") from exc
-
-
-def token_id(tok: Tokenizer, token: str) -> int:
-    idx = tok.token_to_id(token)
-    if idx is None:
-        raise KeyError(f"token {token!r} is not in the tokenizer's vocabulary")
-    return idx

@@ -14,7 +14,7 @@ Formats:
   scores only digit i (the prompt is everything before it); ``"all"`` scores every listed digit
   (the prompt ends at ``Output:``).
 
-d is at most 10, so that a digit index is one token. Token ids follow :mod:`synthetic._common`:
+d is at most 10, so that a digit index is one token. Token ids follow :mod:`synthetic.common`:
 ``VOCAB[j]`` has id ``j + 3``; the vocabulary is the same for every d and format.
 """
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthetic._common import (
+from synthetic.common import (
     ANSWER_LOSSES,
     FORMATS,
     PAD_ID,

@@ -25,7 +25,7 @@ Formats:
   before it); with ``"all"`` every value listed is scored (the prompt ends at ``Output:`` and the
   answer text also holds the listed names, which are given, not scored).
 
-Token ids follow :mod:`synthetic._common`: ``VOCAB[j]`` has id ``j + 3``. The vocabulary is the
+Token ids follow :mod:`synthetic.common`: ``VOCAB[j]`` has id ``j + 3``. The vocabulary is the
 same for every k, structure and format.
 """
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthetic._common import (
+from synthetic.common import (
     ANSWER_LOSSES,
     FORMATS,
     PAD_ID,

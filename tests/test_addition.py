@@ -7,7 +7,7 @@ import pytest
 
 from skillit.tokenization import wordlevel_tokenizer
 from synthetic import addition
-from synthetic._common import validation_set
+from synthetic.common import validation_set
 
 
 def parse_operands(prompt: str, digits: int) -> tuple[int, int]:

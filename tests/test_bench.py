@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from skillit.bench import load_suite, parse_seeds, run_suite
+from skillit.bench import load_suite, parse_seeds
+from skillit.bench.runner import run_suite
 from skillit.bench.report import steps_to_target
 from skillit.bench.suite import Target, available_suites
 from skillit.cli import main
@@ -18,7 +19,7 @@ TINY_RUN = [
     "logger.csv=false",
     "mixing.plots=false",
     "mixing.rounds=2",
-    "data.batch_size=8",
+    "data.global_batch_size=8",
     "data.eval_batch_size=64",
     "data.lego.val_size=8",
     "model.n_layer=1",

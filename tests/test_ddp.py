@@ -29,7 +29,7 @@ def ddp_run(tmp_path_factory):
         sys.executable, "-m", "skillit.cli", "train",
         f"run_dir={run_dir}", "data.source=lego", "data.lego.k=3", "data.lego.fmt=chain",
         "data.lego.answer_loss=all", "data.lego.val_size=45",  # 45 per skill: uneven shards (23 / 22)
-        "data.batch_size=16", "model.max_seq_len=32", "trainer.max_steps=60", "mixing.rounds=3",
+        "data.global_batch_size=32", "model.max_seq_len=32", "trainer.max_steps=60", "mixing.rounds=3",
         "mixing.strategy=skillit", "mixing.eta=3.0", "mixing.window=2", f"mixing.graph.matrix={K3_GRAPH}",
         "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp", "trainer.threads=1",
         "trainer.progress_bar=false", "logger.wandb=offline", "mixing.plots=false",
@@ -56,8 +56,8 @@ def test_both_ranks_hold_identical_mixtures_and_losses_every_round(ddp_run):
 def test_reduced_losses_equal_a_single_process_evaluation_of_the_same_weights(ddp_run):
     from skillit.config import load_config
     from skillit.data import SkillDataModule
-    from skillit.evaluate import evaluate_skills
-    from skillit.train import build_network, build_source, load_initial_weights, resolve_skills
+    from skillit.model.evaluation import evaluate_skills
+    from skillit.build import build_network, build_source, load_initial_weights, resolve_skills
 
     cfg = load_config([ddp_run / "config.yaml"])
     source = build_source(cfg)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-import synthetic._common
+import synthetic.common
 from skillit.cli import main
 from synthetic import lego
 
@@ -44,7 +44,7 @@ def test_lego_train_file_matches_the_python_api_and_the_proportions(tmp_path):
     assert rc == 0 and len(rows) == 110
     assert [sum(r["skill"] == s for r in rows) for s in range(5)] == [10, 10, 10, 30, 50]
     assert all(r["skill_name"] == f"lego{r['skill'] + 1}" for r in rows)
-    val = synthetic._common.validation_set(lego.LegoTask(), size=100, seed=1234)
+    val = synthetic.common.validation_set(lego.LegoTask(), size=100, seed=1234)
     api = lego.generate(110, seed=3, proportions=[1, 1, 1, 3, 5], avoid=val.hashes())
     assert [r["prompt"] for r in rows] == api.prompts()
     assert [r["answer"] for r in rows] == api.answers()
@@ -146,7 +146,7 @@ def test_unwritable_output_exits_2_naming_output_and_leaves_nothing(tmp_path, ca
 def test_interrupt_mid_write_removes_the_partial_file(tmp_path, monkeypatch):
     import skillit.commands.generate as command
 
-    real_draw = synthetic._common.draw
+    real_draw = synthetic.common.draw
     calls = []
 
     def draw_then_interrupt(*args, **kwargs):
@@ -156,7 +156,7 @@ def test_interrupt_mid_write_removes_the_partial_file(tmp_path, monkeypatch):
         return real_draw(*args, **kwargs)
 
     monkeypatch.setattr(command, "CHUNK", 10)
-    monkeypatch.setattr(synthetic._common, "draw", draw_then_interrupt)
+    monkeypatch.setattr(synthetic.common, "draw", draw_then_interrupt)
     rc = main(["generate", "lego", "--n", "100", "--output", str(tmp_path / "out.jsonl")])
     assert rc == 130 and len(calls) == 3
     assert list(tmp_path.iterdir()) == []

@@ -18,7 +18,7 @@ seed: 0
 name: tiny-graph
 data:
   source: lego
-  batch_size: 16
+  global_batch_size: 16
   eval_batch_size: 64
   lego: {k: 3, fmt: chain, answer_loss: all, val_size: 20}
 model: {n_layer: 1, n_head: 2, d_model: 32, max_seq_len: 64}

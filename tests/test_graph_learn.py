@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from skillit.errors import SkillitError
-from skillit.graph.estimate import estimate_graph, normalise
+from skillit.graphlearn.estimate import estimate_graph, normalise
 from skillit.graph.io import load_graph
-from skillit.graph.learn import LearnSettings, learn_graph, write_outputs
-from skillit.graph.probes import Probe, brute_probes, linear_probes, plan_probes
+from skillit.graphlearn.learn import LearnSettings, learn_graph, write_outputs
+from skillit.graphlearn.probes import Probe, brute_probes, linear_probes, plan_probes
 
 SKILLS = ["s1", "s2", "s3", "s4"]
 # GAIN[i, j]: how much training on skill i lowers skill j's loss. Own drop 2, prerequisite edges 1
@@ -236,7 +236,7 @@ def test_written_graph_loads_back_unchanged_with_its_provenance(tmp_path):
 
 def test_a_learned_graph_that_does_not_name_the_runs_skills_is_a_clear_error(tmp_path):
     from skillit.config import load_config
-    from skillit.mixing_setup import load_run_graph
+    from skillit.build import load_run_graph
 
     result = learn_graph(StubRunner(), SKILLS, SKILLS, settings(), tmp_path)
     path = write_outputs(result, tmp_path, plot=False)["graph"]
@@ -247,7 +247,7 @@ def test_a_learned_graph_that_does_not_name_the_runs_skills_is_a_clear_error(tmp
 
 def test_a_bare_matrix_of_the_wrong_shape_is_a_clear_error(tmp_path):
     from skillit.config import load_config
-    from skillit.mixing_setup import load_run_graph
+    from skillit.build import load_run_graph
 
     result = learn_graph(StubRunner(), SKILLS, SKILLS, settings(), tmp_path)
     npy = write_outputs(result, tmp_path, plot=False)["npy"]
@@ -289,7 +289,7 @@ def tiny_config(tmp_path, *overrides):
 
 
 def test_probe_config_trains_a_uniform_mixture_of_the_probes_skills_from_the_start_model(tmp_path):
-    from skillit.graph.runner import probe_config
+    from skillit.graphlearn.runner import probe_config
 
     cfg = tiny_config(tmp_path)
     probe = Probe(7, ("lego1", "lego3"), 25)
@@ -303,7 +303,7 @@ def test_probe_config_trains_a_uniform_mixture_of_the_probes_skills_from_the_sta
 def test_start_model_is_the_same_for_every_probe_of_a_seed_and_differs_across_seeds(tmp_path):
     import torch
 
-    from skillit.graph.runner import TrainerProbeRunner
+    from skillit.graphlearn.runner import TrainerProbeRunner
 
     runner = TrainerProbeRunner(
         tiny_config(tmp_path), ["lego1", "lego2"], ["lego1", "lego2"], tmp_path
@@ -317,9 +317,9 @@ def test_start_model_is_the_same_for_every_probe_of_a_seed_and_differs_across_se
 
 def test_baseline_probe_is_the_start_models_evaluation(tmp_path):
     from skillit.data import SkillDataModule
-    from skillit.evaluate import evaluate_skills
-    from skillit.graph.runner import TrainerProbeRunner
-    from skillit.train import build_network, load_initial_weights
+    from skillit.model.evaluation import evaluate_skills
+    from skillit.graphlearn.runner import TrainerProbeRunner
+    from skillit.build import build_network, load_initial_weights
 
     cfg = tiny_config(tmp_path)
     runner = TrainerProbeRunner(cfg, ["lego1", "lego2", "lego3"], ["lego2", "lego3"], tmp_path)

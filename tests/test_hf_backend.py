@@ -7,7 +7,8 @@ transformers = pytest.importorskip("transformers", reason="the hf extra is not i
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
-from skillit.train import build_network, train
+from skillit.build import build_network
+from skillit.train import train
 
 TINY_NEO = (
     "model.hf_config={model_type: gpt_neo, hidden_size: 32, num_layers: 2, num_heads: 2, "
@@ -20,7 +21,7 @@ def tiny_cfg(tmp_path, *extra):
         [],
         [
             f"run_dir={tmp_path}", "model.backend=hf", TINY_NEO, "model.max_seq_len=32",
-            "data.lego.k=3", "data.lego.fmt=chain", "data.lego.val_size=20", "data.batch_size=8",
+            "data.lego.k=3", "data.lego.fmt=chain", "data.lego.val_size=20", "data.global_batch_size=8",
             "trainer.max_steps=30", "mixing.rounds=2", "trainer.accelerator=cpu",
             "trainer.progress_bar=false", "logger.wandb=off", "mixing.plots=false", *extra,
         ],

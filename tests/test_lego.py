@@ -9,7 +9,7 @@ import pytest
 
 from skillit.tokenization import wordlevel_tokenizer
 from synthetic import lego
-from synthetic._common import row_hashes, skill_counts, validation_set
+from synthetic.common import row_hashes, skill_counts, validation_set
 
 FORMATS = ("paper", "chain")
 STRUCTURES = ("chain", "tree")

@@ -132,9 +132,16 @@ def test_no_graph_strategy_weights_each_skill_by_its_own_loss_matched_by_name():
     np.testing.assert_allclose(w, normalised_exp([0.5, 1.0, 1.5]))  # a, b, c
 
 
-def test_no_graph_strategy_requires_the_same_skills_and_names_the_key():
+def test_no_graph_strategy_requires_eval_skills_to_be_trained_and_names_the_key():
     with pytest.raises(SkillitError, match="skills.eval"):
         NoGraphStrategy(["a", "b"], ["a", "z"], eta=0.5, window=3)
+
+
+def test_no_graph_strategy_in_fine_tuning_uses_the_identity_columns_of_the_targets():
+    s = NoGraphStrategy(["a", "b", "c"], ["c"], eta=0.5, window=3)
+    np.testing.assert_array_equal(s.graph, [[0.0], [0.0], [1.0]])
+    w = s.next_weights(1, np.array([2.0]))  # only the target's own loss raises its weight
+    np.testing.assert_allclose(w, normalised_exp([0.0, 0.0, 1.0]))
 
 
 def test_random_strategy_uses_the_natural_proportions():

@@ -25,7 +25,7 @@ def test_a_short_spanish_qg_skillit_run_writes_its_mixture_history(tmp_path):
             f"run_dir={tmp_path / 'run'}", f"data.natinst.root={NATINST}",
             f"data.natinst.cache_dir={tmp_path / 'cache'}", "data.natinst.vocab_size=2000",
             "model.d_model=64",
-            "data.natinst.dev_size=20", "data.batch_size=4", "trainer.max_steps=12", "mixing.rounds=3",
+            "data.natinst.dev_size=20", "data.global_batch_size=4", "trainer.max_steps=12", "mixing.rounds=3",
             "trainer.accelerator=cpu", "trainer.threads=1", "trainer.progress_bar=false",
             "logger.wandb=off", "mixing.plots=false",
         ],

@@ -33,10 +33,10 @@ def test_zero_weight_skills_are_never_drawn():
 
 def test_round_order_is_deterministic_per_seed_and_round():
     w = np.array([0.2, 0.3, 0.5])
-    a = round_skill_order(w, 640, seed=3, round_index=2)
-    np.testing.assert_array_equal(a, round_skill_order(w, 640, seed=3, round_index=2))
-    assert not np.array_equal(a, round_skill_order(w, 640, seed=3, round_index=3))
-    assert not np.array_equal(a, round_skill_order(w, 640, seed=4, round_index=2))
+    a = round_skill_order(w, 640, seed=3, round_number=2)
+    np.testing.assert_array_equal(a, round_skill_order(w, 640, seed=3, round_number=2))
+    assert not np.array_equal(a, round_skill_order(w, 640, seed=3, round_number=3))
+    assert not np.array_equal(a, round_skill_order(w, 640, seed=4, round_number=2))
     np.testing.assert_array_equal(np.bincount(a, minlength=3), [128, 192, 320])
 
 

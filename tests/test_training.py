@@ -26,7 +26,7 @@ def lego_k3(tmp_path: Path, *overrides: str):
         "data.lego.fmt=chain",
         "data.lego.answer_loss=all",
         "data.lego.val_size=60",
-        "data.batch_size=64",
+        "data.global_batch_size=64",
         "model.n_layer=2",
         "model.d_model=64",
         "model.max_seq_len=32",

@@ -7,18 +7,23 @@ report can be rebuilt at any time from what is on disk.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from skillit.bench.runner import FINAL_FILE, RunSpec
+from skillit.bench.plots import plot_suite
 from skillit.bench.suite import Suite, Target
+from skillit.callback import EVAL_FILE, HISTORY_FILE
+from skillit.train import FINAL_FILE
 
-HISTORY_FILE = "mixture_history.jsonl"
-EVAL_FILE = "eval_history.jsonl"  # every evaluation; finer than round ends with mixing.eval_every
+if TYPE_CHECKING:  # the runner imports this module to write its report
+    from skillit.bench.runner import RunSpec
+
 
 
 @dataclass
@@ -143,8 +148,6 @@ def summarise(suite: Suite, records: list[RunRecord]) -> dict:
 
 
 def machine() -> str:
-    import os
-
     return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}"
 
 
@@ -217,8 +220,6 @@ def write_report(suite: Suite, specs: list[RunSpec], out: Path, plots: bool = Tr
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown_table(results))
     if plots and records:
-        from skillit.bench.plots import plot_suite
-
         results["plots"] = {
             k: str(v) for k, v in plot_suite(records, list(suite.strategies), out).items()
         }

@@ -9,7 +9,10 @@ directory is refused instead of silently mixing results.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing as mp
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -17,11 +20,17 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+from tqdm import tqdm
+
+from skillit.bench.report import write_report
 from skillit.bench.suite import Suite
+from skillit.config import load_config
 from skillit.errors import SkillitError
+from skillit.quiet import quiet_known_warnings, quiet_lightning
+from skillit.train import FINAL_FILE, train
 
 SPEC_FILE = "bench_run.json"
-FINAL_FILE = "final_eval.json"
 LOG_FILE = "train.log"
 
 
@@ -48,8 +57,6 @@ class RunSpec:
 
 def plan_runs(suite: Suite, out: Path, threads: int = 1) -> list[RunSpec]:
     """One RunSpec per (strategy, seed), strategies in suite order; configs validated up front."""
-    from skillit.config import load_config
-
     specs = []
     for strategy, strategy_overrides in suite.strategies.items():
         for seed in suite.seeds:
@@ -91,22 +98,14 @@ def check_reuse(spec: RunSpec) -> None:
 
 def run_one(spec: RunSpec) -> dict:
     """Train one run (in this process); returns timing. Output of the trainer goes to train.log."""
-    import contextlib
-    import logging
-
     run_dir = Path(spec.run_dir)
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a run cut off earlier: start it again
     run_dir.mkdir(parents=True)
     (run_dir / SPEC_FILE).write_text(json.dumps(spec.recipe(), indent=2) + "\n")
-    import torch
-
     torch.set_num_threads(spec.threads)
-    from skillit.config import load_config
-    from skillit.train import train
-
-    logging.getLogger("lightning").setLevel(logging.WARNING)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    quiet_lightning()
+    quiet_known_warnings()
     start = time.perf_counter()
     with (
         (run_dir / LOG_FILE).open("w") as log,
@@ -123,8 +122,6 @@ def run_one(spec: RunSpec) -> dict:
 
 
 def _worker_init() -> None:
-    import os
-
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
@@ -135,8 +132,6 @@ def execute(
     on_done: Callable[[RunSpec, dict], None] | None = None,
 ) -> dict[str, list]:
     """Run every unfinished spec, `jobs` at a time; returns {"ran": [...], "skipped": [...]}."""
-    from tqdm import tqdm
-
     if jobs < 1:
         raise SkillitError(f"--jobs must be >= 1, got {jobs}")
     for spec in specs:
@@ -160,8 +155,6 @@ def execute(
             for spec in todo:
                 done(spec, run_one(spec))
         else:
-            import multiprocessing as mp
-
             # spawn: a clean interpreter per worker (no forked torch/Lightning state).
             with ProcessPoolExecutor(
                 jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init
@@ -197,3 +190,16 @@ def _collect(pending: dict, done: Callable[[RunSpec, dict], None]) -> None:
 def asdict_short(spec: RunSpec) -> dict:
     d = asdict(spec)
     return {"strategy": d["strategy"], "seed": d["seed"]}
+
+
+def run_suite(suite: Suite, out, jobs: int = 1, progress: bool = True, plots: bool = True) -> dict:
+    """Run every unfinished run of `suite` into `out`, then write results.json, results.md, plots.
+
+    Returns the results.json payload with "ran"/"skipped" lists of this invocation added.
+    """
+    out = Path(out)
+    specs = plan_runs(suite, out)
+    done = execute(specs, jobs=jobs, progress=progress)
+    results = write_report(suite, specs, out, plots=plots)
+    results.update(done)
+    return results

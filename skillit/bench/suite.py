@@ -1,9 +1,9 @@
 """Benchmark suites: one experiment config, a set of strategies, seeds and a step budget.
 
-A suite is a YAML file under configs/bench/ (or any path):
+A suite is a YAML file under skillit/configs/suites/ (or any path):
 
     description: LEGO continual pre-training at CPU scale
-    config: lego_cpt_cpu.yaml          # experiment config, relative to the suite file
+    config: ../experiment/lego_cpt_cpu.yaml  # run config, relative to the suite file
     overrides: [logger.wandb=off]      # `key=value` for every run
     steps: 1500                        # trainer.max_steps
     seeds: 5                           # a count (seeds 0..n-1) or a list
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from skillit.errors import SkillitError
+from skillit.shipped import SUITE_DIR
 
-SUITE_DIR = Path(__file__).resolve().parents[2] / "configs" / "bench"
 SUITE_KEYS = (
     "description",
     "config",
@@ -104,7 +104,7 @@ def _is_suite_file(path: Path) -> bool:
 
 
 def suite_path(name: str, directory: Path = SUITE_DIR) -> Path:
-    """A suite name (file stem under configs/bench/) or a path to a suite YAML file."""
+    """A suite name (file stem under the shipped suites/) or a path to a suite YAML file."""
     as_path = Path(name)
     if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
         return as_path.resolve()

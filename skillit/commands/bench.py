@@ -9,6 +9,11 @@ Examples:
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from skillit.bench import available_suites, load_suite, parse_seeds, restrict
+from skillit.errors import SkillitError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -17,7 +22,7 @@ def register(subparsers) -> None:
         description="Run strategies x seeds of one setting; finished runs are skipped on a rerun.",
     )
     p.add_argument(
-        "suite", nargs="?", help="suite name (configs/bench/<name>.yaml) or a suite .yaml path"
+        "suite", nargs="?", help="suite name (a shipped suite, see --list) or a suite .yaml path"
     )
     p.add_argument(
         "--variant", default="default", help="suite variant, e.g. 'paper' (default: the CPU scale)"
@@ -50,11 +55,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    from skillit.bench import available_suites, load_suite, parse_seeds, restrict, run_suite
-    from skillit.errors import SkillitError
-
     if args.list:
         for name in available_suites():
             suite = load_suite(name)
@@ -72,6 +72,7 @@ def run(args) -> int:
     if strategies == []:
         raise SkillitError("--strategies is empty; give labels such as random,skillit")
     suite = restrict(suite, args.steps, seeds, strategies, args.extra)
+    from skillit.bench.runner import run_suite  # loads torch and Lightning: only to run
     out = Path(args.out) if args.out else Path("runs") / "bench" / suite.label
     results = run_suite(
         suite, out, jobs=args.jobs, progress=not args.no_progress, plots=not args.no_plots

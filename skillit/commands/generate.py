@@ -172,7 +172,7 @@ def run(args) -> int:
     import numpy as np
 
     from skillit.errors import SkillitError
-    from synthetic._common import skill_assignment, validation_samples
+    from synthetic.common import skill_assignment, validation_samples
 
     task = _task(args)
     proportions = _proportions(args.proportions, task.n_skills)
@@ -206,7 +206,7 @@ def run(args) -> int:
 
 def _train_chunks(task, skills, rng, avoid):
     from skillit.errors import SkillitError
-    from synthetic._common import draw
+    from synthetic.common import draw
 
     for start in range(0, len(skills), CHUNK):
         part = skills[start : start + CHUNK]

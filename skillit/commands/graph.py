@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+from pathlib import Path
+
+from skillit.build import build_source, resolve_skills
+from skillit.commands.common import split_items
+from skillit.config import load_config
+from skillit.errors import SkillitError
+from skillit.graph.io import load_graph
+from skillit.graph.plot import plot_graph
+from skillit.graphlearn.learn import LearnSettings
+from dataclasses import asdict
 
 LEARN_HELP = """\
 Learn a skills graph A (rows: training skills, columns: evaluation skills) from short training runs
@@ -29,7 +40,7 @@ Writes into --out: graph.json (use it as mixing.graph.path of a Skill-It run), g
 graph.png (heatmap; also a W&B image unless logger.wandb=off), summary.json, and probes/ with one
 small file per finished probe: run the same command again to continue an interrupted run.
 
-  skillit graph learn configs/graph/lego_chain.yaml --method brute --seeds 3 --min-z 2 --jobs 2
+  skillit graph learn lego_chain --method brute --seeds 3 --min-z 2 --jobs 2
 """
 
 PLOT_HELP = (
@@ -131,24 +142,18 @@ def register(subparsers) -> None:
 
 
 def run_learn(args) -> int:
-    import shutil
-    from pathlib import Path
-
-    from skillit.errors import SkillitError
-
-    files = [i for i in args.items if "=" not in i]
-    overrides = [i for i in args.items if "=" in i]
+    files, overrides = split_items(args.items, default_group="graph_learn")
     if not files:
         raise SkillitError(
-            "give a config file (e.g. configs/graph/lego_chain.yaml) before key=value"
+            "give a config file or a shipped graph-learning config (e.g. lego_chain) before "
+            "key=value"
         )
     if args.seeds < 1:
         raise SkillitError(f"--seeds must be >= 1 (number of seeds to average), got {args.seeds}")
 
-    from skillit.config import load_config
-    from skillit.graph.learn import LearnSettings, learn_graph, write_outputs
-    from skillit.graph.runner import TrainerProbeRunner
-    from skillit.train import build_source, resolve_skills
+    # The learner drives real training runs: torch and Lightning load only now.
+    from skillit.graphlearn.learn import learn_graph, write_outputs
+    from skillit.graphlearn.runner import TrainerProbeRunner
 
     cfg = load_config(files, overrides)
     settings = LearnSettings(
@@ -178,9 +183,7 @@ def run_learn(args) -> int:
         return 130
     paths = write_outputs(result, out)
     if cfg.logger.wandb != "off":
-        from dataclasses import asdict
-
-        from skillit.graph.plot import log_heatmap_to_wandb
+        from skillit.graph.plot import log_heatmap_to_wandb  # loads wandb
 
         log_heatmap_to_wandb(
             paths["heatmap"],
@@ -209,11 +212,6 @@ def print_graph(train_skills, eval_skills, matrix) -> None:
 
 
 def run_plot(args) -> int:
-    from pathlib import Path
-
-    from skillit.graph.io import load_graph
-    from skillit.graph.plot import plot_graph
-
     graph = load_graph(args.graph)
     out = plot_graph(graph, args.out or Path(args.graph).with_suffix(".png"))
     print(out)

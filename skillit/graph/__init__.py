@@ -1,6 +1,6 @@
-"""Skills graphs: the file format (this package's io) and, elsewhere in it, how graphs are learned.
+"""Skills graphs: the file format (io) and its heatmap (plot). Pure: numpy only, no training.
 
-Importing this package stays light (numpy only); learning code imports torch on its own.
+How graphs are learned from training runs is `skillit.graphlearn`, a layer above training.
 """
 
 from skillit.graph.io import (

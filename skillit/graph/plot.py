@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from skillit.graph.io import SkillGraph
@@ -55,9 +56,7 @@ def log_heatmap_to_wandb(
     image: str | Path, mode: str, project: str, name: str, save_dir: str | Path, config: dict
 ) -> None:
     """Log the heatmap as a W&B image in a run of its own (mode: offline | online)."""
-    import os
-
-    import wandb
+    import wandb  # optional: only a W&B-logging graph run loads it
 
     os.environ.setdefault("WANDB_SILENT", "true")
     run = wandb.init(project=project, name=name, dir=str(save_dir), mode=mode, config=config)

@@ -27,6 +27,7 @@ import numpy as np
 
 from skillit.errors import SkillitError
 from skillit.mixing import updates
+from skillit.weights import check_weights
 
 STRATEGY_NAMES = (
     "random",
@@ -41,27 +42,6 @@ STRATEGY_NAMES = (
 
 
 # -- validation helpers -------------------------------------------------------------------------
-
-
-def check_weights(weights: Any, num_skills: int | None, key: str = "mixing.weights") -> np.ndarray:
-    """A user-given mixture as a normalised float64 array; errors name `key`."""
-    try:
-        w = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise SkillitError(f"{key} must be a list of numbers, got {weights!r}") from None
-    if w.ndim != 1 or w.size == 0:
-        raise SkillitError(f"{key} must be a non-empty list of numbers, got {weights!r}")
-    if num_skills is not None and w.size != num_skills:
-        raise SkillitError(
-            f"{key} has {w.size} entries but there are {num_skills} training skills; "
-            "give one weight per training skill"
-        )
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise SkillitError(f"{key} must hold finite numbers >= 0, got {w.tolist()}")
-    total = w.sum()
-    if total <= 0:
-        raise SkillitError(f"{key} are all zero; at least one skill needs a positive weight")
-    return w / total
 
 
 def check_eta(eta: Any) -> float:
@@ -401,6 +381,22 @@ class SkillItStrategy(MixingStrategy):
         self._history = history
 
 
+def identity_columns(train_skills: Sequence[str], eval_skills: Sequence[str]) -> np.ndarray:
+    """The identity over the training skills, restricted to the eval skills' columns (by name).
+
+    A[i, j] = 1 when training skill i is eval skill j. In fine-tuning (eval skills a subset of the
+    training skills) this keeps the targets' columns, as the authors' ablation does.
+    """
+    train, evals = list(train_skills), list(eval_skills)
+    missing = [e for e in evals if e not in train]
+    if missing:
+        raise SkillitError(
+            f"mixing.strategy=no_graph weights each skill by its own loss, so every skill of "
+            f"skills.eval must be a training skill; {missing} are not in skills.train {train}"
+        )
+    return np.array([[float(t == e) for e in evals] for t in train])
+
+
 class NoGraphStrategy(SkillItStrategy):
     """The 'no graph' ablation: Skill-It with A = identity matched by name (p ∝ exp(eta * L))."""
 
@@ -413,10 +409,7 @@ class NoGraphStrategy(SkillItStrategy):
         eta: float,
         window: int,
     ) -> None:
-        from skillit.graph.io import identity_graph
-
-        graph = identity_graph(list(train_skills), list(eval_skills))
-        super().__init__(graph.matrix, eta, window, eval_skills)
+        super().__init__(identity_columns(train_skills, eval_skills), eta, window, eval_skills)
 
 
 class StaticStrategy(MixingStrategy):

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skillit.errors import SkillitError
+
 
 @dataclass
 class GPTConfig:
@@ -21,8 +23,6 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_head:
-            from skillit.errors import SkillitError
-
             raise SkillitError(
                 f"model.d_model={self.d_model} must be divisible by model.n_head={self.n_head}"
             )

@@ -8,35 +8,17 @@ mixing callback (sanity-check passes are not recorded).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import lightning as L
 import numpy as np
 import torch
 from torch import nn
 
-from skillit.model.losses import masked_mean_loss, per_sample_stats
+from skillit.config import OptimConfig
+from skillit.model.evaluation import update_metric
+from skillit.model.losses import masked_mean_loss
 from skillit.model.metrics import PerSkillEval
-
-
-@dataclass
-class OptimConfig:
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    warmup_steps: int = 50
-    min_lr_ratio: float = 0.0
-    grad_clip: float = 1.0
-
-    def __post_init__(self) -> None:
-        from skillit.errors import SkillitError
-
-        if self.lr <= 0:
-            raise SkillitError(f"optim.lr must be > 0, got {self.lr}")
-        if self.warmup_steps < 0:
-            raise SkillitError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise SkillitError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
 
 
 @dataclass
@@ -79,18 +61,19 @@ class SkillLM(L.LightningModule):
         """Whether the loggers write this step (every trainer.log_every_n_steps).
 
         A `self.log` call costs about a millisecond, several percent of a small model's step, and
-        Lightning drops step values it does not write: so log only on the steps it writes.
+        Lightning drops step values it does not write: so log only on the steps it writes. Its
+        rule: the step after this one is a multiple of log_every_n_steps, or training stops.
         """
-        connector = getattr(self._trainer, "_logger_connector", None) if self._trainer else None
-        return bool(getattr(connector, "should_update_logs", True))
+        if self._trainer is None:
+            return True
+        every = max(1, self.trainer.log_every_n_steps)
+        return (self.global_step + 1) % every == 0 or self.trainer.should_stop
 
     def on_validation_epoch_start(self) -> None:
         self.eval_metric.reset()
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        logits = self(batch["input_ids"])
-        loss_sum, tokens, correct = per_sample_stats(logits, batch["input_ids"], batch["loss_mask"])
-        self.eval_metric.update(batch["eval_skill"], loss_sum, tokens, correct)
+        update_metric(self.eval_metric, self.network, batch, batch["eval_skill"])
 
     def on_validation_epoch_end(self) -> None:
         result = self.eval_metric.compute()  # all ranks take part in the reduction

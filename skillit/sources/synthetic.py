@@ -18,7 +18,7 @@ from skillit.errors import SkillitError
 from skillit.sources.base import SkillExamples
 from skillit.tokenization import wordlevel_tokenizer
 from synthetic import addition, lego
-from synthetic._common import (
+from synthetic.common import (
     ANSWER_LOSSES,
     FORMATS,
     PAD_ID,

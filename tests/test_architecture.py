@@ -1,0 +1,120 @@
+"""The house rules, checked on the source: light config imports, no package cycles, layering."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("skillit", "synthetic")
+
+
+def unit_of(module: str) -> str | None:
+    """skillit.mixing.updates -> skillit.mixing; skillit.config -> skillit.config; others None."""
+    parts = module.split(".")
+    if parts[0] not in PACKAGES:
+        return None
+    return ".".join(parts[:2]) if parts[0] == "skillit" and len(parts) > 1 else parts[0]
+
+
+def imports_by_unit() -> dict[str, set[str]]:
+    """Every import (module level or inside functions) between units of the code base."""
+    edges: dict[str, set[str]] = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            source = unit_of(module)
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                elif isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                for name in names:
+                    target = unit_of(name)
+                    if target and target != source and not _type_only(node, path):
+                        edges.setdefault(source, set()).add(target)
+    return edges
+
+
+def _type_only(node: ast.AST, path: Path) -> bool:
+    """Imports under `if TYPE_CHECKING:` describe types, not a dependency at run time."""
+    tree = ast.parse(path.read_text())
+    for block in ast.walk(tree):
+        if isinstance(block, ast.If) and getattr(block.test, "id", None) == "TYPE_CHECKING":
+            if any(child is node or ast.dump(child) == ast.dump(node) for child in ast.walk(block)):
+                return True
+    return False
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(edges):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def test_the_import_graph_between_packages_has_no_cycle():
+    assert find_cycle(imports_by_unit()) is None, find_cycle(imports_by_unit())
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}}) is None
+
+
+@pytest.mark.parametrize(
+    "lower, forbidden",
+    [
+        ("skillit.mixing", {"skillit.graphlearn", "skillit.train", "skillit.graph", "skillit.model"}),
+        ("skillit.graph", {"skillit.graphlearn", "skillit.train", "skillit.model", "skillit.data"}),
+        ("skillit.build", {"skillit.train", "skillit.graphlearn", "skillit.bench", "skillit.data"}),
+        ("skillit.config", {"skillit.model", "skillit.train", "skillit.data", "skillit.build"}),
+        ("synthetic", {"skillit"}),
+    ],
+)
+def test_lower_layers_import_nothing_from_upper_ones(lower, forbidden):
+    edges = imports_by_unit()
+    reached = {t for t in edges.get(lower, set()) if unit_of(t) in forbidden or t.split(".")[0] in forbidden}
+    assert not reached, f"{lower} imports {sorted(reached)}"
+
+
+def test_nothing_outside_synthetic_imports_a_private_module():
+    offenders = []
+    for folder in ("skillit", "benchmarks", "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("synthetic."):
+                    if any(part.startswith("_") for part in node.module.split(".")[1:]):
+                        offenders.append(f"{path.relative_to(ROOT)}: {node.module}")
+    assert not offenders
+
+
+@pytest.mark.parametrize("module", ["skillit.config", "skillit.build", "skillit.cli"])
+def test_config_and_build_layers_load_neither_torch_nor_lightning(module):
+    code = (
+        f"import sys, {module}; "
+        "heavy = [m for m in ('torch', 'lightning', 'lightning.pytorch') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"import {module} loaded {out.stdout.strip()}"
