@@ -146,6 +146,7 @@ class SkillItCallback(L.Callback):
         next_w = np.asarray(trainer.strategy.broadcast(next_w.tolist(), src=0), dtype=np.float64)
         check_mixture(next_w, len(self.train_skills), self.strategy.name)
         dm.set_mixture(next_w)
+        next_w = dm.mixture  # as the next round draws it (renormalised: may differ in the last bit)
         self.rounds_done = round_t
         record = {
             "round": round_t,

@@ -157,7 +157,7 @@ def test_curriculum_pools_grow_linearly_from_easiest_or_hardest_samples(tmp_path
     assert [h["pool_size"] for h in history] == [100, 200, 300]
     import torch
 
-    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]["SkillItCallback"]
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]["CurriculumCallback"]
     scores = np.array(state["scores"])
     assert scores.shape == (300,) and np.all(np.isfinite(scores))
 
