@@ -122,11 +122,11 @@ def score(found: np.ndarray, known: np.ndarray) -> dict:
 
 
 def learn(workload: dict, method: str, args, work: Path) -> dict:
+    from skillit.build import build_source, resolve_skills
     from skillit.config import load_config
     from skillit.graphlearn.estimate import estimate_graph
     from skillit.graphlearn.learn import LearnSettings, learn_graph, write_outputs
     from skillit.graphlearn.runner import TrainerProbeRunner
-    from skillit.build import build_source, resolve_skills
 
     cfg = load_config([CONFIG], [*workload["overrides"], "logger.wandb=off", "seed=0"])
     train, evals = resolve_skills(cfg, build_source(cfg))

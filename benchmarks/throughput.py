@@ -92,10 +92,10 @@ def bare_steps_per_s(steps: int, warmup: int) -> float:
     """The same training as a plain loop: stream -> forward -> loss -> backward -> clip -> step."""
     import numpy as np
 
+    from skillit.build import build_network, build_source
     from skillit.data import MixtureDraw, RoundPlan, RoundStream
     from skillit.model.losses import masked_mean_loss
     from skillit.model.module import warmup_linear_decay
-    from skillit.build import build_network, build_source
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = workload(steps, tmp, logging_on=False)

@@ -17,7 +17,12 @@ from skillit.config import RunConfig
 from skillit.errors import SkillitError
 from skillit.graph.io import graph_from_config, load_graph
 from skillit.mixing.settings import check_setting, stratified_mask
-from skillit.mixing.strategies import CurriculumSchedule, CurriculumStrategy, MixingStrategy, build_strategy
+from skillit.mixing.strategies import (
+    CurriculumSchedule,
+    CurriculumStrategy,
+    MixingStrategy,
+    build_strategy,
+)
 from skillit.sources.base import SkillSource
 from skillit.sources.jsonl import JsonlSource
 from skillit.sources.natinst import NatInstSource

@@ -45,15 +45,15 @@ class DataConfig:
         if self.source not in SOURCES:
             raise SkillitError(f"data.source must be one of {list(SOURCES)}, got {self.source!r}")
         if self.global_batch_size < 1:
-            raise SkillitError(
-                f"data.global_batch_size must be >= 1, got {self.global_batch_size}"
-            )
+            raise SkillitError(f"data.global_batch_size must be >= 1, got {self.global_batch_size}")
         if self.eval_batch_size < 1:
             raise SkillitError(f"data.eval_batch_size must be >= 1, got {self.eval_batch_size}")
         if self.num_workers < 0:
             raise SkillitError(f"data.num_workers must be >= 0, got {self.num_workers}")
         if self.source == "jsonl" and self.jsonl is None:
-            raise SkillitError("data.source=jsonl needs data.jsonl.path (a .jsonl file or a folder of them)")
+            raise SkillitError(
+                "data.source=jsonl needs data.jsonl.path (a .jsonl file or a folder of them)"
+            )
 
 
 @dataclass
@@ -87,7 +87,9 @@ class ModelConfig:
             if getattr(self, key) < 1:
                 raise SkillitError(f"model.{key} must be >= 1, got {getattr(self, key)}")
         if self.backend == "hf" and (self.hf_path is None) == (self.hf_config is None):
-            raise SkillitError("model.backend=hf needs exactly one of model.hf_path or model.hf_config")
+            raise SkillitError(
+                "model.backend=hf needs exactly one of model.hf_path or model.hf_config"
+            )
 
 
 @dataclass
@@ -126,7 +128,9 @@ class MixingConfig:
                 f"mixing.strategy must be one of {list(STRATEGY_NAMES)}, got {self.strategy!r}"
             )
         if self.setting not in SETTINGS:
-            raise SkillitError(f"mixing.setting must be one of {list(SETTINGS)}, got {self.setting!r}")
+            raise SkillitError(
+                f"mixing.setting must be one of {list(SETTINGS)}, got {self.setting!r}"
+            )
         if self.rounds < 1:
             raise SkillitError(f"mixing.rounds must be >= 1, got {self.rounds}")
         if self.eta < 0:
@@ -134,7 +138,9 @@ class MixingConfig:
         if self.window < 1:
             raise SkillitError(f"mixing.window must be >= 1 (rounds), got {self.window}")
         if self.eval_every is not None and self.eval_every < 1:
-            raise SkillitError(f"mixing.eval_every must be >= 1 step (or null), got {self.eval_every}")
+            raise SkillitError(
+                f"mixing.eval_every must be >= 1 step (or null), got {self.eval_every}"
+            )
         if self.curriculum_pool < 1:
             raise SkillitError(f"mixing.curriculum_pool must be >= 1, got {self.curriculum_pool}")
 
@@ -185,7 +191,9 @@ class LoggerConfig:
         if str(self.wandb).lower() in ("false", "no", "disabled"):
             self.wandb = "off"
         if self.wandb not in WANDB_MODES:
-            raise SkillitError(f"logger.wandb must be one of {list(WANDB_MODES)}, got {self.wandb!r}")
+            raise SkillitError(
+                f"logger.wandb must be one of {list(WANDB_MODES)}, got {self.wandb!r}"
+            )
 
 
 @dataclass

@@ -91,7 +91,9 @@ class MixtureDraw:
         labels = round_skill_order(self.weights, plan.num_batches * g, plan.seed, plan.round_number)
 
         def draw(b: int, rng: np.random.Generator) -> SkillExamples:
-            return draw_global_batch(self.source, self.source_skills, labels[b * g : (b + 1) * g], rng)
+            return draw_global_batch(
+                self.source, self.source_skills, labels[b * g : (b + 1) * g], rng
+            )
 
         return draw
 
@@ -110,7 +112,9 @@ class PoolDraw:
 
     def drawer(self, plan: RoundPlan) -> BatchDrawer:
         def draw(b: int, rng: np.random.Generator) -> SkillExamples:
-            return self.pool.select(rng.choice(self.allowed, size=plan.global_batch_size, replace=True))
+            return self.pool.select(
+                rng.choice(self.allowed, size=plan.global_batch_size, replace=True)
+            )
 
         return draw
 

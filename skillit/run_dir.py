@@ -21,7 +21,9 @@ CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 def is_launcher_process() -> bool:
     """True in the process a user started (not a DDP child re-launched by Lightning)."""
-    return int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    return (
+        int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    )
 
 
 def resolve_run_dir(cfg: RunConfig) -> Path:
@@ -62,9 +64,7 @@ def load_run_config(
     """The config of a new run, or of a resumed one (its saved config, then the overrides)."""
     if resume:
         ckpt, run_dir = resolve_resume(resume)
-        cfg = load_config(
-            [run_dir / CONFIG_FILE, *files], [*overrides, f"run_dir={run_dir}"]
-        )
+        cfg = load_config([run_dir / CONFIG_FILE, *files], [*overrides, f"run_dir={run_dir}"])
         return cfg, ckpt
     if not files and not overrides:
         raise SkillitError(

@@ -64,7 +64,9 @@ def round_skill_order(weights: np.ndarray, total: int, seed: int, round_number: 
 def round_lengths(total_steps: int, rounds: int) -> list[int]:
     """Split `total_steps` into `rounds` rounds as evenly as possible (earlier rounds get extras)."""
     if rounds < 1 or total_steps < rounds:
-        raise ValueError(f"need 1 <= rounds <= total_steps, got rounds={rounds}, steps={total_steps}")
+        raise ValueError(
+            f"need 1 <= rounds <= total_steps, got rounds={rounds}, steps={total_steps}"
+        )
     base, extra = divmod(total_steps, rounds)
     return [base + (1 if r < extra else 0) for r in range(rounds)]
 

@@ -28,7 +28,9 @@ def wordlevel_tokenizer(words: Sequence[str]) -> Tokenizer:
     return tok
 
 
-def train_byte_bpe(texts: Iterable[str], vocab_size: int = 8192, min_frequency: int = 2) -> Tokenizer:
+def train_byte_bpe(
+    texts: Iterable[str], vocab_size: int = 8192, min_frequency: int = 2
+) -> Tokenizer:
     """Train a byte-level BPE on the given texts (Natural Instructions, user text)."""
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

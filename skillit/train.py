@@ -60,7 +60,9 @@ def build_loggers(cfg: RunConfig, run_dir: Path, resumed: bool = False) -> list:
     return loggers
 
 
-def build_trainer(cfg: RunConfig, run_dir: Path, lengths: list[int], callbacks: list, loggers: list):
+def build_trainer(
+    cfg: RunConfig, run_dir: Path, lengths: list[int], callbacks: list, loggers: list
+):
     """The Lightning Trainer of a run: one epoch per round, bounded by the step budget."""
     # One file, checkpoints/last.ckpt, rewritten at every round end: what --resume reads.
     # (save_last needs save_top_k > 0 to write at epoch ends, so name the top-1 file "last".)
@@ -97,7 +99,9 @@ def build_trainer(cfg: RunConfig, run_dir: Path, lengths: list[int], callbacks: 
     )
 
 
-def train(cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: list | None = None) -> TrainResult:
+def train(
+    cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: list | None = None
+) -> TrainResult:
     """Train one run end to end; returns the final per-skill evaluation.
 
     `resume` is a checkpoint to continue from; `extra_callbacks` are added to the Trainer (e.g. to

@@ -9,7 +9,9 @@ import numpy as np
 from skillit.errors import SkillitError
 
 
-def check_weights(weights: Any, num_skills: int | None = None, key: str = "mixing.weights") -> np.ndarray:
+def check_weights(
+    weights: Any, num_skills: int | None = None, key: str = "mixing.weights"
+) -> np.ndarray:
     """A mixture as a normalised float64 array: finite, >= 0, not all zero, one per skill.
 
     Errors are :class:`SkillitError` naming `key` (a config key, or what produced the vector).

@@ -24,13 +24,18 @@ class ToySource:
     their own seed and training draws exclude them, as real sources must.
     """
 
-    def __init__(self, num_skills: int = 3, length: int = 4, val_size: int = 40, val_seed: int = 99):
+    def __init__(
+        self, num_skills: int = 3, length: int = 4, val_size: int = 40, val_seed: int = 99
+    ):
         self.num_skills, self.length, self.val_size = num_skills, length, val_size
         words = [str(d) for d in range(10)] + [f"q{s}" for s in range(num_skills)]
         self._tokenizer = wordlevel_tokenizer(words)
         self.digit0 = self._tokenizer.token_to_id("0")
         self.query0 = self._tokenizer.token_to_id("q0")
-        self._val = {s: self._make(s, val_size, np.random.default_rng([val_seed, s])) for s in range(num_skills)}
+        self._val = {
+            s: self._make(s, val_size, np.random.default_rng([val_seed, s]))
+            for s in range(num_skills)
+        }
 
     @property
     def skill_names(self) -> list[str]:

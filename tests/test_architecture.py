@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -21,14 +22,24 @@ def unit_of(module: str) -> str | None:
     return ".".join(parts[:2]) if parts[0] == "skillit" and len(parts) > 1 else parts[0]
 
 
+@functools.cache
 def imports_by_unit() -> dict[str, set[str]]:
     """Every import (module level or inside functions) between units of the code base."""
     edges: dict[str, set[str]] = {}
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
-            module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(
+                ".__init__"
+            )
             source = unit_of(module)
-            for node in ast.walk(ast.parse(path.read_text())):
+            tree = ast.parse(path.read_text())
+            typing_only = {
+                id(child)
+                for block in ast.walk(tree)
+                if isinstance(block, ast.If) and getattr(block.test, "id", None) == "TYPE_CHECKING"
+                for child in ast.walk(block)
+            }  # imports under `if TYPE_CHECKING:` describe types, not a run-time dependency
+            for node in ast.walk(tree):
                 names = []
                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                     names = [node.module]
@@ -36,19 +47,9 @@ def imports_by_unit() -> dict[str, set[str]]:
                     names = [alias.name for alias in node.names]
                 for name in names:
                     target = unit_of(name)
-                    if target and target != source and not _type_only(node, path):
+                    if target and target != source and id(node) not in typing_only:
                         edges.setdefault(source, set()).add(target)
     return edges
-
-
-def _type_only(node: ast.AST, path: Path) -> bool:
-    """Imports under `if TYPE_CHECKING:` describe types, not a dependency at run time."""
-    tree = ast.parse(path.read_text())
-    for block in ast.walk(tree):
-        if isinstance(block, ast.If) and getattr(block.test, "id", None) == "TYPE_CHECKING":
-            if any(child is node or ast.dump(child) == ast.dump(node) for child in ast.walk(block)):
-                return True
-    return False
 
 
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
@@ -85,7 +86,10 @@ def test_the_cycle_finder_finds_a_cycle():
 @pytest.mark.parametrize(
     "lower, forbidden",
     [
-        ("skillit.mixing", {"skillit.graphlearn", "skillit.train", "skillit.graph", "skillit.model"}),
+        (
+            "skillit.mixing",
+            {"skillit.graphlearn", "skillit.train", "skillit.graph", "skillit.model"},
+        ),
         ("skillit.graph", {"skillit.graphlearn", "skillit.train", "skillit.model", "skillit.data"}),
         ("skillit.build", {"skillit.train", "skillit.graphlearn", "skillit.bench", "skillit.data"}),
         ("skillit.config", {"skillit.model", "skillit.train", "skillit.data", "skillit.build"}),
@@ -94,7 +98,11 @@ def test_the_cycle_finder_finds_a_cycle():
 )
 def test_lower_layers_import_nothing_from_upper_ones(lower, forbidden):
     edges = imports_by_unit()
-    reached = {t for t in edges.get(lower, set()) if unit_of(t) in forbidden or t.split(".")[0] in forbidden}
+    reached = {
+        t
+        for t in edges.get(lower, set())
+        if unit_of(t) in forbidden or t.split(".")[0] in forbidden
+    }
     assert not reached, f"{lower} imports {sorted(reached)}"
 
 
@@ -103,7 +111,11 @@ def test_nothing_outside_synthetic_imports_a_private_module():
     for folder in ("skillit", "benchmarks", "tests"):
         for path in (ROOT / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("synthetic."):
+                if (
+                    isinstance(node, ast.ImportFrom)
+                    and node.module
+                    and node.module.startswith("synthetic.")
+                ):
                     if any(part.startswith("_") for part in node.module.split(".")[1:]):
                         offenders.append(f"{path.relative_to(ROOT)}: {node.module}")
     assert not offenders

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from skillit.bench import load_suite, parse_seeds
-from skillit.bench.runner import run_suite
 from skillit.bench.report import steps_to_target
+from skillit.bench.runner import run_suite
 from skillit.bench.suite import Target, available_suites
 from skillit.cli import main
 
@@ -65,6 +65,7 @@ def tiny_bench(tmp_path_factory):
     }
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_tiny_suite_writes_results_json_with_every_strategy_and_seed(tiny_bench):
     results = json.loads((tiny_bench["out"] / "results.json").read_text())
     assert set(results["strategies"]) == {"random", "stratified"}
@@ -78,6 +79,7 @@ def test_tiny_suite_writes_results_json_with_every_strategy_and_seed(tiny_bench)
     assert len(results["runs"]) == 4 and all(r["global_step"] == 4 for r in results["runs"])
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_tiny_suite_writes_a_markdown_row_per_strategy(tiny_bench):
     table = (tiny_bench["out"] / "results.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith(("| random", "| stratified"))]
@@ -85,12 +87,14 @@ def test_tiny_suite_writes_a_markdown_row_per_strategy(tiny_bench):
     assert "±" in rows[0] and "lego5" in table
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_tiny_suite_writes_curve_and_mixture_plots(tiny_bench):
     for name in ("curves_acc.png", "curves_loss.png", "mixtures.png"):
         path = tiny_bench["out"] / name
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_rerun_skips_finished_runs(tiny_bench):
     assert len(tiny_bench["first"]["ran"]) == 4 and tiny_bench["first"]["skipped"] == []
     assert tiny_bench["second"]["ran"] == [] and len(tiny_bench["second"]["skipped"]) == 4
@@ -98,6 +102,7 @@ def test_rerun_skips_finished_runs(tiny_bench):
     assert after == tiny_bench["mtimes"] and len(after) == 4
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_interrupted_run_is_trained_again(tiny_bench, tmp_path):
     out = tmp_path / "out"
     suite = load_suite(str(tiny_bench["suite_file"]))
@@ -111,6 +116,7 @@ def test_interrupted_run_is_trained_again(tiny_bench, tmp_path):
     assert (cut / "final_eval.json").is_file()
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_rerun_with_other_settings_into_same_out_is_refused(tiny_bench, capsys):
     code = main(
         [
@@ -134,28 +140,33 @@ def test_unknown_suite_name_lists_available_suites(capsys):
     assert "unknown suite 'no-such-suite'" in err and "lego-cpt" in err
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_unknown_strategy_flag_names_valid_strategies(tiny_bench, capsys):
     assert main(["bench", str(tiny_bench["suite_file"]), "--strategies", "random,bogus"]) == 2
     err = capsys.readouterr().err
     assert "--strategies" in err and "bogus" in err and "stratified" in err
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_unknown_variant_names_available_variants(tiny_bench, capsys):
     assert main(["bench", str(tiny_bench["suite_file"]), "--variant", "gpu"]) == 2
     err = capsys.readouterr().err
     assert "--variant" in err and "longer" in err
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_bad_jobs_flag_is_a_clear_error(tiny_bench, capsys):
     assert main(["bench", str(tiny_bench["suite_file"]), "--jobs", "0"]) == 2
     assert "--jobs must be >= 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_bad_seeds_flag_is_a_clear_error(tiny_bench, capsys):
     assert main(["bench", str(tiny_bench["suite_file"]), "--seeds", "a,b"]) == 2
     assert "--seeds must look like" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_variant_replaces_steps_and_seeds(tiny_bench):
     suite = load_suite(str(tiny_bench["suite_file"]), "longer")
     assert (suite.steps, suite.seeds, suite.label) == (6, [0], "tiny-longer")
@@ -195,6 +206,7 @@ def test_every_shipped_suite_and_variant_loads():
         assert load_suite(name, "paper").steps >= load_suite(name).steps
 
 
+@pytest.mark.slow  # trains the tiny suite
 def test_parallel_jobs_give_the_same_results_as_serial(tiny_bench, tmp_path):
     suite = load_suite(str(tiny_bench["suite_file"]))
     suite.strategies = {"random": suite.strategies["random"]}

@@ -73,7 +73,9 @@ SAMPLE_OVERRIDES = {
 }
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "experiment").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "configs" / "experiment").glob("*.yaml")), ids=lambda p: p.name
+)
 def test_every_shipped_experiment_builds_its_source_and_strategy(path, tmp_path):
     from skillit.build import build_mixing, build_source, resolve_skills
 
@@ -81,8 +83,12 @@ def test_every_shipped_experiment_builds_its_source_and_strategy(path, tmp_path)
     if path.name.startswith("ni_"):
         if not (NATINST / "tasks").is_dir():
             pytest.skip(f"no Natural Instructions data at {NATINST}")
-        overrides = [f"data.natinst.root={NATINST}", f"data.natinst.cache_dir={tmp_path}",
-                     "data.natinst.vocab_size=1000", *SAMPLE_OVERRIDES.get(path.name, [])]
+        overrides = [
+            f"data.natinst.root={NATINST}",
+            f"data.natinst.cache_dir={tmp_path}",
+            "data.natinst.vocab_size=1000",
+            *SAMPLE_OVERRIDES.get(path.name, []),
+        ]
     cfg = load_config([path], overrides)
     source = build_source(cfg)
     train, evals = resolve_skills(cfg, source)

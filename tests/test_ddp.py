@@ -16,7 +16,15 @@ K3_GRAPH = "[[1.0,0.0,0.0],[0.5,1.0,0.0],[0.0,0.5,1.0]]"
 
 def clean_env() -> dict:
     env = {k: v for k, v in os.environ.items()}
-    for key in ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "SKILLIT_RUN_DIR"):
+    for key in (
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "RANK",
+        "LOCAL_RANK",
+        "WORLD_SIZE",
+        "NODE_RANK",
+        "SKILLIT_RUN_DIR",
+    ):
         env.pop(key, None)
     env["WANDB_MODE"] = "offline"
     return env
@@ -26,15 +34,35 @@ def clean_env() -> dict:
 def ddp_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("ddp")
     cmd = [
-        sys.executable, "-m", "skillit.cli", "train",
-        f"run_dir={run_dir}", "data.source=lego", "data.lego.k=3", "data.lego.fmt=chain",
-        "data.lego.answer_loss=all", "data.lego.val_size=45",  # 45 per skill: uneven shards (23 / 22)
-        "data.global_batch_size=32", "model.max_seq_len=32", "trainer.max_steps=60", "mixing.rounds=3",
-        "mixing.strategy=skillit", "mixing.eta=3.0", "mixing.window=2", f"mixing.graph.matrix={K3_GRAPH}",
-        "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp", "trainer.threads=1",
-        "trainer.progress_bar=false", "logger.wandb=offline", "mixing.plots=false",
+        sys.executable,
+        "-m",
+        "skillit.cli",
+        "train",
+        f"run_dir={run_dir}",
+        "data.source=lego",
+        "data.lego.k=3",
+        "data.lego.fmt=chain",
+        "data.lego.answer_loss=all",
+        "data.lego.val_size=45",  # 45 per skill: uneven shards (23 / 22)
+        "data.global_batch_size=32",
+        "model.max_seq_len=32",
+        "trainer.max_steps=60",
+        "mixing.rounds=3",
+        "mixing.strategy=skillit",
+        "mixing.eta=3.0",
+        "mixing.window=2",
+        f"mixing.graph.matrix={K3_GRAPH}",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "trainer.threads=1",
+        "trainer.progress_bar=false",
+        "logger.wandb=offline",
+        "mixing.plots=false",
     ]
-    proc = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        cmd, env=clean_env(), capture_output=True, text=True, timeout=300, check=False
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
 
@@ -54,10 +82,10 @@ def test_both_ranks_hold_identical_mixtures_and_losses_every_round(ddp_run):
 
 
 def test_reduced_losses_equal_a_single_process_evaluation_of_the_same_weights(ddp_run):
+    from skillit.build import build_network, build_source, load_initial_weights, resolve_skills
     from skillit.config import load_config
     from skillit.data import SkillDataModule
     from skillit.model.evaluation import evaluate_skills
-    from skillit.build import build_network, build_source, load_initial_weights, resolve_skills
 
     cfg = load_config([ddp_run / "config.yaml"])
     source = build_source(cfg)

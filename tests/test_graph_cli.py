@@ -125,6 +125,7 @@ def test_learned_graph_drives_a_skillit_run_unchanged(tiny_yaml, tmp_path):
     np.testing.assert_allclose(list(first["weights"].values()), expected, rtol=1e-9)
 
 
+@pytest.mark.slow  # starts a W&B process
 def test_heatmap_is_logged_as_a_wandb_image_offline(tmp_path, monkeypatch):
     from skillit.graph.io import load_graph
     from skillit.graph.plot import log_heatmap_to_wandb, plot_graph

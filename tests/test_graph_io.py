@@ -26,7 +26,13 @@ def lego_graph() -> SkillGraph:
     deltas = np.random.default_rng(0).normal(size=(2, 5, 5))
     deltas[0, 1, 1] = np.nan
     return SkillGraph(
-        names, names, matrix, method="linear", steps=300, seeds=[0, 1], raw_deltas=deltas,
+        names,
+        names,
+        matrix,
+        method="linear",
+        steps=300,
+        seeds=[0, 1],
+        raw_deltas=deltas,
         notes="LEGO continual pre-training",
     )
 
@@ -37,7 +43,10 @@ def test_json_round_trip_keeps_names_matrix_and_metadata(tmp_path):
     assert loaded.train_skills == graph.train_skills and loaded.eval_skills == graph.eval_skills
     np.testing.assert_array_equal(loaded.matrix, graph.matrix)
     assert (loaded.method, loaded.steps, loaded.seeds, loaded.notes) == (
-        "linear", 300, [0, 1], "LEGO continual pre-training",
+        "linear",
+        300,
+        [0, 1],
+        "LEGO continual pre-training",
     )
     np.testing.assert_array_equal(loaded.raw_deltas, graph.raw_deltas)  # NaN survives as null
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from skillit.errors import SkillitError
-from skillit.graphlearn.estimate import estimate_graph, normalise
 from skillit.graph.io import load_graph
+from skillit.graphlearn.estimate import estimate_graph, normalise
 from skillit.graphlearn.learn import LearnSettings, learn_graph, write_outputs
 from skillit.graphlearn.probes import Probe, brute_probes, linear_probes, plan_probes
 
@@ -211,6 +211,7 @@ def test_a_runner_returning_the_wrong_number_of_losses_is_an_error(tmp_path):
         learn_graph(runner, SKILLS, SKILLS, settings(), tmp_path)
 
 
+@pytest.mark.slow  # launches worker processes
 def test_worker_processes_give_the_same_graph_as_one_process(tmp_path):
     serial = learn_graph(StubRunner(), SKILLS, SKILLS, settings("brute"), tmp_path / "one")
     parallel = learn_graph(
@@ -235,8 +236,8 @@ def test_written_graph_loads_back_unchanged_with_its_provenance(tmp_path):
 
 
 def test_a_learned_graph_that_does_not_name_the_runs_skills_is_a_clear_error(tmp_path):
-    from skillit.config import load_config
     from skillit.build import load_run_graph
+    from skillit.config import load_config
 
     result = learn_graph(StubRunner(), SKILLS, SKILLS, settings(), tmp_path)
     path = write_outputs(result, tmp_path, plot=False)["graph"]
@@ -246,8 +247,8 @@ def test_a_learned_graph_that_does_not_name_the_runs_skills_is_a_clear_error(tmp
 
 
 def test_a_bare_matrix_of_the_wrong_shape_is_a_clear_error(tmp_path):
-    from skillit.config import load_config
     from skillit.build import load_run_graph
+    from skillit.config import load_config
 
     result = learn_graph(StubRunner(), SKILLS, SKILLS, settings(), tmp_path)
     npy = write_outputs(result, tmp_path, plot=False)["npy"]
@@ -316,10 +317,10 @@ def test_start_model_is_the_same_for_every_probe_of_a_seed_and_differs_across_se
 
 
 def test_baseline_probe_is_the_start_models_evaluation(tmp_path):
-    from skillit.data import SkillDataModule
-    from skillit.model.evaluation import evaluate_skills
-    from skillit.graphlearn.runner import TrainerProbeRunner
     from skillit.build import build_network, load_initial_weights
+    from skillit.data import SkillDataModule
+    from skillit.graphlearn.runner import TrainerProbeRunner
+    from skillit.model.evaluation import evaluate_skills
 
     cfg = tiny_config(tmp_path)
     runner = TrainerProbeRunner(cfg, ["lego1", "lego2", "lego3"], ["lego2", "lego3"], tmp_path)

@@ -5,9 +5,9 @@ import torch
 
 transformers = pytest.importorskip("transformers", reason="the hf extra is not installed")
 
+from skillit.build import build_network
 from skillit.config import load_config
 from skillit.errors import SkillitError
-from skillit.build import build_network
 from skillit.train import train
 
 TINY_NEO = (
@@ -20,14 +20,26 @@ def tiny_cfg(tmp_path, *extra):
     return load_config(
         [],
         [
-            f"run_dir={tmp_path}", "model.backend=hf", TINY_NEO, "model.max_seq_len=32",
-            "data.lego.k=3", "data.lego.fmt=chain", "data.lego.val_size=20", "data.global_batch_size=8",
-            "trainer.max_steps=30", "mixing.rounds=2", "trainer.accelerator=cpu",
-            "trainer.progress_bar=false", "logger.wandb=off", "mixing.plots=false", *extra,
+            f"run_dir={tmp_path}",
+            "model.backend=hf",
+            TINY_NEO,
+            "model.max_seq_len=32",
+            "data.lego.k=3",
+            "data.lego.fmt=chain",
+            "data.lego.val_size=20",
+            "data.global_batch_size=8",
+            "trainer.max_steps=30",
+            "mixing.rounds=2",
+            "trainer.accelerator=cpu",
+            "trainer.progress_bar=false",
+            "logger.wandb=off",
+            "mixing.plots=false",
+            *extra,
         ],
     )
 
 
+@pytest.mark.slow  # trains a model
 def test_a_random_init_gpt_neo_trains_through_skillit(tmp_path):
     cfg = tiny_cfg(tmp_path, "optim.lr=0.005", "optim.warmup_steps=5")
     start = build_network(cfg, 40)
@@ -41,7 +53,9 @@ def test_a_local_pretrained_folder_loads_without_a_download(tmp_path):
     cfg = tiny_cfg(tmp_path)
     net = build_network(cfg, 40)
     net.model.save_pretrained(tmp_path / "neo")
-    local = load_config([], ["model.backend=hf", f"model.hf_path={tmp_path / 'neo'}", "model.max_seq_len=32"])
+    local = load_config(
+        [], ["model.backend=hf", f"model.hf_path={tmp_path / 'neo'}", "model.max_seq_len=32"]
+    )
     loaded = build_network(local, 40)
     ids = torch.randint(0, 40, (2, 10))
     net.eval()

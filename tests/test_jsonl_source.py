@@ -38,7 +38,9 @@ def test_source_implements_the_skill_source_protocol(tmp_path):
 def test_named_skills_are_ordered_by_first_appearance(tmp_path):
     rows = addition_rows(names=("tens", "ones", "hundreds"))
     assert source(write_jsonl(tmp_path / "d.jsonl", rows)).skill_names == [
-        "tens", "ones", "hundreds",
+        "tens",
+        "ones",
+        "hundreds",
     ]
 
 
@@ -49,7 +51,9 @@ def test_integer_skills_are_ordered_by_index_and_named_by_skill_name(tmp_path):
         for s in (2, 0, 1)
     ]
     assert source(write_jsonl(tmp_path / "d.jsonl", rows)).skill_names == [
-        "lego1", "lego2", "lego3",
+        "lego1",
+        "lego2",
+        "lego3",
     ]
 
 

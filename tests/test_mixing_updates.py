@@ -112,16 +112,20 @@ def test_curriculum_stage_fraction_follows_linear_pacing():
 def test_curriculum_stage_fraction_handles_steps_not_divisible_by_stages():
     # H = 7, M = 3: boundaries at 7/3 and 14/3, so steps 0-2, 3-4, 5-6.
     assert [curriculum_stage_fraction(s, 7, 3) for s in range(7)] == [
-        1 / 3, 1 / 3, 1 / 3, 2 / 3, 2 / 3, 1.0, 1.0,
+        1 / 3,
+        1 / 3,
+        1 / 3,
+        2 / 3,
+        2 / 3,
+        1.0,
+        1.0,
     ]
 
 
 def test_curriculum_pool_takes_the_easiest_fraction_with_ties_broken_by_index():
     scores = np.array([0.5, 0.1, 0.5, 0.9, 0.1, 0.3])
     np.testing.assert_array_equal(curriculum_pool(scores, 0.5, hardest_first=False), [1, 4, 5])
-    np.testing.assert_array_equal(
-        curriculum_pool(scores, 4 / 6, hardest_first=False), [1, 4, 5, 0]
-    )
+    np.testing.assert_array_equal(curriculum_pool(scores, 4 / 6, hardest_first=False), [1, 4, 5, 0])
 
 
 def test_anticurriculum_pool_takes_the_hardest_fraction_with_ties_broken_by_index():

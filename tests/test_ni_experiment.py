@@ -14,7 +14,9 @@ NATINST = Path(os.environ.get("SKILLIT_NATINST", ROOT.parent / "shared" / "natin
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (NATINST / "tasks").is_dir(), reason=f"no Natural Instructions data at {NATINST}"),
+    pytest.mark.skipif(
+        not (NATINST / "tasks").is_dir(), reason=f"no Natural Instructions data at {NATINST}"
+    ),
 ]
 
 
@@ -22,16 +24,27 @@ def test_a_short_spanish_qg_skillit_run_writes_its_mixture_history(tmp_path):
     cfg = load_config(
         [ROOT / "configs" / "experiment" / "ni_spanish_qg.yaml"],
         [
-            f"run_dir={tmp_path / 'run'}", f"data.natinst.root={NATINST}",
-            f"data.natinst.cache_dir={tmp_path / 'cache'}", "data.natinst.vocab_size=2000",
+            f"run_dir={tmp_path / 'run'}",
+            f"data.natinst.root={NATINST}",
+            f"data.natinst.cache_dir={tmp_path / 'cache'}",
+            "data.natinst.vocab_size=2000",
             "model.d_model=64",
-            "data.natinst.dev_size=20", "data.global_batch_size=4", "trainer.max_steps=12", "mixing.rounds=3",
-            "trainer.accelerator=cpu", "trainer.threads=1", "trainer.progress_bar=false",
-            "logger.wandb=off", "mixing.plots=false",
+            "data.natinst.dev_size=20",
+            "data.global_batch_size=4",
+            "trainer.max_steps=12",
+            "mixing.rounds=3",
+            "trainer.accelerator=cpu",
+            "trainer.threads=1",
+            "trainer.progress_bar=false",
+            "logger.wandb=off",
+            "mixing.plots=false",
         ],
     )
     result = train(cfg)
-    history = [json.loads(line) for line in (tmp_path / "run" / "mixture_history.jsonl").read_text().splitlines()]
+    history = [
+        json.loads(line)
+        for line in (tmp_path / "run" / "mixture_history.jsonl").read_text().splitlines()
+    ]
     assert [h["round"] for h in history] == [1, 2, 3]
     assert set(history[0]["weights"]) == set(cfg.skills.train)
     assert list(history[-1]["eval_loss"]) == ["question_generation_spanish_spanish"]

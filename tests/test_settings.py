@@ -21,7 +21,10 @@ def test_fine_tuning_stratifies_over_prerequisites_and_targets():
     train = ["lego1", "lego2", "lego3", "lego4"]
     graph = np.array([[0.0], [0.5], [1.0], [0.0]])
     assert stratified_mask("fine_tuning", train, ["lego3"], graph).tolist() == [
-        False, True, True, False,
+        False,
+        True,
+        True,
+        False,
     ]
 
 

@@ -42,7 +42,9 @@ def lego_k3(tmp_path: Path, *overrides: str):
 
 
 def read_history(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "mixture_history.jsonl").read_text().splitlines()]
+    return [
+        json.loads(line) for line in (run_dir / "mixture_history.jsonl").read_text().splitlines()
+    ]
 
 
 def read_evals(run_dir: Path) -> list[dict]:
@@ -68,7 +70,12 @@ def test_the_quick_start_lego_run_learns_every_skill_well_above_chance(tmp_path)
     # The README's main command, as shipped (2000 steps, about a minute on one core).
     cfg = load_config(
         [ROOT / "configs" / "experiment" / "lego.yaml"],
-        [f"run_dir={tmp_path}", "logger.wandb=off", "trainer.progress_bar=false", "mixing.plots=false"],
+        [
+            f"run_dir={tmp_path}",
+            "logger.wandb=off",
+            "trainer.progress_bar=false",
+            "mixing.plots=false",
+        ],
     )
     result = train(cfg)
     # chance for skill i: its i answer values must all be right, 1 / 2**i
@@ -82,7 +89,9 @@ def test_history_weights_are_recomputable_from_logged_losses_and_the_graph(skill
     names = ["lego1", "lego2", "lego3"]
     A = np.array(K3_GRAPH)
     assert len(history) == cfg.mixing.rounds
-    np.testing.assert_allclose([history[0]["weights"][s] for s in names], skillit_initial(A, 2.0), rtol=1e-9)
+    np.testing.assert_allclose(
+        [history[0]["weights"][s] for s in names], skillit_initial(A, 2.0), rtol=1e-9
+    )
     for t in range(1, len(history)):
         window = [[h["eval_loss"][s] for s in names] for h in history[max(0, t - 2) : t]]
         expected = skillit_update(A, np.array(window), 2.0)
@@ -98,8 +107,15 @@ def test_the_skillit_mixture_actually_changes(skillit_run):
 
 def test_a_run_writes_its_config_tokenizer_checkpoint_logs_and_plots(skillit_run):
     _, result, run_dir = skillit_run
-    for name in ("config.yaml", "tokenizer.json", "checkpoints/last.ckpt", "csv/metrics.csv",
-                 "final_eval.json", "mixture.png", "eval_loss.png"):
+    for name in (
+        "config.yaml",
+        "tokenizer.json",
+        "checkpoints/last.ckpt",
+        "csv/metrics.csv",
+        "final_eval.json",
+        "mixture.png",
+        "eval_loss.png",
+    ):
         assert (run_dir / name).is_file(), name
     final = json.loads((run_dir / "final_eval.json").read_text())
     assert final["global_step"] == 240
@@ -135,36 +151,63 @@ def test_a_run_interrupted_in_round_three_resumes_onto_the_same_trajectory(tmp_p
     cfg = lego_k3(cut_dir, *common)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, extra_callbacks=[CtrlCInRound(3)])
-    assert len(read_history(cut_dir)) == 2  # the checkpoint written at the end of round 2 is resumed
+    assert (
+        len(read_history(cut_dir)) == 2
+    )  # the checkpoint written at the end of round 2 is resumed
     train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt")
     # nothing logged before the interruption is lost
-    assert (cut_dir / "csv" / "metrics.csv").is_file() and (cut_dir / "csv" / "resume-1" / "metrics.csv").is_file()
+    assert (cut_dir / "csv" / "metrics.csv").is_file() and (
+        cut_dir / "csv" / "resume-1" / "metrics.csv"
+    ).is_file()
     # every evaluation was recorded once, as in the uninterrupted run
     assert read_evals(cut_dir) == read_evals(full_dir)
     full, resumed = read_history(full_dir), read_history(cut_dir)
     assert [h["round"] for h in resumed] == [1, 2, 3, 4]
     for a, b in zip(full, resumed):
         assert a["step"] == b["step"]
-        np.testing.assert_allclose(list(a["weights"].values()), list(b["weights"].values()), rtol=1e-6)
-        np.testing.assert_allclose(list(a["eval_loss"].values()), list(b["eval_loss"].values()), rtol=1e-5)
+        np.testing.assert_allclose(
+            list(a["weights"].values()), list(b["weights"].values()), rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            list(a["eval_loss"].values()), list(b["eval_loss"].values()), rtol=1e-5
+        )
 
 
 @pytest.mark.parametrize("strategy", ["curriculum", "anticurriculum"])
 def test_curriculum_pools_grow_linearly_from_easiest_or_hardest_samples(tmp_path, strategy):
-    train(lego_k3(tmp_path, f"mixing.strategy={strategy}", "mixing.rounds=3", "trainer.max_steps=30",
-                  "mixing.curriculum_pool=300", "mixing.plots=false"))
+    train(
+        lego_k3(
+            tmp_path,
+            f"mixing.strategy={strategy}",
+            "mixing.rounds=3",
+            "trainer.max_steps=30",
+            "mixing.curriculum_pool=300",
+            "mixing.plots=false",
+        )
+    )
     history = read_history(tmp_path)
     assert [h["pool_size"] for h in history] == [100, 200, 300]
     import torch
 
-    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]["CurriculumCallback"]
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"][
+        "CurriculumCallback"
+    ]
     scores = np.array(state["scores"])
     assert scores.shape == (300,) and np.all(np.isfinite(scores))
 
 
 def test_eval_every_adds_evaluations_but_the_mixture_uses_round_ends_only(tmp_path):
-    train(lego_k3(tmp_path, "mixing.strategy=skillit", f"mixing.graph.matrix={K3_GRAPH}", "mixing.rounds=2",
-                  "trainer.max_steps=40", "mixing.eval_every=10", "mixing.plots=false"))
+    train(
+        lego_k3(
+            tmp_path,
+            "mixing.strategy=skillit",
+            f"mixing.graph.matrix={K3_GRAPH}",
+            "mixing.rounds=2",
+            "trainer.max_steps=40",
+            "mixing.eval_every=10",
+            "mixing.plots=false",
+        )
+    )
     evals, history = read_evals(tmp_path), read_history(tmp_path)
     assert [e["step"] for e in evals] == [10, 20, 30, 40]
     assert [h["step"] for h in history] == [20, 40]

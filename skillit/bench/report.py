@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # the runner imports this module to write its report
     from skillit.bench.runner import RunSpec
 
 
-
 @dataclass
 class RunRecord:
     strategy: str

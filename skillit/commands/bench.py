@@ -73,6 +73,7 @@ def run(args) -> int:
         raise SkillitError("--strategies is empty; give labels such as random,skillit")
     suite = restrict(suite, args.steps, seeds, strategies, args.extra)
     from skillit.bench.runner import run_suite  # loads torch and Lightning: only to run
+
     out = Path(args.out) if args.out else Path("runs") / "bench" / suite.label
     results = run_suite(
         suite, out, jobs=args.jobs, progress=not args.no_progress, plots=not args.no_plots

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from skillit.build import build_source, resolve_skills
@@ -13,7 +14,6 @@ from skillit.errors import SkillitError
 from skillit.graph.io import load_graph
 from skillit.graph.plot import plot_graph
 from skillit.graphlearn.learn import LearnSettings
-from dataclasses import asdict
 
 LEARN_HELP = """\
 Learn a skills graph A (rows: training skills, columns: evaluation skills) from short training runs

@@ -10,7 +10,13 @@ import sys
 from skillit.commands.common import split_items
 from skillit.config import config_to_yaml
 from skillit.quiet import quiet_known_warnings
-from skillit.run_dir import RUN_DIR_ENV, CHECKPOINT, is_launcher_process, load_run_config, resolve_run_dir
+from skillit.run_dir import (
+    CHECKPOINT,
+    RUN_DIR_ENV,
+    is_launcher_process,
+    load_run_config,
+    resolve_run_dir,
+)
 
 HELP = """\
 Train a model on skill-weighted batches. CONFIG files are merged in order (later files win), then
@@ -88,5 +94,3 @@ def print_summary(result) -> None:
     for name, loss, acc in zip(result.eval_skills, result.loss, result.acc):
         print(f"{name:<{width}}  {loss:8.4f}  {acc * 100:5.1f}%")
     print(f"{'mean':<{width}}  {result.loss.mean():8.4f}  {result.acc.mean() * 100:5.1f}%")
-
-

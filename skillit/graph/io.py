@@ -39,7 +39,9 @@ class SkillGraph:
     method: str = "manual"  # how it was made: manual, brute_force, linear, complete, identity
     steps: int | None = None  # training steps per probe run when learned
     seeds: list[int] = field(default_factory=list)
-    raw_deltas: np.ndarray | None = None  # unnormalised loss drops, e.g. (seeds, k, m); may hold NaN
+    raw_deltas: np.ndarray | None = (
+        None  # unnormalised loss drops, e.g. (seeds, k, m); may hold NaN
+    )
     notes: str = ""
     origin: str = field(default="the graph", compare=False, repr=False)  # named in errors
 
@@ -268,7 +270,10 @@ def _load_npy(
         raise SkillitError(f"{origin}: expected a 2-D k x m matrix, got shape {matrix.shape}")
     evals = list(eval_skills) if eval_skills is not None else list(train_skills)
     return SkillGraph(
-        train_skills=list(train_skills), eval_skills=evals, matrix=matrix, method="npy",
+        train_skills=list(train_skills),
+        eval_skills=evals,
+        matrix=matrix,
+        method="npy",
         origin=origin,
     )
 

@@ -28,6 +28,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from skillit.errors import SkillitError
+from skillit.graph.io import SkillGraph, export_npy, save_graph
+from skillit.graph.plot import plot_graph
 from skillit.graphlearn.estimate import (
     NORMALIZATIONS,
     GraphEstimate,
@@ -35,8 +37,6 @@ from skillit.graphlearn.estimate import (
     estimate_graph,
     linear_deltas,
 )
-from skillit.graph.io import SkillGraph, export_npy, save_graph
-from skillit.graph.plot import plot_graph
 from skillit.graphlearn.probes import METHODS, Probe, plan_probes
 
 ProbeRunner = Callable[[Probe], Sequence[float]]  # probe -> loss per evaluation skill

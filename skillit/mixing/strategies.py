@@ -179,8 +179,8 @@ class MixingStrategy(ABC):
     def _extra_state(self) -> dict[str, Any]:
         return {}
 
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
-        pass
+    def _load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027 (optional hook)
+        """Restore what _extra_state saved (nothing, for stateless strategies)."""
 
 
 # -- loss-free strategies -----------------------------------------------------------------------
@@ -296,9 +296,7 @@ class CurriculumSchedule:
 
     def pool(self, scores: np.ndarray, step: int, total_steps: int) -> np.ndarray:
         """Indices (into `scores`) of the samples admitted at `step` of `total_steps`."""
-        return updates.curriculum_pool(
-            scores, self.fraction(step, total_steps), self.hardest_first
-        )
+        return updates.curriculum_pool(scores, self.fraction(step, total_steps), self.hardest_first)
 
 
 class CurriculumStrategy(RandomStrategy):

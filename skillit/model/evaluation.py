@@ -19,7 +19,10 @@ from skillit.sources.base import SkillExamples
 
 
 def update_metric(
-    metric: PerSkillEval, network: torch.nn.Module, batch: dict[str, torch.Tensor], groups: torch.Tensor
+    metric: PerSkillEval,
+    network: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    groups: torch.Tensor,
 ) -> None:
     """Score one batch with `network` and add each row's statistics to its group."""
     ids, mask = batch["input_ids"], batch["loss_mask"]
@@ -47,16 +50,24 @@ def evaluate_groups(
     return {k: np.atleast_1d(v.double().cpu().numpy()) for k, v in out.items()}
 
 
-def evaluate_skills(network: torch.nn.Module, dm, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def evaluate_skills(
+    network: torch.nn.Module, dm, device: str | torch.device = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
     """(loss, acc) per eval skill of the data module `dm`, in `dm.eval_skills` order."""
-    result = evaluate_groups(network, dm.val_batches(0, 1), "eval_skill", len(dm.eval_skills), device)
+    result = evaluate_groups(
+        network, dm.val_batches(0, 1), "eval_skill", len(dm.eval_skills), device
+    )
     return result["loss"], result["acc"]
 
 
 def score_samples(
-    network: torch.nn.Module, pool: SkillExamples, batch_size: int, device: str | torch.device = "cpu"
+    network: torch.nn.Module,
+    pool: SkillExamples,
+    batch_size: int,
+    device: str | torch.device = "cpu",
 ) -> np.ndarray:
     """Mean answer-token loss of every pool sample (each sample is its own group)."""
+
     def batches():
         for start in range(0, len(pool), batch_size):
             batch = examples_to_batch(pool.select(slice(start, start + batch_size)))

@@ -91,12 +91,11 @@ class GPT(nn.Module):
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         t = input_ids.shape[1]
         if t > self.cfg.max_seq_len:
-            raise ValueError(f"sequence length {t} exceeds model.max_seq_len={self.cfg.max_seq_len}")
+            raise ValueError(
+                f"sequence length {t} exceeds model.max_seq_len={self.cfg.max_seq_len}"
+            )
         pos = torch.arange(t, device=input_ids.device)
         x = self.drop(self.tok_emb(input_ids) + self.pos_emb(pos))
         for block in self.blocks:
             x = block(x)
         return self.head(self.ln_f(x))
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())

@@ -30,11 +30,15 @@ def build_hf_network(cfg, vocab_size: int) -> HFCausalLM:
     try:
         from transformers import AutoConfig, AutoModelForCausalLM
     except ImportError as exc:
-        raise SkillitError("model.backend=hf needs transformers: pip install 'skillit[hf]'") from exc
+        raise SkillitError(
+            "model.backend=hf needs transformers: pip install 'skillit[hf]'"
+        ) from exc
     if cfg.hf_path:
         path = Path(cfg.hf_path).expanduser()
         if not (path / "config.json").is_file():
-            raise SkillitError(f"model.hf_path={path} is not a folder with a config.json (a local model)")
+            raise SkillitError(
+                f"model.hf_path={path} is not a folder with a config.json (a local model)"
+            )
         model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
         if model.get_input_embeddings().num_embeddings != vocab_size:
             model.resize_token_embeddings(vocab_size)
@@ -46,7 +50,9 @@ def build_hf_network(cfg, vocab_size: int) -> HFCausalLM:
         try:
             config = AutoConfig.for_model(model_type, **settings)
         except (ValueError, TypeError) as exc:
-            raise SkillitError(f"model.hf_config is not a valid {model_type} config: {exc}") from exc
+            raise SkillitError(
+                f"model.hf_config is not a valid {model_type} config: {exc}"
+            ) from exc
         config.vocab_size = vocab_size
         model = AutoModelForCausalLM.from_config(config)
     positions = getattr(model.config, "max_position_embeddings", None)

@@ -21,7 +21,9 @@ def target_token_losses(
     return flat * mask, mask
 
 
-def masked_mean_loss(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+def masked_mean_loss(
+    logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor
+) -> torch.Tensor:
     """Mean cross-entropy over every target token of the batch."""
     losses, mask = target_token_losses(logits, input_ids, loss_mask)
     return losses.sum() / mask.sum().clamp_min(1)

@@ -17,9 +17,17 @@ class PerSkillEval(Metric):
         super().__init__()
         self.num_skills = num_skills
         for name in ("loss_sum", "tokens", "correct", "samples"):
-            self.add_state(name, default=torch.zeros(num_skills, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state(
+                name, default=torch.zeros(num_skills, dtype=torch.float64), dist_reduce_fx="sum"
+            )
 
-    def update(self, skill: torch.Tensor, loss_sum: torch.Tensor, tokens: torch.Tensor, correct: torch.Tensor) -> None:
+    def update(
+        self,
+        skill: torch.Tensor,
+        loss_sum: torch.Tensor,
+        tokens: torch.Tensor,
+        correct: torch.Tensor,
+    ) -> None:
         skill = skill.long()
         self.loss_sum.index_add_(0, skill, loss_sum.to(torch.float64))
         self.tokens.index_add_(0, skill, tokens.to(torch.float64))

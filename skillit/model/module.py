@@ -38,7 +38,9 @@ def warmup_linear_decay(step: int, warmup: int, total: int, min_ratio: float) ->
 
 
 class SkillLM(L.LightningModule):
-    def __init__(self, network: nn.Module, eval_skills: list[str], optim: OptimConfig, total_steps: int):
+    def __init__(
+        self, network: nn.Module, eval_skills: list[str], optim: OptimConfig, total_steps: int
+    ):
         super().__init__()
         self.network = network
         self.eval_skills = list(eval_skills)
@@ -97,12 +99,17 @@ class SkillLM(L.LightningModule):
             if p.requires_grad:
                 (decay if p.dim() >= 2 else no_decay).append(p)
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            [
+                {"params": decay, "weight_decay": cfg.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
             lr=cfg.lr,
             betas=tuple(cfg.betas),
         )
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
-            lambda step: warmup_linear_decay(step, cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio),
+            lambda step: warmup_linear_decay(
+                step, cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio
+            ),
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

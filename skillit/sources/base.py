@@ -35,7 +35,9 @@ class SkillExamples:
                 "2-D arrays of the same shape"
             )
         if self.skill.shape != (self.input_ids.shape[0],):
-            raise ValueError(f"skill {self.skill.shape} must have shape ({self.input_ids.shape[0]},)")
+            raise ValueError(
+                f"skill {self.skill.shape} must have shape ({self.input_ids.shape[0]},)"
+            )
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])

@@ -291,9 +291,6 @@ class JsonlSource:
     def pad_id(self) -> int:
         return self._pad_id
 
-    def train_size(self, skill: int) -> int:
-        return len(self._train[skill])
-
     def natural_proportions(self) -> np.ndarray:
         counts = np.array([len(p) for p in self._train], dtype=np.float64)
         return counts / counts.sum()

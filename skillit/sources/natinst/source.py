@@ -161,11 +161,6 @@ class NatInstSource:
         v = self._validation[index]
         return SkillExamples(v.input_ids.copy(), v.loss_mask.copy(), v.skill.copy())
 
-    def prepare(self) -> None:
-        """Tokenize every task now instead of on first use (e.g. before workers fork)."""
-        for name in self._plans:
-            self._task_tokens(name)
-
     # ---- reporting -------------------------------------------------------------------------
 
     def summary(self) -> dict:
