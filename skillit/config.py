@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from skillit.errors import SkillitError
 from skillit.mixing.settings import SETTINGS
@@ -22,6 +22,8 @@ from skillit.sampling import round_lengths
 from skillit.sources.jsonl import JsonlSourceConfig
 from skillit.sources.natinst.config import NatInstSourceConfig
 from skillit.sources.synthetic import AdditionSourceConfig, LegoSourceConfig
+
+T = TypeVar("T")
 
 SOURCES = ("lego", "addition", "jsonl", "natinst")
 WANDB_MODES = ("offline", "online", "off")
@@ -236,8 +238,8 @@ PATH_KEYS = (
 )
 
 
-def _resolve_paths(node: DictConfig, base: Path) -> None:
-    for key in PATH_KEYS:
+def _resolve_paths(node: DictConfig, base: Path, keys: Sequence[str] = PATH_KEYS) -> None:
+    for key in keys:
         value = OmegaConf.select(node, key, default=None)
         if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
             OmegaConf.update(node, key, str((base / value).resolve()), merge=False)
@@ -245,12 +247,17 @@ def _resolve_paths(node: DictConfig, base: Path) -> None:
 
 def _describe(exc: OmegaConfBaseException) -> str:
     key = getattr(exc, "full_key", None)
+    if isinstance(exc, MissingMandatoryValue) and key:
+        return f"key '{key}' is required but not set"
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return f"key '{key}': {first}" if key else first
 
 
-def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, DictConfig]]:
-    """The file and everything it extends, in merge order (bases first)."""
+def read_yaml(
+    path: Path, seen: tuple[Path, ...] = (), path_keys: Sequence[str] = PATH_KEYS
+) -> list[tuple[Path, DictConfig]]:
+    """The file and everything it extends, in merge order (bases first); `path_keys` are made
+    relative to the file that sets them."""
     path = path.resolve()
     if path in seen:
         raise SkillitError(f"config {path} extends itself (cycle: {' -> '.join(map(str, seen))})")
@@ -263,34 +270,52 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, Dict
     if not isinstance(node, DictConfig):
         raise SkillitError(f"config file {path} must hold a mapping of keys, not a list")
     bases = node.pop("extends", None)
-    _resolve_paths(node, path.parent)
+    _resolve_paths(node, path.parent, path_keys)
     out: list[tuple[Path, DictConfig]] = []
     for base in [bases] if isinstance(bases, str) else list(bases or []):
-        out.extend(_read_yaml(path.parent / str(base), (*seen, path)))
+        out.extend(read_yaml(path.parent / str(base), (*seen, path), path_keys))
     out.append((path, node))
     return out
 
 
-def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> RunConfig:
-    """Merge defaults, YAML files (in order) and `key=value` overrides into a validated RunConfig."""
-    merged = OmegaConf.structured(RunConfig)
-    for file in files:
-        for path, node in _read_yaml(Path(file)):
-            try:
-                merged = OmegaConf.merge(merged, node)
-            except OmegaConfBaseException as exc:
-                raise SkillitError(f"config file {path}: {_describe(exc)}") from exc
+def merge_structured(schema: type[T], layers: Sequence[tuple[str, Any]]) -> T:
+    """The dataclass `schema` with each (origin, mapping) layer merged on in order, validated.
+
+    The one config mechanism of skillit (runs, graph learning, bench suites): unknown keys and
+    wrong types are errors naming the origin (a file, the command line) and the key; the
+    dataclasses' own checks (`__post_init__`) run last and name the key themselves.
+    """
+    merged = OmegaConf.structured(schema)
+    for origin, node in layers:
+        try:
+            merged = OmegaConf.merge(merged, node)
+        except OmegaConfBaseException as exc:
+            raise SkillitError(f"{origin}: {_describe(exc)}") from exc
+    try:
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        origins = ", ".join(origin for origin, _ in layers) or "the defaults"
+        raise SkillitError(f"{_describe(exc)} (merged from {origins})") from exc
+
+
+def dotlist(overrides: Sequence[str], origin: str = "command-line override") -> tuple[str, Any]:
+    """`key=value` items as one layer for :func:`merge_structured`."""
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise SkillitError(f"overrides must look like key=value, got {bad}")
     try:
-        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        return origin, OmegaConf.from_dotlist(list(overrides))
     except OmegaConfBaseException as exc:
-        raise SkillitError(f"command-line override: {_describe(exc)}") from exc
-    try:
-        return OmegaConf.to_object(merged)
-    except OmegaConfBaseException as exc:
-        raise SkillitError(_describe(exc)) from exc
+        raise SkillitError(f"{origin}: {_describe(exc)}") from exc
+
+
+def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> RunConfig:
+    """Merge defaults, YAML files (in order) and `key=value` overrides into a validated RunConfig."""
+    layers: list[tuple[str, Any]] = []
+    for file in files:
+        layers.extend((f"config file {path}", node) for path, node in read_yaml(Path(file)))
+    layers.append(dotlist(overrides))
+    return merge_structured(RunConfig, layers)
 
 
 def config_to_yaml(cfg: RunConfig) -> str:

@@ -12,6 +12,7 @@ from skillit.bench.report import steps_to_target
 from skillit.bench.runner import run_suite
 from skillit.bench.suite import Target, available_suites
 from skillit.cli import main
+from skillit.errors import SkillitError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_RUN = [
@@ -218,3 +219,20 @@ def test_parallel_jobs_give_the_same_results_as_serial(tiny_bench, tmp_path):
         return {r["seed"]: r["final_loss"] for r in results["runs"] if r["strategy"] == "random"}
 
     assert losses(parallel) == losses(serial)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("steps: 3\nbogus: 1\n", r"suite file .*bad\.yaml: key 'bogus'"),
+        ("", r"key 'steps' is required.*bad\.yaml"),
+        ("steps: three\n", r"bad\.yaml: key 'steps'.*three"),
+        ("steps: 3\nvariants: {gpu: {stepz: 1}}\n", r"bad\.yaml: key 'variants.gpu.stepz'"),
+    ],
+)
+def test_suite_file_errors_name_the_file_and_the_key(tmp_path, body, message):
+    (tmp_path / "run.yaml").write_text("name: x\n")
+    suite = tmp_path / "bad.yaml"
+    suite.write_text("config: run.yaml\nstrategies: {a: [mixing.strategy=random]}\n" + body)
+    with pytest.raises(SkillitError, match=message):
+        load_suite(str(suite))

@@ -19,24 +19,18 @@ A variant replaces any of config, overrides, steps, seeds, target and strategies
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import yaml
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from skillit.config import merge_structured
 from skillit.errors import SkillitError
 from skillit.shipped import SUITE_DIR
 
-SUITE_KEYS = (
-    "description",
-    "config",
-    "overrides",
-    "steps",
-    "seeds",
-    "target",
-    "strategies",
-    "variants",
-)
-VARIANT_KEYS = ("description", "config", "overrides", "steps", "seeds", "target", "strategies")
 METRICS = ("acc", "loss")
 
 
@@ -92,10 +86,6 @@ def available_suites(directory: Path = SUITE_DIR) -> list[str]:
 
 
 def _is_suite_file(path: Path) -> bool:
-    import yaml
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
     try:
         node = OmegaConf.to_container(OmegaConf.load(path))
     except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException):
@@ -112,9 +102,6 @@ def suite_path(name: str, directory: Path = SUITE_DIR) -> Path:
     if candidate.is_file() and _is_suite_file(candidate):
         return candidate
     if candidate.is_file():  # a suite file that does not parse: say why instead of "unknown"
-        import yaml
-        from omegaconf import OmegaConf
-
         try:
             OmegaConf.load(candidate)
         except (OSError, ValueError, yaml.YAMLError) as exc:
@@ -160,80 +147,95 @@ def parse_seeds(value: Any, key: str) -> list[int]:
     raise SkillitError(f"{key} must be a count or a non-empty list of seeds >= 0, got {value!r}")
 
 
-def _target(node: Any, where: str) -> Target:
-    if not isinstance(node, dict) or set(node) - {"metric", "value", "skills"}:
-        raise SkillitError(
-            f"{where}: target must be a mapping with metric, value and optional skills"
-        )
-    skills = node.get("skills")
-    return Target(
-        metric=str(node.get("metric", "acc")),
-        value=float(node.get("value", 0.95)),
-        skills=tuple(skills) if skills else None,
-    )
+# -- the suite file, as typed dataclasses merged by OmegaConf (as run configs are) ----------------
+@dataclass
+class TargetFile:
+    metric: str = "acc"
+    value: float = 0.95
+    skills: list[str] | None = None
 
 
-def _strategies(node: Any, where: str) -> dict[str, list[str]]:
-    if not isinstance(node, dict) or not node:
-        raise SkillitError(f"{where}: strategies must be a non-empty mapping of label -> overrides")
-    out = {}
-    for label, overrides in node.items():
-        if not isinstance(overrides, list) or any("=" not in str(o) for o in overrides):
-            raise SkillitError(f"{where}: strategies.{label} must be a list of key=value overrides")
-        out[str(label)] = [str(o) for o in overrides]
-    return out
+@dataclass
+class VariantFile:
+    """A variant replaces any of these keys of the suite (null: keep the suite's)."""
+
+    description: str | None = None
+    config: str | None = None
+    overrides: list[str] | None = None
+    steps: int | None = None
+    seeds: Any = None
+    target: TargetFile | None = None
+    strategies: dict[str, list[str]] | None = None
+
+
+@dataclass
+class SuiteFile:
+    config: str = MISSING  # run config, relative to the suite file
+    steps: int = MISSING  # trainer.max_steps of every run
+    strategies: dict[str, list[str]] = MISSING  # label -> overrides of that strategy
+    description: str = ""
+    overrides: list[str] = field(default_factory=list)  # for every run
+    seeds: Any = 5  # a count (seeds 0..n-1), a list, or "0-4"
+    target: TargetFile = field(default_factory=TargetFile)
+    variants: dict[str, VariantFile] = field(default_factory=dict)
+
+
+def _apply_variant(suite: SuiteFile, variant: VariantFile) -> SuiteFile:
+    for f in fields(VariantFile):
+        value = getattr(variant, f.name)
+        if value is not None:
+            setattr(suite, f.name, value)
+    return suite
+
+
+def _check_overrides(items: list[str], key: str, where: str) -> list[str]:
+    bad = [o for o in items if "=" not in str(o)]
+    if bad:
+        raise SkillitError(f"{where}: {key} must be key=value overrides, got {bad}")
+    return [str(o) for o in items]
 
 
 def load_suite(name: str, variant: str = "default", directory: Path = SUITE_DIR) -> Suite:
-    from omegaconf import OmegaConf
-
     path = suite_path(name, directory)
+    where = f"suite file {path}"
     try:
-        node = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    except Exception as exc:
-        raise SkillitError(f"suite file {path} is not valid YAML: {exc}") from exc
-    unknown = set(node) - set(SUITE_KEYS)
-    if unknown:
-        raise SkillitError(
-            f"suite file {path}: unknown keys {sorted(unknown)}; valid: {list(SUITE_KEYS)}"
-        )
-    variants = node.pop("variants", None) or {}
+        node = OmegaConf.load(path)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise SkillitError(f"{where} is not valid YAML: {exc}") from exc
+    raw = merge_structured(SuiteFile, [(where, node)])
     if variant != "default":
-        if variant not in variants:
+        if variant not in raw.variants:
             raise SkillitError(
                 f"suite {path.stem} has no variant {variant!r} (--variant); available: "
-                f"{', '.join(['default', *variants])}"
+                f"{', '.join(['default', *raw.variants])}"
             )
-        extra = variants[variant] or {}
-        bad = set(extra) - set(VARIANT_KEYS)
-        if bad:
-            raise SkillitError(
-                f"suite file {path}: variants.{variant} has unknown keys {sorted(bad)}"
-            )
-        node = {**node, **extra}
-    for key in ("config", "steps", "strategies"):
-        if key not in node:
-            raise SkillitError(f"suite file {path}: missing key {key!r}")
-    config = (path.parent / str(node["config"])).resolve()
+        raw = _apply_variant(raw, raw.variants[variant])
+    config = (path.parent / raw.config).resolve()
     if not config.is_file():
-        raise SkillitError(f"suite file {path}: config {config} does not exist")
-    steps = node["steps"]
-    if not isinstance(steps, int) or steps < 1:
-        raise SkillitError(f"suite file {path}: steps must be an integer >= 1, got {steps!r}")
-    overrides = node.get("overrides") or []
-    if not isinstance(overrides, list) or any("=" not in str(o) for o in overrides):
-        raise SkillitError(f"suite file {path}: overrides must be a list of key=value strings")
+        raise SkillitError(f"{where}: config {config} does not exist")
+    if raw.steps < 1:
+        raise SkillitError(f"{where}: steps must be an integer >= 1, got {raw.steps!r}")
+    if not raw.strategies:
+        raise SkillitError(f"{where}: strategies must be a non-empty mapping of label -> overrides")
+    target = raw.target
     return Suite(
         name=path.stem,
         variant=variant,
         path=path,
-        description=str(node.get("description", "")),
+        description=raw.description,
         config=config,
-        overrides=[str(o) for o in overrides],
-        steps=steps,
-        seeds=parse_seeds(node.get("seeds", 5), f"suite file {path}: seeds"),
-        target=_target(node.get("target", {}), f"suite file {path}"),
-        strategies=_strategies(node["strategies"], f"suite file {path}"),
+        overrides=_check_overrides(raw.overrides, "overrides", where),
+        steps=raw.steps,
+        seeds=parse_seeds(raw.seeds, f"{where}: seeds"),
+        target=Target(
+            metric=target.metric,
+            value=float(target.value),
+            skills=tuple(target.skills) if target.skills else None,
+        ),
+        strategies={
+            str(label): _check_overrides(items, f"strategies.{label}", where)
+            for label, items in raw.strategies.items()
+        },
     )
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from skillit.build import build_source, resolve_skills
 from skillit.commands.common import split_items
-from skillit.config import load_config
+from skillit.config import load_config, merge_structured
 from skillit.errors import SkillitError
 from skillit.graph.io import load_graph
 from skillit.graph.plot import plot_graph
+from skillit.graphlearn.estimate import NORMALIZATIONS
 from skillit.graphlearn.learn import LearnSettings
 
 LEARN_HELP = """\
@@ -42,6 +43,8 @@ small file per finished probe: run the same command again to continue an interru
 
   skillit graph learn lego_chain --method brute --seeds 3 --min-z 2 --jobs 2
 """
+
+DEFAULTS = LearnSettings()  # the flags' defaults live in the dataclass only
 
 PLOT_HELP = (
     "Draw a graph file (JSON from `skillit graph learn`, or a paper graph) as a heatmap PNG."
@@ -91,30 +94,26 @@ def register(subparsers) -> None:
     learn.add_argument(
         "--jobs",
         type=int,
-        default=1,
         metavar="N",
-        help="probe runs side by side in N worker processes (default 1)",
+        help=f"probe runs side by side in N worker processes (default {DEFAULTS.jobs})",
     )
     learn.add_argument(
         "--normalize",
-        choices=("diag", "paper", "max", "raw"),
-        default="diag",
-        help="how drops become edge weights (default diag; see above)",
+        choices=NORMALIZATIONS,
+        help=f"how drops become edge weights (default {DEFAULTS.normalize}; see above)",
     )
     learn.add_argument(
         "--min-edge",
         type=float,
-        default=0.0,
         metavar="X",
-        help="drop edges weaker than X after normalising (default 0: keep all)",
+        help=f"drop edges weaker than X after normalising (default {DEFAULTS.min_edge:g}: keep all)",
     )
     learn.add_argument(
         "--min-z",
         type=float,
-        default=0.0,
         metavar="Z",
         help="drop edges whose mean drop is not above Z standard errors over the "
-        "seeds (default 0: keep all; needs --seeds >= 2 to act)",
+        f"seeds (default {DEFAULTS.min_z:g}: keep all; needs --seeds >= 2 to act)",
     )
     learn.add_argument(
         "--out",
@@ -156,16 +155,19 @@ def run_learn(args) -> int:
     from skillit.graphlearn.runner import TrainerProbeRunner
 
     cfg = load_config(files, overrides)
-    settings = LearnSettings(
-        method=args.method,
-        steps=args.steps if args.steps is not None else cfg.trainer.max_steps,
-        seeds=[cfg.seed + i for i in range(args.seeds)],
-        normalize=args.normalize,
-        min_edge=args.min_edge,
-        min_z=args.min_z,
-        jobs=args.jobs,
-        progress=not args.no_progress,
-    )
+    # Flags merge onto LearnSettings' defaults like overrides onto a run config (one mechanism).
+    flags = {
+        "method": args.method,
+        "steps": args.steps if args.steps is not None else cfg.trainer.max_steps,
+        "seeds": [cfg.seed + i for i in range(args.seeds)],
+        "normalize": args.normalize,
+        "min_edge": args.min_edge,
+        "min_z": args.min_z,
+        "jobs": args.jobs,
+        "progress": not args.no_progress,
+    }
+    given = {key: value for key, value in flags.items() if value is not None}
+    settings = merge_structured(LearnSettings, [("skillit graph learn flags", given)])
     train_skills, eval_skills = resolve_skills(cfg, build_source(cfg))
     out = Path(args.out or Path("runs") / f"graph-{cfg.name}-{args.method}")
     if args.fresh:

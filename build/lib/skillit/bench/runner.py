@@ -1,0 +1,205 @@
+"""Plan and execute the runs of a suite: strategies x seeds, each a `skillit train` in a worker.
+
+A run is finished when its `final_eval.json` exists; finished runs are skipped, so an interrupted
+bench continues where it stopped. A run directory without it is a run that was cut off: it is
+cleared and trained again from the start. Every run directory keeps `bench_run.json` (the config
+files and overrides it was trained with) so a rerun with other settings into the same output
+directory is refused instead of silently mixing results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from skillit.bench.report import write_report
+from skillit.bench.suite import Suite
+from skillit.config import load_config
+from skillit.errors import SkillitError
+from skillit.quiet import quiet_known_warnings, quiet_lightning
+from skillit.train import FINAL_FILE, train
+
+SPEC_FILE = "bench_run.json"
+LOG_FILE = "train.log"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    strategy: str
+    seed: int
+    run_dir: str
+    config: str
+    overrides: tuple[str, ...]
+    threads: int = 1
+
+    @property
+    def finished(self) -> bool:
+        return (Path(self.run_dir) / FINAL_FILE).is_file()
+
+    def recipe(self) -> dict:
+        """What determines the run's result (not where it is written or how many threads)."""
+        return {
+            "config": self.config,
+            "overrides": [o for o in self.overrides if not o.startswith("run_dir=")],
+        }
+
+
+def plan_runs(suite: Suite, out: Path, threads: int = 1) -> list[RunSpec]:
+    """One RunSpec per (strategy, seed), strategies in suite order; configs validated up front."""
+    specs = []
+    for strategy, strategy_overrides in suite.strategies.items():
+        for seed in suite.seeds:
+            run_dir = out / "runs" / strategy / f"seed{seed}"
+            overrides = (
+                *suite.overrides,
+                *strategy_overrides,
+                f"seed={seed}",
+                f"trainer.max_steps={suite.steps}",
+                f"name={suite.label}-{strategy}-seed{seed}",
+                f"run_dir={run_dir.resolve()}",
+                "trainer.progress_bar=false",
+                f"trainer.threads={threads}",
+            )
+            try:
+                load_config([suite.config], overrides)
+            except SkillitError as exc:
+                raise SkillitError(f"suite {suite.label}, strategy {strategy}: {exc}") from exc
+            specs.append(
+                RunSpec(
+                    strategy, seed, str(run_dir.resolve()), str(suite.config), overrides, threads
+                )
+            )
+    return specs
+
+
+def check_reuse(spec: RunSpec) -> None:
+    """Refuse to count a finished run that was trained with a different recipe."""
+    path = Path(spec.run_dir) / SPEC_FILE
+    if not spec.finished or not path.is_file():
+        return
+    previous = json.loads(path.read_text())
+    if previous != spec.recipe():
+        raise SkillitError(
+            f"{spec.run_dir} holds a finished run made with other settings "
+            f"(overrides {previous.get('overrides')}); choose another --out or delete that directory"
+        )
+
+
+def run_one(spec: RunSpec) -> dict:
+    """Train one run (in this process); returns timing. Output of the trainer goes to train.log."""
+    run_dir = Path(spec.run_dir)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a run cut off earlier: start it again
+    run_dir.mkdir(parents=True)
+    (run_dir / SPEC_FILE).write_text(json.dumps(spec.recipe(), indent=2) + "\n")
+    torch.set_num_threads(spec.threads)
+    quiet_lightning()
+    quiet_known_warnings()
+    start = time.perf_counter()
+    with (
+        (run_dir / LOG_FILE).open("w") as log,
+        contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log),
+    ):
+        result = train(load_config([spec.config], list(spec.overrides)))
+    return {
+        "strategy": spec.strategy,
+        "seed": spec.seed,
+        "seconds": time.perf_counter() - start,
+        "global_step": result.global_step,
+    }
+
+
+def _worker_init() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def execute(
+    specs: list[RunSpec],
+    jobs: int = 1,
+    progress: bool = True,
+    on_done: Callable[[RunSpec, dict], None] | None = None,
+) -> dict[str, list]:
+    """Run every unfinished spec, `jobs` at a time; returns {"ran": [...], "skipped": [...]}."""
+    if jobs < 1:
+        raise SkillitError(f"--jobs must be >= 1, got {jobs}")
+    for spec in specs:
+        check_reuse(spec)
+    todo = [s for s in specs if not s.finished]
+    skipped = [asdict_short(s) for s in specs if s.finished]
+    ran: list[dict] = []
+    bar = tqdm(
+        total=len(specs), initial=len(skipped), desc="runs", unit="run", disable=not progress
+    )
+
+    def done(spec: RunSpec, info: dict) -> None:
+        ran.append(info)
+        bar.set_postfix_str(f"{spec.strategy}/seed{spec.seed} {info['seconds']:.0f}s")
+        bar.update(1)
+        if on_done:
+            on_done(spec, info)
+
+    try:
+        if jobs == 1 or len(todo) <= 1:
+            for spec in todo:
+                done(spec, run_one(spec))
+        else:
+            # spawn: a clean interpreter per worker (no forked torch/Lightning state).
+            with ProcessPoolExecutor(
+                jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init
+            ) as pool:
+                pending = {pool.submit(run_one, spec): spec for spec in todo}
+                try:
+                    _collect(pending, done)
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)  # queued runs never start
+                    raise
+    finally:
+        bar.close()
+    return {"ran": ran, "skipped": skipped}
+
+
+def _collect(pending: dict, done: Callable[[RunSpec, dict], None]) -> None:
+    """Hand each finished future to `done`; the first failure cancels the rest and is raised."""
+    while pending:
+        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in finished:
+            spec = pending.pop(future)
+            try:
+                info = future.result()
+            except SkillitError:
+                raise
+            except Exception as exc:
+                raise RuntimeError(
+                    f"run {spec.strategy}/seed{spec.seed} failed; see {spec.run_dir}/{LOG_FILE}"
+                ) from exc
+            done(spec, info)
+
+
+def asdict_short(spec: RunSpec) -> dict:
+    d = asdict(spec)
+    return {"strategy": d["strategy"], "seed": d["seed"]}
+
+
+def run_suite(suite: Suite, out, jobs: int = 1, progress: bool = True, plots: bool = True) -> dict:
+    """Run every unfinished run of `suite` into `out`, then write results.json, results.md, plots.
+
+    Returns the results.json payload with "ran"/"skipped" lists of this invocation added.
+    """
+    out = Path(out)
+    specs = plan_runs(suite, out)
+    done = execute(specs, jobs=jobs, progress=progress)
+    results = write_report(suite, specs, out, plots=plots)
+    results.update(done)
+    return results

@@ -1,0 +1,266 @@
+"""Benchmark suites: one experiment config, a set of strategies, seeds and a step budget.
+
+A suite is a YAML file under skillit/configs/suites/ (or any path):
+
+    description: LEGO continual pre-training at CPU scale
+    config: ../experiment/lego_cpt_cpu.yaml  # run config, relative to the suite file
+    overrides: [logger.wandb=off]      # `key=value` for every run
+    steps: 1500                        # trainer.max_steps
+    seeds: 5                           # a count (seeds 0..n-1) or a list
+    target: {metric: acc, value: 0.95} # "steps to target": mean over `skills` (default: all)
+    strategies:                        # label -> overrides of that strategy
+      random: [mixing.strategy=random]
+      skillit: [mixing.strategy=skillit]
+    variants:
+      paper: {config: ../experiment/lego_cpt.yaml, steps: 6000}
+
+A variant replaces any of config, overrides, steps, seeds, target and strategies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skillit.errors import SkillitError
+from skillit.shipped import SUITE_DIR
+
+SUITE_KEYS = (
+    "description",
+    "config",
+    "overrides",
+    "steps",
+    "seeds",
+    "target",
+    "strategies",
+    "variants",
+)
+VARIANT_KEYS = ("description", "config", "overrides", "steps", "seeds", "target", "strategies")
+METRICS = ("acc", "loss")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A run reaches the target at the first evaluation where the mean metric over `skills` is
+    >= value (acc) or <= value (loss). None for skills means every eval skill."""
+
+    metric: str = "acc"
+    value: float = 0.95
+    skills: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise SkillitError(f"target.metric must be one of {list(METRICS)}, got {self.metric!r}")
+
+    def reached(self, values: dict[str, float]) -> bool:
+        names = self.skills or tuple(values)
+        missing = [s for s in names if s not in values]
+        if missing:
+            raise SkillitError(
+                f"target.skills names {missing}, which the runs do not evaluate: {list(values)}"
+            )
+        mean = sum(values[s] for s in names) / len(names)
+        return mean >= self.value if self.metric == "acc" else mean <= self.value
+
+    def describe(self) -> str:
+        op = ">=" if self.metric == "acc" else "<="
+        over = ", ".join(self.skills) if self.skills else "all eval skills"
+        return f"mean {self.metric} over {over} {op} {self.value:g}"
+
+
+@dataclass
+class Suite:
+    name: str
+    variant: str
+    path: Path
+    description: str
+    config: Path
+    overrides: list[str]
+    steps: int
+    seeds: list[int]
+    target: Target
+    strategies: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.name if self.variant == "default" else f"{self.name}-{self.variant}"
+
+
+def available_suites(directory: Path = SUITE_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml") if _is_suite_file(p))
+
+
+def _is_suite_file(path: Path) -> bool:
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        node = OmegaConf.to_container(OmegaConf.load(path))
+    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException):
+        return False
+    return isinstance(node, dict) and "strategies" in node
+
+
+def suite_path(name: str, directory: Path = SUITE_DIR) -> Path:
+    """A suite name (file stem under the shipped suites/) or a path to a suite YAML file."""
+    as_path = Path(name)
+    if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
+        return as_path.resolve()
+    candidate = directory / f"{name}.yaml"
+    if candidate.is_file() and _is_suite_file(candidate):
+        return candidate
+    if candidate.is_file():  # a suite file that does not parse: say why instead of "unknown"
+        import yaml
+        from omegaconf import OmegaConf
+
+        try:
+            OmegaConf.load(candidate)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise SkillitError(f"suite file {candidate} is not valid YAML: {exc}") from None
+    raise SkillitError(
+        f"unknown suite {name!r}; available suites: {', '.join(available_suites(directory)) or '(none)'} "
+        f"(files in {directory}), or give a path to a suite .yaml file"
+    )
+
+
+def parse_seeds(value: Any, key: str) -> list[int]:
+    """`5` -> [0..4]; `[0, 3]` or "0,3" -> those seeds; `"0-4"` -> [0..4]."""
+    if isinstance(value, bool):
+        raise SkillitError(f"{key} must be a count or a list of seeds, got {value!r}")
+    if isinstance(value, int):
+        if value < 1:
+            raise SkillitError(
+                f"{key}: a single number is a seed count and must be >= 1, got {value} "
+                "(for seed 0 alone write 0-0)"
+            )
+        return list(range(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return parse_seeds(int(text), key)
+        try:
+            if "-" in text and "," not in text:
+                lo, hi = (int(x) for x in text.split("-"))
+                if hi < lo:
+                    raise ValueError
+                return list(range(lo, hi + 1))
+            value = [int(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise SkillitError(f"{key} must look like 5, 0,1,2 or 0-4; got {value!r}") from None
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(s, int) and s >= 0 for s in value)
+    ):
+        if len(set(value)) != len(value):
+            raise SkillitError(f"{key} lists a seed twice: {list(value)}")
+        return list(value)
+    raise SkillitError(f"{key} must be a count or a non-empty list of seeds >= 0, got {value!r}")
+
+
+def _target(node: Any, where: str) -> Target:
+    if not isinstance(node, dict) or set(node) - {"metric", "value", "skills"}:
+        raise SkillitError(
+            f"{where}: target must be a mapping with metric, value and optional skills"
+        )
+    skills = node.get("skills")
+    return Target(
+        metric=str(node.get("metric", "acc")),
+        value=float(node.get("value", 0.95)),
+        skills=tuple(skills) if skills else None,
+    )
+
+
+def _strategies(node: Any, where: str) -> dict[str, list[str]]:
+    if not isinstance(node, dict) or not node:
+        raise SkillitError(f"{where}: strategies must be a non-empty mapping of label -> overrides")
+    out = {}
+    for label, overrides in node.items():
+        if not isinstance(overrides, list) or any("=" not in str(o) for o in overrides):
+            raise SkillitError(f"{where}: strategies.{label} must be a list of key=value overrides")
+        out[str(label)] = [str(o) for o in overrides]
+    return out
+
+
+def load_suite(name: str, variant: str = "default", directory: Path = SUITE_DIR) -> Suite:
+    from omegaconf import OmegaConf
+
+    path = suite_path(name, directory)
+    try:
+        node = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception as exc:
+        raise SkillitError(f"suite file {path} is not valid YAML: {exc}") from exc
+    unknown = set(node) - set(SUITE_KEYS)
+    if unknown:
+        raise SkillitError(
+            f"suite file {path}: unknown keys {sorted(unknown)}; valid: {list(SUITE_KEYS)}"
+        )
+    variants = node.pop("variants", None) or {}
+    if variant != "default":
+        if variant not in variants:
+            raise SkillitError(
+                f"suite {path.stem} has no variant {variant!r} (--variant); available: "
+                f"{', '.join(['default', *variants])}"
+            )
+        extra = variants[variant] or {}
+        bad = set(extra) - set(VARIANT_KEYS)
+        if bad:
+            raise SkillitError(
+                f"suite file {path}: variants.{variant} has unknown keys {sorted(bad)}"
+            )
+        node = {**node, **extra}
+    for key in ("config", "steps", "strategies"):
+        if key not in node:
+            raise SkillitError(f"suite file {path}: missing key {key!r}")
+    config = (path.parent / str(node["config"])).resolve()
+    if not config.is_file():
+        raise SkillitError(f"suite file {path}: config {config} does not exist")
+    steps = node["steps"]
+    if not isinstance(steps, int) or steps < 1:
+        raise SkillitError(f"suite file {path}: steps must be an integer >= 1, got {steps!r}")
+    overrides = node.get("overrides") or []
+    if not isinstance(overrides, list) or any("=" not in str(o) for o in overrides):
+        raise SkillitError(f"suite file {path}: overrides must be a list of key=value strings")
+    return Suite(
+        name=path.stem,
+        variant=variant,
+        path=path,
+        description=str(node.get("description", "")),
+        config=config,
+        overrides=[str(o) for o in overrides],
+        steps=steps,
+        seeds=parse_seeds(node.get("seeds", 5), f"suite file {path}: seeds"),
+        target=_target(node.get("target", {}), f"suite file {path}"),
+        strategies=_strategies(node["strategies"], f"suite file {path}"),
+    )
+
+
+def restrict(
+    suite: Suite,
+    steps: int | None = None,
+    seeds: list[int] | None = None,
+    strategies: list[str] | None = None,
+    extra: list[str] | None = None,
+) -> Suite:
+    """The suite with command-line overrides (--steps, --seeds, --strategies, --set) applied."""
+    if steps is not None:
+        if steps < 1:
+            raise SkillitError(f"--steps must be >= 1, got {steps}")
+        suite.steps = steps
+    if seeds is not None:
+        suite.seeds = seeds
+    if strategies is not None:
+        unknown = [s for s in strategies if s not in suite.strategies]
+        if unknown:
+            raise SkillitError(
+                f"--strategies names {unknown}, not in suite {suite.name}; valid: {', '.join(suite.strategies)}"
+            )
+        suite.strategies = {s: suite.strategies[s] for s in strategies}
+    if extra:
+        bad = [o for o in extra if "=" not in o]
+        if bad:
+            raise SkillitError(f"--set takes key=value, got {bad}")
+        suite.overrides = [*suite.overrides, *extra]
+    return suite

@@ -1,0 +1,197 @@
+"""The build layer: a RunConfig becomes the source, the skills, the network and the mixing plan.
+
+No Lightning here, and no torch at import: `skillit.train` wires these objects into a Trainer, and
+graph learning, benchmarks and tests build the same objects without training. Network code imports
+torch inside `build_network` / `load_initial_weights`, so that configs can be checked and
+mixtures planned by processes that never train.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from skillit.config import RunConfig
+from skillit.errors import SkillitError
+from skillit.graph.io import graph_from_config, load_graph
+from skillit.mixing.settings import check_setting, stratified_mask
+from skillit.mixing.strategies import (
+    CurriculumSchedule,
+    CurriculumStrategy,
+    MixingStrategy,
+    build_strategy,
+)
+from skillit.sources.base import SkillSource
+from skillit.sources.jsonl import JsonlSource
+from skillit.sources.natinst import NatInstSource
+from skillit.sources.synthetic import AdditionSource, LegoSource
+
+GRAPH_STRATEGIES = ("skillit", "static")
+
+
+def build_source(cfg: RunConfig) -> SkillSource:
+    name = cfg.data.source
+    if name == "lego":
+        return LegoSource(cfg.data.lego)
+    if name == "addition":
+        return AdditionSource(cfg.data.addition)
+    if name == "jsonl":
+        return JsonlSource(cfg.data.jsonl)
+    return NatInstSource(cfg.data.natinst)
+
+
+def resolve_skills(cfg: RunConfig, source: SkillSource) -> tuple[list[str], list[str]]:
+    """(training skills, evaluation skills) by name: the config's, else the source's defaults."""
+    names = list(source.skill_names)
+    default_train = list(getattr(source, "train_skill_names", names))
+    default_eval = getattr(source, "eval_skill_names", None)
+    train = list(cfg.skills.train) if cfg.skills.train is not None else default_train
+    if cfg.skills.eval is not None:
+        evals = list(cfg.skills.eval)
+    else:
+        evals = list(default_eval) if default_eval is not None else list(train)
+    for key, group in (("skills.train", train), ("skills.eval", evals)):
+        if not group:
+            raise SkillitError(f"{key} is empty; choose from {names}")
+        unknown = [s for s in group if s not in names]
+        if unknown:
+            raise SkillitError(f"{key} names unknown skills {unknown}; valid: {names}")
+        if len(set(group)) != len(group):
+            raise SkillitError(f"{key} lists a skill twice: {group}")
+    return train, evals
+
+
+def build_network(cfg: RunConfig, vocab_size: int):
+    """The next-token network of `cfg.model` (torch is imported here, not at module import)."""
+    m = cfg.model
+    if m.backend == "hf":
+        from skillit.model.hf import build_hf_network
+
+        return build_hf_network(m, vocab_size)
+    from skillit.model.gpt import GPT, GPTConfig
+
+    return GPT(
+        GPTConfig(
+            vocab_size=vocab_size,
+            max_seq_len=m.max_seq_len,
+            n_layer=m.n_layer,
+            n_head=m.n_head,
+            d_model=m.d_model,
+            dropout=m.dropout,
+        )
+    )
+
+
+def load_initial_weights(network, path: str | Path) -> None:
+    """Copy the network weights of a skillit checkpoint (model.init_from) into `network`."""
+    import torch
+
+    if not Path(path).is_file():
+        raise SkillitError(f"model.init_from: no checkpoint at {path}")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    weights = {
+        k.removeprefix("network."): v
+        for k, v in state.get("state_dict", state).items()
+        if k.startswith("network.")
+    }
+    try:
+        network.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise SkillitError(f"model.init_from: {path} does not fit this model: {first}") from exc
+
+
+def check_sequence_length(cfg: RunConfig, width: int) -> None:
+    """Fail before training when the longest validation sample does not fit the model."""
+    if width > cfg.model.max_seq_len:
+        raise SkillitError(
+            f"samples are {width} tokens long but model.max_seq_len={cfg.model.max_seq_len}; "
+            f"set model.max_seq_len >= {width}"
+        )
+
+
+# -- the mixing plan ------------------------------------------------------------------------------
+@dataclass
+class MixingPlan:
+    strategy: MixingStrategy  # owns the mixture of every round, p_1 included
+    curriculum: CurriculumSchedule | None  # sample-level pacing (curriculum strategies), else None
+    graph: np.ndarray | None  # k x m, rows = training skills, columns = eval skills
+
+
+def load_run_graph(cfg: RunConfig, train: list[str], evals: list[str]) -> np.ndarray | None:
+    g = cfg.mixing.graph
+    if g.path is not None and g.matrix is not None:
+        raise SkillitError("set only one of mixing.graph.path and mixing.graph.matrix")
+    if g.path is not None:
+        graph = load_graph(g.path, train_skills=g.train_skills, eval_skills=g.eval_skills)
+    elif g.matrix is not None:
+        rows = g.train_skills if g.train_skills is not None else train
+        graph = graph_from_config(g.matrix, rows, g.eval_skills, key="mixing.graph.matrix")
+    else:
+        return None
+    # Fine-tuning and out-of-domain use the columns of the eval skills only, in their order.
+    return graph.select(train, evals)
+
+
+def natural_weights(source: SkillSource, train: list[str]) -> np.ndarray:
+    names = list(source.skill_names)
+    natural = np.asarray(source.natural_proportions(), dtype=np.float64)
+    w = natural[[names.index(s) for s in train]]
+    if w.sum() <= 0:
+        raise SkillitError(f"the source has no training data for skills {train}")
+    return w / w.sum()
+
+
+def build_mixing(
+    cfg: RunConfig, source: SkillSource, train: list[str], evals: list[str]
+) -> MixingPlan:
+    m = cfg.mixing
+    check_setting(m.setting, train, evals)
+    graph = load_run_graph(cfg, train, evals)
+    if graph is None and m.strategy in GRAPH_STRATEGIES:
+        raise SkillitError(
+            f"mixing.strategy={m.strategy} needs a skills graph: set mixing.graph.path "
+            "(a file from `skillit graph learn`) or mixing.graph.matrix"
+        )
+    relevant = None
+    if m.strategy == "stratified" and m.setting != "continual_pretraining":
+        if graph is None:
+            raise SkillitError(
+                f"the stratified baseline in setting {m.setting} samples prerequisites of the "
+                "targets, which come from the graph: set mixing.graph.path or mixing.graph.matrix"
+            )
+        relevant = stratified_mask(m.setting, train, evals, graph)
+    strategy = build_strategy(
+        m.strategy,
+        train_skills=train,
+        eval_skills=evals,
+        graph=graph,
+        eta=m.eta,
+        window=m.window,
+        weights=m.weights,
+        schedule=[(e.start_round, e.weights) for e in m.schedule] or None,
+        natural_proportions=natural_weights(source, train),
+        relevant=relevant,
+        stages=m.rounds,  # one curriculum stage per round
+    )
+    curriculum = strategy.schedule if isinstance(strategy, CurriculumStrategy) else None
+    return MixingPlan(strategy, curriculum, graph)
+
+
+@dataclass
+class RunParts:
+    """Everything a run needs that is not Lightning: built once from the config."""
+
+    source: SkillSource
+    train_skills: list[str]
+    eval_skills: list[str]
+    mixing: MixingPlan
+
+
+def build_parts(cfg: RunConfig) -> RunParts:
+    source = build_source(cfg)
+    train_skills, eval_skills = resolve_skills(cfg, source)
+    plan = build_mixing(cfg, source, train_skills, eval_skills)
+    return RunParts(source, train_skills, eval_skills, plan)

@@ -1,0 +1,195 @@
+"""SkillItCallback: the one place that connects evaluation to the mixture.
+
+A run is T rounds, numbered from 1; one round is one Lightning epoch. At fit start the callback
+hands the strategy's mixture (p_1 on a fresh run, the restored one on a resume) to the data module.
+At the end of round t the module has just evaluated every eval skill on its fixed validation set
+(losses reduced across ranks as sums). The callback then asks the strategy for the next mixture,
+makes every rank hold rank 0's copy, sets it on the data module (it takes effect when the next
+round's loader is built), logs `mixture/<skill>` and appends one line to `mixture_history.jsonl`:
+
+    {"round": t, "step": ..., "weights": {skill: p_t}, "eval_loss": {skill: L after round t},
+     "eval_acc": {...}, "next_weights": {skill: p_t+1}}
+
+so p_{t+1} can be recomputed from the logged losses and the graph. The strategy owns the mixture
+and its state; the callback saves it in every checkpoint with the rounds done, and on resume cuts
+the history files back to the rounds the checkpoint has seen, so a killed run continues the same
+trajectory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+
+from skillit.errors import SkillitError
+from skillit.mixing.strategies import MixingStrategy
+from skillit.plots import plot_run
+from skillit.weights import check_weights
+
+HISTORY_FILE = "mixture_history.jsonl"
+EVAL_FILE = "eval_history.jsonl"  # every evaluation (round ends and mixing.eval_every), for curves
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def trim_history(path: Path, rounds_kept: int) -> None:
+    """Drop history lines of rounds a resumed checkpoint has not seen (or all, on a fresh run)."""
+    if not path.exists():
+        return
+    kept = [
+        line
+        for line in path.read_text().splitlines()
+        if line.strip() and json.loads(line)["round"] <= rounds_kept
+    ]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+class SkillItCallback(L.Callback):
+    def __init__(
+        self,
+        strategy: MixingStrategy,
+        train_skills: list[str],
+        eval_skills: list[str],
+        run_dir: str | Path,
+        plots: bool = True,
+    ) -> None:
+        self.strategy = strategy
+        self.train_skills = list(train_skills)
+        self.eval_skills = list(eval_skills)
+        self.run_dir = Path(run_dir)
+        self.plots = plots
+        self.rounds_done = 0
+
+    @property
+    def history_path(self) -> Path:
+        return self.run_dir / HISTORY_FILE
+
+    @property
+    def eval_path(self) -> Path:
+        return self.run_dir / EVAL_FILE
+
+    def rank_path(self, rank: int) -> Path:
+        return self.run_dir / "ranks" / f"rank{rank}.jsonl"
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "rounds_done": self.rounds_done,
+            "train_skills": self.train_skills,
+            "strategy": self.strategy.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state.get("train_skills")
+        if saved is not None and list(saved) != self.train_skills:
+            raise SkillitError(
+                f"checkpoint was trained on skills {saved}, this run has "
+                f"skills.train={self.train_skills}"
+            )
+        self.rounds_done = int(state["rounds_done"])
+        if state.get("strategy") is not None:
+            self.strategy.load_state_dict(state["strategy"])
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.world_size > 1:
+            trim_history(self.rank_path(trainer.global_rank), self.rounds_done)
+        if trainer.is_global_zero:
+            trim_history(self.history_path, self.rounds_done)
+            trim_history(self.eval_path, self.rounds_done)
+        # The first mixture reaches the data module the way every later one does.
+        trainer.datamodule.set_mixture(self.strategy.current_weights)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        result = pl_module.last_eval
+        if trainer.sanity_checking or not trainer.is_global_zero or result is None:
+            return
+        append_jsonl(
+            self.eval_path,
+            {
+                "round": trainer.current_epoch + 1,
+                "step": result.step,
+                "eval_loss": dict(zip(self.eval_skills, map(float, result.loss))),
+                "eval_acc": dict(zip(self.eval_skills, map(float, result.acc))),
+            },
+        )
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        round_t = trainer.current_epoch + 1
+        if trainer.sanity_checking or round_t <= self.rounds_done:
+            # Resuming from a round-end checkpoint replays that round's end hook: already done.
+            return
+        dm = trainer.datamodule
+        result = pl_module.last_eval
+        if result is None or result.step != trainer.global_step:
+            raise RuntimeError(
+                "SkillItCallback needs an evaluation at the end of every round; got "
+                f"{'none' if result is None else f'one at step {result.step}'} "
+                f"at step {trainer.global_step}"
+            )
+        used = dm.mixture
+        details = dm.round_details()
+        losses = np.asarray(result.loss, dtype=np.float64)
+        # A non-finite loss makes the strategy keep the previous mixture (and warn).
+        next_w = np.asarray(self.strategy.next_weights(round_t, losses), dtype=np.float64)
+        # Every rank must hold the same mixture: take rank 0's (identical in exact arithmetic).
+        next_w = np.asarray(trainer.strategy.broadcast(next_w.tolist(), src=0), dtype=np.float64)
+        check_mixture(next_w, len(self.train_skills), self.strategy.name)
+        dm.set_mixture(next_w)
+        next_w = dm.mixture  # as the next round draws it (renormalised: may differ in the last bit)
+        self.rounds_done = round_t
+        record = {
+            "round": round_t,
+            "step": trainer.global_step,
+            "weights": dict(zip(self.train_skills, map(float, used))),
+            "eval_loss": dict(zip(self.eval_skills, map(float, losses))),
+            "eval_acc": dict(zip(self.eval_skills, map(float, result.acc))),
+            "next_weights": dict(zip(self.train_skills, map(float, next_w))),
+            **details,
+        }
+        if trainer.world_size > 1:  # each rank's own view, to check that all ranks agree
+            append_jsonl(self.rank_path(trainer.global_rank), record)
+        if trainer.is_global_zero:
+            append_jsonl(self.history_path, record)
+            # per-skill eval losses reach the loggers as val/loss/<skill> from the module
+            metrics = {f"mixture/{s}": w for s, w in record["weights"].items()}
+            metrics["round"] = float(round_t)
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=trainer.global_step)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not (self.plots and trainer.is_global_zero and self.history_path.exists()):
+            return
+        try:
+            images = plot_run(self.history_path, self.run_dir)
+        except ImportError:  # matplotlib is an optional extra
+            warnings.warn(
+                "matplotlib is not installed: no plots (pip install skillit[plots])", stacklevel=2
+            )
+            return
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_image"):
+                for key, path in images.items():
+                    logger.log_image(key=f"plots/{key}", images=[str(path)])
+
+
+def check_mixture(weights: np.ndarray, num_skills: int, strategy: str) -> None:
+    """A strategy's output must already be a distribution: anything else is a bug, not input."""
+    try:
+        check_weights(weights, num_skills, key=f"the mixture of strategy {strategy!r}")
+    except SkillitError as exc:
+        raise RuntimeError(str(exc)) from None
+    if not math.isclose(float(np.sum(weights)), 1.0, abs_tol=1e-6):
+        raise RuntimeError(
+            f"strategy {strategy!r} returned weights summing to {np.sum(weights)}, not 1"
+        )

@@ -1,0 +1,1 @@
+"""One module per `skillit` verb; see skillit/cli.py for the contract."""

@@ -1,0 +1,218 @@
+"""`skillit graph learn CONFIG ... --method {brute,linear}` and `skillit graph plot GRAPH`."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from skillit.build import build_source, resolve_skills
+from skillit.commands.common import split_items
+from skillit.config import load_config
+from skillit.errors import SkillitError
+from skillit.graph.io import load_graph
+from skillit.graph.plot import plot_graph
+from skillit.graphlearn.learn import LearnSettings
+
+LEARN_HELP = """\
+Learn a skills graph A (rows: training skills, columns: evaluation skills) from short training runs
+("probes") that all start from the same model: the random init of each seed, or model.init_from.
+CONFIG files and key=value overrides are read as by `skillit train`; skills.train and skills.eval
+choose the skills, data/model/optim keys the probes' training. Each probe is a one-round run of
+--steps steps on one device; trainer.max_steps is the default for --steps.
+
+  linear  for every training skill i, train h steps on i alone; A[i, j] from the drop of every
+          evaluation skill j's loss (k runs per seed; works out-of-domain).
+  brute   for every evaluation skill j, train H steps on j alone and on i and j for every other
+          training skill i (each pair trained once); A[i, j] from how much more j's loss drops
+          with i mixed in (needs skills.eval within skills.train; O(k^2) runs per seed).
+
+Normalisation (--normalize): diag (default) sets A[j, j] = 1 and divides the other entries of
+column j by skill j's own drop, capped at 1 (the shape of the paper's graphs); paper sets the own
+entries to 1 and the strongest edge to 0.5, the rest in proportion (the scale of the paper's
+synthetic graphs, for edges that are real but small); max divides by the largest entry; raw keeps
+the positive drops in nats. Only positive drops become edges; --min-edge
+and --min-z drop weak edges and edges the seeds disagree on. The signed drops of every seed are
+kept in the graph file (raw_deltas) and summary.json (mean, std).
+
+Writes into --out: graph.json (use it as mixing.graph.path of a Skill-It run), graph.npy,
+graph.png (heatmap; also a W&B image unless logger.wandb=off), summary.json, and probes/ with one
+small file per finished probe: run the same command again to continue an interrupted run.
+
+  skillit graph learn lego_chain --method brute --seeds 3 --min-z 2 --jobs 2
+"""
+
+PLOT_HELP = (
+    "Draw a graph file (JSON from `skillit graph learn`, or a paper graph) as a heatmap PNG."
+)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "graph",
+        help="learn a skills graph from short training runs, or plot one",
+        description="Skills graphs: `skillit graph learn` and `skillit graph plot`.",
+    )
+    sub = p.add_subparsers(dest="graph_command", metavar="ACTION", required=True)
+
+    learn = sub.add_parser(
+        "learn",
+        help="learn a skills graph (brute force or linear approximation)",
+        description=LEARN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    learn.add_argument(
+        "items",
+        nargs="+",
+        metavar="CONFIG|KEY=VALUE",
+        help="YAML config files, then dot-list overrides such as skills.train=[lego1,lego2]",
+    )
+    learn.add_argument(
+        "--method",
+        choices=("brute", "linear"),
+        required=True,
+        help="brute force (pairs of skills) or linear approximation (one skill)",
+    )
+    learn.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="training steps per probe run, h or H (default: trainer.max_steps)",
+    )
+    learn.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="average over N seeds: seed, seed+1, ... from the config (default 1)",
+    )
+    learn.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="probe runs side by side in N worker processes (default 1)",
+    )
+    learn.add_argument(
+        "--normalize",
+        choices=("diag", "paper", "max", "raw"),
+        default="diag",
+        help="how drops become edge weights (default diag; see above)",
+    )
+    learn.add_argument(
+        "--min-edge",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="drop edges weaker than X after normalising (default 0: keep all)",
+    )
+    learn.add_argument(
+        "--min-z",
+        type=float,
+        default=0.0,
+        metavar="Z",
+        help="drop edges whose mean drop is not above Z standard errors over the "
+        "seeds (default 0: keep all; needs --seeds >= 2 to act)",
+    )
+    learn.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="output folder (default runs/graph-<name>-<method>)",
+    )
+    learn.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard probe results already in --out instead of continuing",
+    )
+    learn.add_argument("--no-progress", action="store_true", help="no progress bar")
+    learn.set_defaults(run=run_learn)
+
+    plot = sub.add_parser("plot", help="draw a graph file as a heatmap", description=PLOT_HELP)
+    plot.add_argument("graph", metavar="GRAPH", help="a graph .json file")
+    plot.add_argument(
+        "--out",
+        default=None,
+        metavar="PNG",
+        help="image to write (default: next to GRAPH, with .png)",
+    )
+    plot.set_defaults(run=run_plot)
+
+
+def run_learn(args) -> int:
+    files, overrides = split_items(args.items, default_group="graph_learn")
+    if not files:
+        raise SkillitError(
+            "give a config file or a shipped graph-learning config (e.g. lego_chain) before "
+            "key=value"
+        )
+    if args.seeds < 1:
+        raise SkillitError(f"--seeds must be >= 1 (number of seeds to average), got {args.seeds}")
+
+    # The learner drives real training runs: torch and Lightning load only now.
+    from skillit.graphlearn.learn import learn_graph, write_outputs
+    from skillit.graphlearn.runner import TrainerProbeRunner
+
+    cfg = load_config(files, overrides)
+    settings = LearnSettings(
+        method=args.method,
+        steps=args.steps if args.steps is not None else cfg.trainer.max_steps,
+        seeds=[cfg.seed + i for i in range(args.seeds)],
+        normalize=args.normalize,
+        min_edge=args.min_edge,
+        min_z=args.min_z,
+        jobs=args.jobs,
+        progress=not args.no_progress,
+    )
+    train_skills, eval_skills = resolve_skills(cfg, build_source(cfg))
+    out = Path(args.out or Path("runs") / f"graph-{cfg.name}-{args.method}")
+    if args.fresh:
+        for part in ("probes", "start", "tmp"):
+            shutil.rmtree(out / part, ignore_errors=True)
+        (out / "setup.json").unlink(missing_ok=True)
+    runner = TrainerProbeRunner(cfg, train_skills, eval_skills, out)
+    try:
+        result = learn_graph(runner, train_skills, eval_skills, settings, out, setup=runner.setup())
+    except KeyboardInterrupt:
+        print(
+            f"skillit graph learn: interrupted; finished probes are kept in {out / 'probes'}: "
+            "run the same command again to continue"
+        )
+        return 130
+    paths = write_outputs(result, out)
+    if cfg.logger.wandb != "off":
+        from skillit.graph.plot import log_heatmap_to_wandb  # loads wandb
+
+        log_heatmap_to_wandb(
+            paths["heatmap"],
+            cfg.logger.wandb,
+            cfg.logger.project,
+            f"{cfg.name}-graph-{args.method}",
+            out,
+            asdict(settings),
+        )
+    print_graph(result.train_skills, result.eval_skills, result.matrix)
+    print(
+        f"\n{result.ran} probe run(s) now, {len(result.losses) - result.ran} reused; "
+        f"{result.seconds:.1f} s"
+    )
+    print(f"graph: {paths['graph']}  (Skill-It: mixing.graph.path={paths['graph']})")
+    print(f"heatmap: {paths['heatmap']}  summary: {paths['summary']}")
+    return 0
+
+
+def print_graph(train_skills, eval_skills, matrix) -> None:
+    width = max(len(s) for s in train_skills)
+    cols = [max(6, len(s)) for s in eval_skills]
+    print(f"\n{'A[i, j]':<{width}}  " + "  ".join(f"{s:>{w}}" for s, w in zip(eval_skills, cols)))
+    for name, row in zip(train_skills, matrix):
+        print(f"{name:<{width}}  " + "  ".join(f"{v:>{w}.3f}" for v, w in zip(row, cols)))
+
+
+def run_plot(args) -> int:
+    graph = load_graph(args.graph)
+    out = plot_graph(graph, args.out or Path(args.graph).with_suffix(".png"))
+    print(out)
+    return 0

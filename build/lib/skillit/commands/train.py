@@ -1,0 +1,96 @@
+"""`skillit train CONFIG [CONFIG ...] [key=value ...] [--resume RUN]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+from skillit.commands.common import split_items
+from skillit.config import config_to_yaml
+from skillit.quiet import quiet_known_warnings
+from skillit.run_dir import (
+    CHECKPOINT,
+    RUN_DIR_ENV,
+    is_launcher_process,
+    load_run_config,
+    resolve_run_dir,
+)
+
+HELP = """\
+Train a model on skill-weighted batches. CONFIG files are merged in order (later files win), then
+key=value overrides. A CONFIG is a YAML path or the name of a shipped experiment
+(`skillit train lego_cpt` reads experiment/lego_cpt.yaml of the installed configs), e.g.
+
+  skillit train lego trainer.max_steps=200 seed=3
+  skillit train lego_cpt mixing.strategy=stratified trainer.max_steps=600
+
+Every run writes into its run directory (run_dir=..., default runs/<name>-<time>): config.yaml,
+tokenizer.json, checkpoints/last.ckpt (saved at every round end), csv/metrics.csv, W&B offline
+files (logger.wandb=offline|online|off), mixture_history.jsonl, final_eval.json and plots.
+An interrupted run continues from its last round with --resume RUN_DIR (same mixture trajectory).
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a model with a mixing strategy (Skill-It, random, stratified, ...)",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "items",
+        nargs="*",
+        metavar="CONFIG|KEY=VALUE",
+        help="YAML config files or shipped experiment names, then dot-list overrides such as "
+        "trainer.max_steps=200",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="a run directory (uses its checkpoints/last.ckpt and config.yaml) or a .ckpt file",
+    )
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    files, overrides = split_items(args.items)
+    cfg, ckpt = load_run_config(files, overrides, args.resume)
+    if args.print_config:
+        print(config_to_yaml(cfg), end="")
+        return 0
+
+    from skillit.train import train  # torch and Lightning load only when a run starts
+
+    quiet_known_warnings()
+    os.environ.setdefault("WANDB_SILENT", "true")
+    run_dir = resolve_run_dir(cfg)
+    cfg.run_dir = str(run_dir)
+    os.environ[RUN_DIR_ENV] = str(run_dir.resolve())  # DDP children re-run argv: same directory
+    sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores Ctrl-C after an interrupt
+    try:
+        result = train(cfg, resume=ckpt)
+    except KeyboardInterrupt:
+        if (run_dir / CHECKPOINT).is_file():
+            hint = f"continue from the last finished round with: skillit train --resume {run_dir}"
+        else:
+            hint = f"no round had finished, so there is no checkpoint in {run_dir} to resume from"
+        print(f"skillit train: interrupted; {hint}", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+    if is_launcher_process():
+        print_summary(result)
+    return 0
+
+
+def print_summary(result) -> None:
+    width = max(len(s) for s in result.eval_skills)
+    print(f"\nFinal evaluation at step {result.global_step} (run: {result.run_dir})")
+    print(f"{'skill':<{width}}  {'loss':>8}  {'acc':>6}")
+    for name, loss, acc in zip(result.eval_skills, result.loss, result.acc):
+        print(f"{name:<{width}}  {loss:8.4f}  {acc * 100:5.1f}%")
+    print(f"{'mean':<{width}}  {result.loss.mean():8.4f}  {result.acc.mean() * 100:5.1f}%")

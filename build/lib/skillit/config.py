@@ -1,0 +1,320 @@
+"""Typed run configuration: dataclass defaults <- YAML files <- command-line dot-list overrides.
+
+YAML files may start with `extends: <file or list of files>` (paths relative to the file): those are
+merged first, so an experiment file is a small override of shared ones. Unknown keys and values of
+the wrong type are errors that name the key and the file (or the command line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from skillit.errors import SkillitError
+from skillit.mixing.settings import SETTINGS
+from skillit.mixing.strategies import STRATEGY_NAMES
+from skillit.sampling import round_lengths
+from skillit.sources.jsonl import JsonlSourceConfig
+from skillit.sources.natinst.config import NatInstSourceConfig
+from skillit.sources.synthetic import AdditionSourceConfig, LegoSourceConfig
+
+T = TypeVar("T")
+
+SOURCES = ("lego", "addition", "jsonl", "natinst")
+WANDB_MODES = ("offline", "online", "off")
+
+
+@dataclass
+class DataConfig:
+    source: str = "lego"
+    # Samples per optimiser step summed over every rank (the paper's 32 is one GPU's batch). Each
+    # rank takes global_batch_size / world_size of them, so the data stream is the same whatever
+    # the number of devices; it must divide evenly.
+    global_batch_size: int = 32
+    eval_batch_size: int = 256  # per process; evaluation results do not depend on it
+    num_workers: int = 0
+    lego: LegoSourceConfig = field(default_factory=LegoSourceConfig)
+    addition: AdditionSourceConfig = field(default_factory=AdditionSourceConfig)
+    jsonl: JsonlSourceConfig | None = None  # set data.jsonl.path to use it
+    natinst: NatInstSourceConfig = field(default_factory=NatInstSourceConfig)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise SkillitError(f"data.source must be one of {list(SOURCES)}, got {self.source!r}")
+        if self.global_batch_size < 1:
+            raise SkillitError(f"data.global_batch_size must be >= 1, got {self.global_batch_size}")
+        if self.eval_batch_size < 1:
+            raise SkillitError(f"data.eval_batch_size must be >= 1, got {self.eval_batch_size}")
+        if self.num_workers < 0:
+            raise SkillitError(f"data.num_workers must be >= 0, got {self.num_workers}")
+        if self.source == "jsonl" and self.jsonl is None:
+            raise SkillitError(
+                "data.source=jsonl needs data.jsonl.path (a .jsonl file or a folder of them)"
+            )
+
+
+@dataclass
+class SkillsConfig:
+    """Training skills (the mixture is over these) and evaluation skills, by name.
+
+    None means: every skill of the source for training (for Natural Instructions, the skills its
+    config selects), and the training skills for evaluation.
+    """
+
+    train: list[str] | None = None
+    eval: list[str] | None = None
+
+
+@dataclass
+class ModelConfig:
+    backend: str = "gpt"  # gpt | hf
+    n_layer: int = 2
+    n_head: int = 4
+    d_model: int = 64
+    max_seq_len: int = 128
+    dropout: float = 0.0
+    hf_path: str | None = None  # local directory of a pretrained Hugging Face causal LM
+    hf_config: dict[str, Any] | None = None  # or a config (e.g. GPT-Neo sizes) for random init
+    init_from: str | None = None  # start from the weights of a skillit checkpoint (.ckpt)
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("gpt", "hf"):
+            raise SkillitError(f"model.backend must be 'gpt' or 'hf', got {self.backend!r}")
+        for key in ("n_layer", "n_head", "d_model", "max_seq_len"):
+            if getattr(self, key) < 1:
+                raise SkillitError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if self.backend == "hf" and (self.hf_path is None) == (self.hf_config is None):
+            raise SkillitError(
+                "model.backend=hf needs exactly one of model.hf_path or model.hf_config"
+            )
+
+
+@dataclass
+class GraphConfig:
+    """The skills graph A: a file (JSON/.npy written by `skillit graph learn`) or inline rows."""
+
+    path: str | None = None
+    matrix: list[list[float]] | None = None
+    train_skills: list[str] | None = None  # row names of an inline matrix / bare .npy
+    eval_skills: list[str] | None = None  # column names
+
+
+@dataclass
+class ScheduleEntry:
+    start_round: int = 1
+    weights: list[float] = field(default_factory=list)
+
+
+@dataclass
+class MixingConfig:
+    strategy: str = "random"
+    setting: str = "continual_pretraining"
+    rounds: int = 6  # T: the mixture can change at T-1 round boundaries; eval runs at every one
+    eta: float = 0.5
+    window: int = 3  # w: rounds of losses summed by Skill-It
+    weights: list[float] | None = None  # manual mixture, or proportions for `random`
+    schedule: list[ScheduleEntry] = field(default_factory=list)  # manual schedule
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    curriculum_pool: int = 20000  # samples scored by the reference model (curriculum strategies)
+    eval_every: int | None = None  # extra evaluations every N steps (curves); None: round ends only
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGY_NAMES:
+            raise SkillitError(
+                f"mixing.strategy must be one of {list(STRATEGY_NAMES)}, got {self.strategy!r}"
+            )
+        if self.setting not in SETTINGS:
+            raise SkillitError(
+                f"mixing.setting must be one of {list(SETTINGS)}, got {self.setting!r}"
+            )
+        if self.rounds < 1:
+            raise SkillitError(f"mixing.rounds must be >= 1, got {self.rounds}")
+        if self.eta < 0:
+            raise SkillitError(f"mixing.eta must be >= 0, got {self.eta}")
+        if self.window < 1:
+            raise SkillitError(f"mixing.window must be >= 1 (rounds), got {self.window}")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise SkillitError(
+                f"mixing.eval_every must be >= 1 step (or null), got {self.eval_every}"
+            )
+        if self.curriculum_pool < 1:
+            raise SkillitError(f"mixing.curriculum_pool must be >= 1, got {self.curriculum_pool}")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise SkillitError(f"optim.lr must be > 0, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise SkillitError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise SkillitError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 1000
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    log_every_n_steps: int = 50
+    progress_bar: bool = True
+    threads: int | None = None  # torch.set_num_threads per process; None leaves torch's default
+    deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1:
+            raise SkillitError(f"trainer.max_steps must be >= 1, got {self.max_steps}")
+
+
+@dataclass
+class LoggerConfig:
+    wandb: str = "offline"  # offline (no account, no network) | online | off
+    project: str = "skillit"
+    csv: bool = True
+
+    def __post_init__(self) -> None:
+        # YAML reads a bare `off` as the boolean false: accept it as the user meant it.
+        if str(self.wandb).lower() in ("false", "no", "disabled"):
+            self.wandb = "off"
+        if self.wandb not in WANDB_MODES:
+            raise SkillitError(
+                f"logger.wandb must be one of {list(WANDB_MODES)}, got {self.wandb!r}"
+            )
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    name: str = "run"
+    run_dir: str | None = None  # default: runs/<name>-<timestamp>
+    data: DataConfig = field(default_factory=DataConfig)
+    skills: SkillsConfig = field(default_factory=SkillsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    mixing: MixingConfig = field(default_factory=MixingConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+    def __post_init__(self) -> None:
+        every = self.mixing.eval_every
+        if every is not None:
+            lengths = sorted(set(round_lengths(self.trainer.max_steps, self.mixing.rounds)))
+            if any(n % every for n in lengths):
+                raise SkillitError(
+                    f"mixing.eval_every={every} must divide the length of every round (rounds of "
+                    f"{lengths} steps), so that each round ends with an evaluation"
+                )
+        if self.mixing.rounds > self.trainer.max_steps:
+            raise SkillitError(
+                f"mixing.rounds={self.mixing.rounds} is larger than the step budget "
+                f"trainer.max_steps={self.trainer.max_steps}: every round needs at least one step"
+            )
+
+
+# Keys that hold file paths: a relative path written in a YAML file is relative to that file, so
+# configs work from any working directory. (On the command line, relative to the working directory.)
+PATH_KEYS = (
+    "mixing.graph.path",
+    "data.jsonl.path",
+    "data.natinst.root",
+    "model.hf_path",
+    "model.init_from",
+)
+
+
+def _resolve_paths(node: DictConfig, base: Path, keys: Sequence[str] = PATH_KEYS) -> None:
+    for key in keys:
+        value = OmegaConf.select(node, key, default=None)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            OmegaConf.update(node, key, str((base / value).resolve()), merge=False)
+
+
+def _describe(exc: OmegaConfBaseException) -> str:
+    key = getattr(exc, "full_key", None)
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"key '{key}': {first}" if key else first
+
+
+def read_yaml(
+    path: Path, seen: tuple[Path, ...] = (), path_keys: Sequence[str] = PATH_KEYS
+) -> list[tuple[Path, DictConfig]]:
+    """The file and everything it extends, in merge order (bases first); `path_keys` are made
+    relative to the file that sets them."""
+    path = path.resolve()
+    if path in seen:
+        raise SkillitError(f"config {path} extends itself (cycle: {' -> '.join(map(str, seen))})")
+    if not path.is_file():
+        raise SkillitError(f"config file {path} does not exist")
+    try:
+        node = OmegaConf.load(path)
+    except Exception as exc:
+        raise SkillitError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(node, DictConfig):
+        raise SkillitError(f"config file {path} must hold a mapping of keys, not a list")
+    bases = node.pop("extends", None)
+    _resolve_paths(node, path.parent, path_keys)
+    out: list[tuple[Path, DictConfig]] = []
+    for base in [bases] if isinstance(bases, str) else list(bases or []):
+        out.extend(read_yaml(path.parent / str(base), (*seen, path), path_keys))
+    out.append((path, node))
+    return out
+
+
+def merge_structured(schema: type[T], layers: Sequence[tuple[str, Any]]) -> T:
+    """The dataclass `schema` with each (origin, mapping) layer merged on in order, validated.
+
+    The one config mechanism of skillit (runs, graph learning, bench suites): unknown keys and
+    wrong types are errors naming the origin (a file, the command line) and the key; the
+    dataclasses' own checks (`__post_init__`) run last and name the key themselves.
+    """
+    merged = OmegaConf.structured(schema)
+    for origin, node in layers:
+        try:
+            merged = OmegaConf.merge(merged, node)
+        except OmegaConfBaseException as exc:
+            raise SkillitError(f"{origin}: {_describe(exc)}") from exc
+    try:
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        origins = ", ".join(origin for origin, _ in layers) or "the defaults"
+        raise SkillitError(f"{_describe(exc)} (merged from {origins})") from exc
+
+
+def dotlist(overrides: Sequence[str], origin: str = "command-line override") -> tuple[str, Any]:
+    """`key=value` items as one layer for :func:`merge_structured`."""
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise SkillitError(f"overrides must look like key=value, got {bad}")
+    try:
+        return origin, OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as exc:
+        raise SkillitError(f"{origin}: {_describe(exc)}") from exc
+
+
+def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> RunConfig:
+    """Merge defaults, YAML files (in order) and `key=value` overrides into a validated RunConfig."""
+    layers: list[tuple[str, Any]] = []
+    for file in files:
+        layers.extend((f"config file {path}", node) for path, node in read_yaml(Path(file)))
+    layers.append(dotlist(overrides))
+    return merge_structured(RunConfig, layers)
+
+
+def config_to_yaml(cfg: RunConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))

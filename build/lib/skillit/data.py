@@ -1,0 +1,275 @@
+"""SkillDataModule: batches whose skill mixture can change between rounds of training.
+
+One Lightning epoch is one round, numbered from 1. The train loader is rebuilt at every epoch
+(`reload_dataloaders_every_n_epochs=1`), so what the data module receives between rounds reaches
+the next round even when worker processes hold their own copy of the dataset.
+
+A round is drawn either from a skill mixture (:meth:`SkillDataModule.set_mixture`, every strategy)
+or from an admitted subset of a fixed sample pool (:meth:`SkillDataModule.set_pool`, the curricula).
+The data module owns neither: `SkillItCallback` hands it the strategy's mixture before every
+round, the first one included, and `CurriculumCallback` the admitted pool.
+
+Determinism: the skills of a round's samples are fixed by (seed, round) (see skillit.sampling); the
+samples of global batch b by (seed, round, b). `data.global_batch_size` counts every rank's rows;
+each rank takes its own slice of every global batch, and worker w of a rank produces the batches b
+with b % num_workers == w, which the DataLoader hands out in order. The stream is therefore the
+same for any number of workers and, at a fixed global batch, for any number of ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from skillit.errors import SkillitError
+from skillit.sampling import (
+    batch_rng,
+    derive_rng,
+    per_rank_batch_size,
+    rank_slice,
+    round_skill_order,
+)
+from skillit.sources.base import SkillExamples, SkillSource, concat_examples
+from skillit.weights import check_weights
+
+BatchDrawer = Callable[[int, np.random.Generator], SkillExamples]  # (batch index, rng) -> batch
+
+
+def examples_to_batch(ex: SkillExamples) -> dict[str, torch.Tensor]:
+    # Trim columns that are padding in every row: sources may pad to a fixed width.
+    used = ex.input_ids.any(axis=0) | ex.loss_mask.any(axis=0)
+    width = int(np.max(np.nonzero(used)[0], initial=0)) + 1
+    return {
+        "input_ids": torch.from_numpy(np.ascontiguousarray(ex.input_ids[:, :width])),
+        "loss_mask": torch.from_numpy(np.ascontiguousarray(ex.loss_mask[:, :width])),
+        "skill": torch.from_numpy(ex.skill),
+    }
+
+
+def draw_global_batch(
+    source: SkillSource, source_skills: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+) -> SkillExamples:
+    """Samples for a global batch whose row r is of mixture skill labels[r], rows kept in order."""
+    parts, rows = [], []
+    for label in np.unique(labels):
+        where = np.flatnonzero(labels == label)
+        parts.append(source.train_examples(int(source_skills[label]), len(where), rng))
+        rows.append(where)
+    stacked = concat_examples(parts, source.pad_id)
+    order = np.empty(len(labels), dtype=np.int64)
+    order[np.concatenate(rows)] = np.arange(len(labels))
+    return stacked.select(order)
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """Everything a worker needs to reproduce its share of one round."""
+
+    round_number: int  # 1-based
+    num_batches: int
+    global_batch_size: int  # rows of a step summed over ranks
+    rank: int
+    world_size: int
+    seed: int
+
+
+class MixtureDraw:
+    """A round drawn from a mixture over skills: exact per-round counts, shuffled."""
+
+    def __init__(self, source: SkillSource, source_skills: np.ndarray, weights: np.ndarray):
+        self.source = source
+        self.source_skills = source_skills
+        self.weights = weights
+
+    def drawer(self, plan: RoundPlan) -> BatchDrawer:
+        g = plan.global_batch_size
+        labels = round_skill_order(self.weights, plan.num_batches * g, plan.seed, plan.round_number)
+
+        def draw(b: int, rng: np.random.Generator) -> SkillExamples:
+            return draw_global_batch(
+                self.source, self.source_skills, labels[b * g : (b + 1) * g], rng
+            )
+
+        return draw
+
+    def details(self) -> dict:
+        return {}
+
+
+class PoolDraw:
+    """A round drawn uniformly (with replacement) from the admitted rows of a fixed sample pool."""
+
+    def __init__(self, pool: SkillExamples, allowed: np.ndarray):
+        if len(allowed) == 0:
+            raise ValueError("the admitted pool is empty")
+        self.pool = pool
+        self.allowed = np.asarray(allowed, dtype=np.int64)
+
+    def drawer(self, plan: RoundPlan) -> BatchDrawer:
+        def draw(b: int, rng: np.random.Generator) -> SkillExamples:
+            return self.pool.select(
+                rng.choice(self.allowed, size=plan.global_batch_size, replace=True)
+            )
+
+        return draw
+
+    def details(self) -> dict:
+        return {"pool_size": len(self.allowed)}  # samples the round could draw from
+
+
+class RoundStream(IterableDataset):
+    """One round of training batches of one rank, drawn from a mixture or from a pool."""
+
+    def __init__(self, draw: MixtureDraw | PoolDraw, plan: RoundPlan):
+        self.draw = draw
+        self.plan = plan
+
+    def __len__(self) -> int:
+        return self.plan.num_batches
+
+    def __iter__(self):
+        p = self.plan
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        drawer = self.draw.drawer(p)
+        mine = rank_slice(p.global_batch_size, p.rank, p.world_size)
+        for b in range(worker, p.num_batches, workers):
+            batch = drawer(b, batch_rng(p.seed, p.round_number, b))
+            yield examples_to_batch(batch.select(mine))
+
+
+class SkillDataModule(L.LightningDataModule):
+    """Skill-weighted training batches and fixed per-skill validation sets.
+
+    `train_skills` are the k skills the mixture is over, `eval_skills` the m skills evaluated each
+    round; both are names from `source.skill_names`. Validation batches carry `eval_skill`, the index
+    into `eval_skills`; each rank evaluates every world_size-th sample of each set.
+    """
+
+    def __init__(
+        self,
+        source: SkillSource,
+        train_skills: Sequence[str],
+        eval_skills: Sequence[str],
+        round_lengths: Sequence[int],
+        global_batch_size: int = 32,
+        eval_batch_size: int = 256,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        names = list(source.skill_names)
+        index = {name: i for i, name in enumerate(names)}
+        for key, group in (("skills.train", train_skills), ("skills.eval", eval_skills)):
+            unknown = [s for s in group if s not in index]
+            if unknown:
+                raise SkillitError(f"{key} names unknown skills {unknown}; this source has {names}")
+        self.source = source
+        self.train_skills = list(train_skills)
+        self.eval_skills = list(eval_skills)
+        self.source_train_ids = np.array([index[s] for s in self.train_skills], dtype=np.int64)
+        self.source_eval_ids = np.array([index[s] for s in self.eval_skills], dtype=np.int64)
+        self.round_lengths = list(round_lengths)
+        self.global_batch_size = global_batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self._weights: np.ndarray | None = None  # the last mixture received
+        self._draw: MixtureDraw | PoolDraw | None = None  # what the next round is drawn from
+        self._validation: SkillExamples | None = None
+
+    # -- what the next round is drawn from ------------------------------------------------------
+    @property
+    def mixture(self) -> np.ndarray:
+        if self._weights is None:
+            raise RuntimeError("no mixture has been set (SkillItCallback sets one at fit start)")
+        return self._weights.copy()
+
+    def set_mixture(self, weights: np.ndarray) -> None:
+        """Mixture over `train_skills` for the next round (takes effect at the next train loader)."""
+        self._weights = check_weights(weights, len(self.train_skills), key="the mixture")
+        self._draw = MixtureDraw(self.source, self.source_train_ids, self._weights)
+
+    def set_pool(self, pool: SkillExamples, allowed: np.ndarray) -> None:
+        """Draw the next round from pool rows `allowed` instead (sample-level curricula)."""
+        self._draw = PoolDraw(pool, allowed)
+
+    def round_details(self) -> dict:
+        """What the next round draws from, for the history ({} for a mixture)."""
+        return self._draw.details() if self._draw is not None else {}
+
+    def draw_pool(self, n: int, seed: int) -> SkillExamples:
+        """A fixed pool of n training samples in the current mixture (for sample-level scoring)."""
+        labels = round_skill_order(self.mixture, n, seed, 1)
+        return draw_global_batch(self.source, self.source_train_ids, labels, derive_rng(seed, 0, 0))
+
+    # -- loaders --------------------------------------------------------------------------------
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 1
+        return trainer.global_rank, trainer.world_size
+
+    def setup(self, stage: str) -> None:
+        _, world = self._rank_world()
+        per_rank_batch_size(self.global_batch_size, world)  # refuse an uneven split before training
+
+    def round_plan(self, round_number: int, rank: int, world_size: int) -> RoundPlan:
+        if not 1 <= round_number <= len(self.round_lengths):
+            raise ValueError(f"round {round_number} is outside 1..{len(self.round_lengths)}")
+        return RoundPlan(
+            round_number=round_number,
+            num_batches=self.round_lengths[round_number - 1],
+            global_batch_size=self.global_batch_size,
+            rank=rank,
+            world_size=world_size,
+            seed=self.seed,
+        )
+
+    def train_stream(self, round_number: int, rank: int = 0, world_size: int = 1) -> RoundStream:
+        if self._draw is None:
+            raise RuntimeError("no mixture has been set (SkillItCallback sets one at fit start)")
+        return RoundStream(self._draw, self.round_plan(round_number, rank, world_size))
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._rank_world()
+        round_number = self.trainer.current_epoch + 1 if self.trainer is not None else 1
+        return self._loader(self.train_stream(round_number, rank, world))
+
+    def _loader(self, dataset) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=None,  # the streams yield whole batches
+            num_workers=self.num_workers,
+            persistent_workers=False,  # workers must be re-created each round with the new mixture
+        )
+
+    def validation_examples(self) -> SkillExamples:
+        """Every eval skill's fixed validation set, with `skill` = index into eval_skills."""
+        if self._validation is None:
+            parts = []
+            for j, sid in enumerate(self.source_eval_ids):
+                ex = self.source.validation_examples(int(sid))
+                skill = np.full(len(ex), j, dtype=np.int64)
+                parts.append(SkillExamples(ex.input_ids, ex.loss_mask, skill))
+            self._validation = concat_examples(parts, self.source.pad_id)
+        return self._validation
+
+    def val_batches(self, rank: int = 0, world_size: int = 1) -> list[dict[str, torch.Tensor]]:
+        ex = self.validation_examples()
+        mine = ex.select(np.arange(rank, len(ex), world_size))
+        batches = []
+        for start in range(0, len(mine), self.eval_batch_size):
+            b = examples_to_batch(mine.select(slice(start, start + self.eval_batch_size)))
+            b["eval_skill"] = b.pop("skill")
+            batches.append(b)
+        return batches
+
+    def val_dataloader(self) -> DataLoader:
+        rank, world = self._rank_world()
+        return DataLoader(self.val_batches(rank, world), batch_size=None, num_workers=0)

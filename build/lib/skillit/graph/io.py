@@ -1,0 +1,315 @@
+"""The skills-graph file: a k x m matrix with the names of its rows and columns.
+
+Row i is training skill i, column j is evaluation skill j, and A[i, j] >= 0 is the strength of
+the edge from i to j. A graph is saved as JSON (names, matrix and how it was learned) so it can be
+read, diffed and edited by hand; a bare ``.npy`` matrix is accepted too when the caller supplies
+the names. Fine-tuning and out-of-domain runs use a sub-matrix picked by name with
+:meth:`SkillGraph.select`.
+
+JSON layout::
+
+    {"format": "skillit-graph", "version": 1,
+     "train_skills": ["a", "b"], "eval_skills": ["b"], "matrix": [[0.5], [1.0]],
+     "method": "linear", "steps": 300, "seeds": [0, 1], "raw_deltas": null, "notes": ""}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skillit.errors import SkillitError
+
+FORMAT = "skillit-graph"
+VERSION = 1
+
+
+@dataclass
+class SkillGraph:
+    """A skills graph with named rows (training skills) and columns (evaluation skills)."""
+
+    train_skills: list[str]
+    eval_skills: list[str]
+    matrix: np.ndarray  # (k, m) float64, finite, >= 0
+    method: str = "manual"  # how it was made: manual, brute_force, linear, complete, identity
+    steps: int | None = None  # training steps per probe run when learned
+    seeds: list[int] = field(default_factory=list)
+    raw_deltas: np.ndarray | None = (
+        None  # unnormalised loss drops, e.g. (seeds, k, m); may hold NaN
+    )
+    notes: str = ""
+    origin: str = field(default="the graph", compare=False, repr=False)  # named in errors
+
+    def __post_init__(self) -> None:
+        self.train_skills = _check_names(self.train_skills, "train_skills", self.origin)
+        self.eval_skills = _check_names(self.eval_skills, "eval_skills", self.origin)
+        self.matrix = _check_matrix(
+            self.matrix, len(self.train_skills), len(self.eval_skills), self.origin
+        )
+        if self.raw_deltas is not None:
+            try:
+                self.raw_deltas = np.asarray(self.raw_deltas, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise SkillitError(
+                    f"{self.origin}: raw_deltas is not a numeric array ({exc})"
+                ) from None
+        if self.steps is not None:
+            if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)):
+                raise SkillitError(f"{self.origin}: steps must be an integer >= 0 or null")
+            if self.steps < 0:
+                raise SkillitError(f"{self.origin}: steps must be an integer >= 0 or null")
+            self.steps = int(self.steps)
+        try:
+            self.seeds = [int(s) for s in self.seeds]
+        except (TypeError, ValueError):
+            raise SkillitError(f"{self.origin}: seeds must be a list of integers") from None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.train_skills), len(self.eval_skills))
+
+    def select(self, train_names: Sequence[str], eval_names: Sequence[str]) -> np.ndarray:
+        """The sub-matrix with rows `train_names` and columns `eval_names`, in that order."""
+        rows = _positions(train_names, self.train_skills, "training", self.origin)
+        cols = _positions(eval_names, self.eval_skills, "evaluation", self.origin)
+        return self.matrix[np.ix_(rows, cols)].copy()
+
+
+def _check_names(names: Any, key: str, origin: str) -> list[str]:
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise SkillitError(f"{origin}: {key} must be a list of skill names, got {names!r}")
+    out = list(names)
+    if not out:
+        raise SkillitError(f"{origin}: {key} is empty; a graph needs at least one skill")
+    for name in out:
+        if not isinstance(name, str) or not name:
+            raise SkillitError(f"{origin}: {key} must hold non-empty strings, got {name!r}")
+    dupes = sorted({n for n in out if out.count(n) > 1})
+    if dupes:
+        raise SkillitError(f"{origin}: {key} lists {dupes} more than once; names must be unique")
+    return out
+
+
+def _check_matrix(matrix: Any, k: int, m: int, origin: str) -> np.ndarray:
+    try:
+        a = np.array(matrix, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise SkillitError(
+            f"{origin}: matrix must be a {k} x {m} table of numbers (one row per training skill, "
+            f"one column per evaluation skill): {exc}"
+        ) from None
+    if a.shape != (k, m):
+        raise SkillitError(
+            f"{origin}: matrix has shape {a.shape} but the names need ({k}, {m}) "
+            f"({k} training skills x {m} evaluation skills)"
+        )
+    bad = np.argwhere(~np.isfinite(a) | (a < 0))
+    if bad.size:
+        i, j = (int(v) for v in bad[0])
+        raise SkillitError(
+            f"{origin}: matrix[{i}][{j}] = {a[i, j]} ({len(bad)} such entries); every entry must be "
+            "a finite number >= 0"
+        )
+    return a
+
+
+def _positions(wanted: Sequence[str], names: list[str], kind: str, origin: str) -> list[int]:
+    if isinstance(wanted, str):
+        raise SkillitError(f"{origin}: select needs a list of {kind} skill names, got {wanted!r}")
+    index = {name: i for i, name in enumerate(names)}
+    missing = [w for w in wanted if w not in index]
+    if missing:
+        raise SkillitError(
+            f"{origin}: {kind} skills {missing} are not in the graph; its {kind} skills are {names}"
+        )
+    return [index[w] for w in wanted]
+
+
+def _json_array(a: np.ndarray) -> list:
+    """Nested lists with non-finite values as null (JSON has no NaN)."""
+    obj = a.astype(object)
+    obj[~np.isfinite(a)] = None
+    return obj.tolist()
+
+
+def graph_to_dict(graph: SkillGraph) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "train_skills": list(graph.train_skills),
+        "eval_skills": list(graph.eval_skills),
+        "matrix": graph.matrix.tolist(),
+        "method": graph.method,
+        "steps": None if graph.steps is None else int(graph.steps),
+        "seeds": list(graph.seeds),
+        "raw_deltas": None if graph.raw_deltas is None else _json_array(graph.raw_deltas),
+        "notes": graph.notes,
+    }
+
+
+def graph_from_dict(data: Any, origin: str) -> SkillGraph:
+    if not isinstance(data, dict):
+        raise SkillitError(f"{origin}: expected a JSON object, got {type(data).__name__}")
+    if data.get("format", FORMAT) != FORMAT:
+        raise SkillitError(f"{origin}: format is {data['format']!r}, expected {FORMAT!r}")
+    if data.get("version", VERSION) != VERSION:
+        raise SkillitError(f"{origin}: version {data['version']!r} is not supported (only 1)")
+    for key in ("train_skills", "matrix"):
+        if key not in data:
+            raise SkillitError(f"{origin}: the key {key!r} is missing")
+    train = data["train_skills"]
+    evals = data.get("eval_skills", train)  # absent: a square continual pre-training graph
+    raw = data.get("raw_deltas")
+    if raw is not None:
+        try:
+            raw = np.array(raw, dtype=np.float64)  # null -> NaN
+        except (TypeError, ValueError) as exc:
+            raise SkillitError(f"{origin}: raw_deltas is not a numeric array ({exc})") from None
+    return SkillGraph(
+        train_skills=train,
+        eval_skills=evals,
+        matrix=data["matrix"],
+        method=str(data.get("method", "manual")),
+        steps=data.get("steps"),
+        seeds=data.get("seeds") or [],
+        raw_deltas=raw,
+        notes=str(data.get("notes", "")),
+        origin=origin,
+    )
+
+
+def save_graph(graph: SkillGraph, path: str | Path) -> Path:
+    """Write the graph as JSON (one matrix row per line, so diffs stay readable)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = graph_to_dict(graph)
+    fields = []
+    for key, value in data.items():
+        if key == "matrix":  # one row per line, so a diff shows which skill's edges changed
+            rows = ",\n    ".join(json.dumps(row, allow_nan=False) for row in value)
+            text = f"[\n    {rows}\n  ]"
+        else:
+            text = json.dumps(value, allow_nan=False)
+        fields.append(f"  {json.dumps(key)}: {text}")
+    text = "{\n" + ",\n".join(fields) + "\n}"
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def export_npy(graph: SkillGraph, path: str | Path) -> Path:
+    """Write the bare k x m matrix (names are not kept; pass them back to load_graph)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, graph.matrix)
+    return path if path.suffix == ".npy" else path.with_name(path.name + ".npy")
+
+
+def load_graph(
+    path: str | Path,
+    train_skills: Sequence[str] | None = None,
+    eval_skills: Sequence[str] | None = None,
+) -> SkillGraph:
+    """Read a graph from JSON or from a bare ``.npy`` matrix.
+
+    A ``.npy`` file carries no names: pass `train_skills` (and `eval_skills`, which defaults to
+    `train_skills` for a square matrix). For a JSON file, names passed here select and reorder
+    the rows and columns they name.
+    """
+    path = Path(path)
+    origin = f"graph file {path}"
+    if not path.is_file():
+        raise SkillitError(f"{origin} does not exist (expected a .json graph or a .npy matrix)")
+    if path.suffix == ".npy":
+        return _load_npy(path, origin, train_skills, eval_skills)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SkillitError(
+            f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise SkillitError(f"{origin} is not UTF-8 text (byte {exc.start})") from None
+    graph = graph_from_dict(data, origin)
+    if train_skills is None and eval_skills is None:
+        return graph
+    rows = list(train_skills) if train_skills is not None else graph.train_skills
+    cols = list(eval_skills) if eval_skills is not None else graph.eval_skills
+    return SkillGraph(
+        train_skills=rows,
+        eval_skills=cols,
+        matrix=graph.select(rows, cols),
+        method=graph.method,
+        steps=graph.steps,
+        seeds=graph.seeds,
+        notes=graph.notes,
+        origin=origin,
+    )
+
+
+def _load_npy(
+    path: Path,
+    origin: str,
+    train_skills: Sequence[str] | None,
+    eval_skills: Sequence[str] | None,
+) -> SkillGraph:
+    if train_skills is None:
+        raise SkillitError(
+            f"{origin} is a bare matrix with no skill names; give the training (and evaluation) "
+            "skill names, or save the graph as JSON"
+        )
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise SkillitError(f"{origin} is not a readable .npy array: {exc}") from None
+    if matrix.ndim != 2:
+        raise SkillitError(f"{origin}: expected a 2-D k x m matrix, got shape {matrix.shape}")
+    evals = list(eval_skills) if eval_skills is not None else list(train_skills)
+    return SkillGraph(
+        train_skills=list(train_skills),
+        eval_skills=evals,
+        matrix=matrix,
+        method="npy",
+        origin=origin,
+    )
+
+
+def graph_from_config(
+    matrix: Any,
+    train_skills: Sequence[str],
+    eval_skills: Sequence[str] | None = None,
+    key: str = "graph.matrix",
+) -> SkillGraph:
+    """A graph written inline in a config; errors name the config `key`."""
+    evals = list(eval_skills) if eval_skills is not None else list(train_skills)
+    return SkillGraph(
+        list(train_skills), evals, matrix, method="manual", origin=f"config key {key}"
+    )
+
+
+def complete_graph(names: Sequence[str]) -> SkillGraph:
+    """Every skill feeds every skill equally: Skill-It then samples uniformly (stratified)."""
+    k = len(names)
+    return SkillGraph(list(names), list(names), np.ones((k, k)), method="complete")
+
+
+def identity_graph(
+    train_skills: Sequence[str], eval_skills: Sequence[str] | None = None
+) -> SkillGraph:
+    """Each skill feeds only itself, matched by name (the 'no graph' ablation).
+
+    With `eval_skills` in a different order, the matrix is the matching permutation; both lists
+    must name the same skills.
+    """
+    evals = list(eval_skills) if eval_skills is not None else list(train_skills)
+    if sorted(evals) != sorted(train_skills):
+        raise SkillitError(
+            "the identity graph needs the same training and evaluation skills (key skills.eval): "
+            f"training {list(train_skills)}, evaluation {evals}"
+        )
+    matrix = np.array([[float(t == e) for e in evals] for t in train_skills])
+    return SkillGraph(list(train_skills), evals, matrix, method="identity")

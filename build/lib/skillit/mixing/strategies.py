@@ -1,0 +1,492 @@
+"""Mixing strategies: which mixture over the k training skills to sample from in each round.
+
+A strategy knows weights, losses and the graph, nothing of models or Lightning. The caller asks
+for :meth:`MixingStrategy.initial_weights` before round 1, and after each round t calls
+:meth:`MixingStrategy.next_weights` with that round's end-of-round evaluation losses (one per
+evaluation skill) to get the mixture of round t + 1. Every mixture is finite, >= 0 and sums to 1.
+
+The state (last mixture, last round, Skill-It's loss window) is made of JSON types, so it can be
+stored in a checkpoint and restored with :meth:`MixingStrategy.load_state_dict`.
+
+Curriculum and anticurriculum act on samples, not skills: their strategy keeps the natural
+mixture and carries a :class:`CurriculumSchedule` that the data module asks for the pool of
+admitted sample indices at each step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from skillit.errors import SkillitError
+from skillit.mixing import updates
+from skillit.weights import check_weights
+
+STRATEGY_NAMES = (
+    "random",
+    "stratified",
+    "manual",
+    "curriculum",
+    "anticurriculum",
+    "skillit",
+    "static",
+    "no_graph",
+)
+
+
+# -- validation helpers -------------------------------------------------------------------------
+
+
+def check_eta(eta: Any) -> float:
+    try:
+        value = float(eta)
+    except (TypeError, ValueError):
+        raise SkillitError(f"mixing.eta must be a number >= 0, got {eta!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise SkillitError(f"mixing.eta must be a finite number >= 0, got {eta!r}")
+    return value
+
+
+def check_window(window: Any) -> int:
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise SkillitError(f"mixing.window must be an integer >= 1 (rounds), got {window!r}")
+    return int(window)
+
+
+def check_graph(graph: Any, key: str = "mixing.graph") -> np.ndarray:
+    try:
+        a = np.asarray(graph, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SkillitError(f"{key} must be a k x m matrix of numbers") from None
+    if a.ndim != 2 or 0 in a.shape:
+        raise SkillitError(f"{key} must be a non-empty k x m matrix, got shape {a.shape}")
+    if not np.isfinite(a).all() or (a < 0).any():
+        raise SkillitError(f"{key} entries must be finite numbers >= 0")
+    return a
+
+
+# -- the interface ------------------------------------------------------------------------------
+
+
+class MixingStrategy(ABC):
+    """A policy for the per-round mixture over the k training skills."""
+
+    name: ClassVar[str]
+    uses_losses: ClassVar[bool] = False  # True: a non-finite loss freezes the mixture
+
+    def __init__(self, num_skills: int, eval_skills: Sequence[str] | None = None) -> None:
+        self.num_skills = int(num_skills)
+        self.eval_skills = list(eval_skills) if eval_skills is not None else None
+        self._weights: np.ndarray | None = None  # the mixture in force; None until first update
+        self._last_round = 0
+
+    @property
+    def num_eval(self) -> int | None:
+        """How many eval losses next_weights expects (None: any number)."""
+        return len(self.eval_skills) if self.eval_skills is not None else None
+
+    @abstractmethod
+    def initial_weights(self) -> np.ndarray:
+        """p_1, the mixture of round 1 (pure: does not change the state)."""
+
+    def _next(self, round_index: int, losses: np.ndarray) -> np.ndarray:
+        """The mixture after `round_index`; `losses` may be non-finite if not uses_losses."""
+        return self.current_weights
+
+    @property
+    def current_weights(self) -> np.ndarray:
+        """The mixture in force now: p_1 before any update, else the last one returned."""
+        w = self._weights if self._weights is not None else self.initial_weights()
+        return w.copy()
+
+    @property
+    def last_round(self) -> int:
+        return self._last_round
+
+    def next_weights(self, round_index: int, eval_losses: np.ndarray) -> np.ndarray:
+        """Called after round `round_index` (1-based) with its end-of-round eval losses (m,)."""
+        if isinstance(round_index, bool) or int(round_index) != round_index or round_index < 1:
+            raise ValueError(f"round_index must be an integer >= 1, got {round_index!r}")
+        round_index = int(round_index)
+        if round_index < self._last_round:
+            raise ValueError(
+                f"round {round_index} comes after round {self._last_round}; rounds must not go back"
+            )
+        losses = np.asarray(eval_losses, dtype=np.float64)
+        expected = self.num_eval
+        if losses.ndim != 1 or (expected is not None and losses.size != expected):
+            raise ValueError(
+                f"eval_losses must have shape ({expected if expected is not None else 'm'},), "
+                f"got {losses.shape}"
+            )
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            names = ", ".join(f"{self._eval_name(j)}={losses[j]}" for j in bad)
+            action = "keeping the previous mixture" if self.uses_losses else "ignored"
+            warnings.warn(
+                f"round {round_index}: non-finite eval loss for skill {names}; {action}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            if self.uses_losses:
+                self._last_round = round_index
+                return self.current_weights
+        weights = np.asarray(self._next(round_index, losses), dtype=np.float64)
+        self._weights = weights
+        self._last_round = round_index
+        return weights.copy()
+
+    def _eval_name(self, j: int) -> str:
+        return repr(self.eval_skills[j]) if self.eval_skills is not None else f"#{j}"
+
+    # -- checkpoint state ---------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.name,
+            "last_round": self._last_round,
+            "weights": None if self._weights is None else [float(v) for v in self._weights],
+            **self._extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("strategy") != self.name:
+            raise SkillitError(
+                f"the checkpoint's mixing state is for strategy {state.get('strategy')!r}, but "
+                f"mixing.strategy is {self.name!r}; resume with the same strategy"
+            )
+        weights = state.get("weights")
+        if weights is not None:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (self.num_skills,):
+                raise SkillitError(
+                    f"the checkpoint's mixture has {w.size} skills but this run has "
+                    f"{self.num_skills}; resume with the same training skills"
+                )
+            self._weights = w
+        else:
+            self._weights = None
+        self._last_round = int(state.get("last_round", 0))
+        self._load_extra_state(state)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027 (optional hook)
+        """Restore what _extra_state saved (nothing, for stateless strategies)."""
+
+
+# -- loss-free strategies -----------------------------------------------------------------------
+
+
+class RandomStrategy(MixingStrategy):
+    """Sample the data as it is: the source's natural proportions (or the given ones)."""
+
+    name = "random"
+
+    def __init__(self, proportions: Sequence[float], eval_skills: Sequence[str] | None = None):
+        self._p = check_weights(proportions, None)
+        super().__init__(self._p.size, eval_skills)
+
+    def initial_weights(self) -> np.ndarray:
+        return self._p.copy()
+
+
+class StratifiedStrategy(MixingStrategy):
+    """Uniform over the relevant skills (a boolean mask over the training skills), 0 elsewhere."""
+
+    name = "stratified"
+
+    def __init__(self, relevant: Sequence[bool], eval_skills: Sequence[str] | None = None):
+        mask = np.asarray(relevant, dtype=bool)
+        if mask.ndim != 1 or mask.size == 0:
+            raise SkillitError("the stratified mask must be one flag per training skill")
+        if not mask.any():
+            raise SkillitError(
+                "the stratified baseline has no skill to sample: no training skill is a target or "
+                "a prerequisite (check skills.eval and the graph)"
+            )
+        self._p = mask / mask.sum()
+        super().__init__(mask.size, eval_skills)
+
+    def initial_weights(self) -> np.ndarray:
+        return self._p.copy()
+
+
+class ManualStrategy(MixingStrategy):
+    """A fixed mixture, or a schedule of (start_round, weights) entries starting at round 1."""
+
+    name = "manual"
+
+    def __init__(
+        self,
+        weights: Sequence[float] | None = None,
+        schedule: Sequence[tuple[int, Sequence[float]]] | None = None,
+        eval_skills: Sequence[str] | None = None,
+    ) -> None:
+        if (weights is None) == (schedule is None):
+            raise SkillitError(
+                "the manual strategy needs exactly one of mixing.weights (a fixed mixture) or "
+                "mixing.schedule (a list of [start_round, weights])"
+            )
+        entries = [(1, weights)] if schedule is None else list(schedule)
+        key = "mixing.weights" if schedule is None else "mixing.schedule"
+        if not entries:
+            raise SkillitError("mixing.schedule is empty; give at least [1, weights]")
+        starts = []
+        mixtures = []
+        num_skills = None
+        for entry in entries:
+            try:
+                start, w = entry
+            except (TypeError, ValueError):
+                raise SkillitError(
+                    f"{key} entries must be [start_round, weights], got {entry!r}"
+                ) from None
+            if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+                raise SkillitError(f"{key} start rounds must be integers, got {start!r}")
+            mixtures.append(check_weights(w, num_skills, key))
+            num_skills = mixtures[-1].size
+            starts.append(start)
+        if starts[0] != 1 or any(b <= a for a, b in itertools.pairwise(starts)):
+            raise SkillitError(
+                f"{key} start rounds must begin at 1 and increase strictly, got {starts}"
+            )
+        self._starts = [int(s) for s in starts]
+        self._mixtures = mixtures
+        super().__init__(mixtures[0].size, eval_skills)
+
+    def weights_for_round(self, round_index: int) -> np.ndarray:
+        """The scheduled mixture of `round_index`: the last entry starting at or before it."""
+        pos = max(i for i, s in enumerate(self._starts) if s <= round_index)
+        return self._mixtures[pos].copy()
+
+    def initial_weights(self) -> np.ndarray:
+        return self.weights_for_round(1)
+
+    def _next(self, round_index: int, losses: np.ndarray) -> np.ndarray:
+        # The schedule does not read losses, so it advances even when a loss is non-finite.
+        return self.weights_for_round(round_index + 1)
+
+
+@dataclass(frozen=True)
+class CurriculumSchedule:
+    """Linear pacing over per-sample difficulty scores (a reference model's loss per sample).
+
+    Stage i of `stages` admits the easiest i/stages of the samples (hardest with
+    `hardest_first`, i.e. anticurriculum).
+    """
+
+    stages: int = 5
+    hardest_first: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stages, bool) or not isinstance(self.stages, int) or self.stages < 1:
+            raise SkillitError(f"mixing.stages must be an integer >= 1, got {self.stages!r}")
+
+    def fraction(self, step: int, total_steps: int) -> float:
+        return updates.curriculum_stage_fraction(step, total_steps, self.stages)
+
+    def pool(self, scores: np.ndarray, step: int, total_steps: int) -> np.ndarray:
+        """Indices (into `scores`) of the samples admitted at `step` of `total_steps`."""
+        return updates.curriculum_pool(scores, self.fraction(step, total_steps), self.hardest_first)
+
+
+class CurriculumStrategy(RandomStrategy):
+    """Natural skill mixture; the sample pool is restricted by :attr:`schedule` over time."""
+
+    name = "curriculum"
+
+    def __init__(
+        self,
+        proportions: Sequence[float],
+        schedule: CurriculumSchedule,
+        eval_skills: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(proportions, eval_skills)
+        self.schedule = schedule
+        self.name = "anticurriculum" if schedule.hardest_first else "curriculum"
+
+
+# -- graph-driven strategies --------------------------------------------------------------------
+
+
+class SkillItStrategy(MixingStrategy):
+    """Skill-It: p_{t+1}[i] ∝ exp(eta * sum over the last `window` rounds of (A @ L)[i])."""
+
+    name = "skillit"
+    uses_losses = True
+
+    def __init__(
+        self,
+        graph: np.ndarray,
+        eta: float,
+        window: int,
+        eval_skills: Sequence[str] | None = None,
+    ) -> None:
+        self.graph = check_graph(graph)
+        self.eta = check_eta(eta)
+        self.window = check_window(window)
+        if eval_skills is not None and len(eval_skills) != self.graph.shape[1]:
+            raise SkillitError(
+                f"the graph has {self.graph.shape[1]} columns but skills.eval names "
+                f"{len(eval_skills)} skills; give one column per evaluation skill"
+            )
+        super().__init__(self.graph.shape[0], eval_skills)
+        self._history: list[tuple[int, np.ndarray]] = []  # (round, losses), oldest first
+
+    @property
+    def num_eval(self) -> int:
+        return self.graph.shape[1]
+
+    def initial_weights(self) -> np.ndarray:
+        return updates.skillit_initial(self.graph, self.eta)
+
+    def loss_window(self) -> np.ndarray:
+        """The losses of the rounds inside the window (w', m), oldest first."""
+        return np.array([losses for _, losses in self._history]).reshape(-1, self.num_eval)
+
+    def _next(self, round_index: int, losses: np.ndarray) -> np.ndarray:
+        # The window spans rounds (t - w, t]: a round is counted once, whatever the eval interval.
+        kept = [(r, v) for r, v in self._history if round_index - self.window < r < round_index]
+        self._history = kept + [(round_index, losses.copy())]
+        return updates.skillit_update(self.graph, self.loss_window(), self.eta)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "window": [
+                {"round": r, "losses": [float(v) for v in losses]} for r, losses in self._history
+            ]
+        }
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        history = []
+        for item in state.get("window", []):
+            losses = np.asarray(item["losses"], dtype=np.float64)
+            if losses.shape != (self.num_eval,):
+                raise SkillitError(
+                    f"the checkpoint's loss window has {losses.size} eval skills but this run has "
+                    f"{self.num_eval}; resume with the same skills.eval"
+                )
+            history.append((int(item["round"]), losses))
+        self._history = history
+
+
+def identity_columns(train_skills: Sequence[str], eval_skills: Sequence[str]) -> np.ndarray:
+    """The identity over the training skills, restricted to the eval skills' columns (by name).
+
+    A[i, j] = 1 when training skill i is eval skill j. In fine-tuning (eval skills a subset of the
+    training skills) this keeps the targets' columns, as the authors' ablation does.
+    """
+    train, evals = list(train_skills), list(eval_skills)
+    missing = [e for e in evals if e not in train]
+    if missing:
+        raise SkillitError(
+            f"mixing.strategy=no_graph weights each skill by its own loss, so every skill of "
+            f"skills.eval must be a training skill; {missing} are not in skills.train {train}"
+        )
+    return np.array([[float(t == e) for e in evals] for t in train])
+
+
+class NoGraphStrategy(SkillItStrategy):
+    """The 'no graph' ablation: Skill-It with A = identity matched by name (p ∝ exp(eta * L))."""
+
+    name = "no_graph"
+
+    def __init__(
+        self,
+        train_skills: Sequence[str],
+        eval_skills: Sequence[str],
+        eta: float,
+        window: int,
+    ) -> None:
+        super().__init__(identity_columns(train_skills, eval_skills), eta, window, eval_skills)
+
+
+class StaticStrategy(MixingStrategy):
+    """The T = 1 ablation: softmax over eta times A's row sums, never updated."""
+
+    name = "static"
+
+    def __init__(
+        self, graph: np.ndarray, eta: float, eval_skills: Sequence[str] | None = None
+    ) -> None:
+        self.graph = check_graph(graph)
+        self.eta = check_eta(eta)
+        super().__init__(self.graph.shape[0], eval_skills)
+        self._p = updates.static_weights(self.graph, self.eta)
+
+    def initial_weights(self) -> np.ndarray:
+        return self._p.copy()
+
+
+# -- factory ------------------------------------------------------------------------------------
+
+
+def build_strategy(
+    name: str,
+    *,
+    train_skills: Sequence[str] | None = None,
+    eval_skills: Sequence[str] | None = None,
+    graph: np.ndarray | None = None,
+    eta: float = 0.5,
+    window: int = 3,
+    weights: Sequence[float] | None = None,
+    schedule: Sequence[tuple[int, Sequence[float]]] | None = None,
+    natural_proportions: Sequence[float] | None = None,
+    relevant: Sequence[bool] | None = None,
+    stages: int = 5,
+) -> MixingStrategy:
+    """Build the strategy called `name` (the value of mixing.strategy) from what it needs.
+
+    random: `weights` if given, else `natural_proportions`; stratified: `relevant` (default all
+    training skills); manual: `weights` or `schedule`; curriculum/anticurriculum:
+    `natural_proportions` and `stages`; skillit: `graph`, `eta`, `window`; static: `graph`, `eta`;
+    no_graph: `train_skills`, `eval_skills`, `eta`, `window`.
+    """
+    if name not in STRATEGY_NAMES:
+        raise SkillitError(
+            f"mixing.strategy {name!r} is unknown; valid strategies: {', '.join(STRATEGY_NAMES)}"
+        )
+    k = len(train_skills) if train_skills is not None else None
+    if name == "random":
+        source = weights if weights is not None else natural_proportions
+        if source is None:
+            raise SkillitError("the random strategy needs the source's natural proportions")
+        return RandomStrategy(check_weights(source, k), eval_skills)
+    if name == "stratified":
+        if relevant is None:
+            if k is None:
+                raise SkillitError("the stratified strategy needs the training skills")
+            relevant = [True] * k
+        return StratifiedStrategy(relevant, eval_skills)
+    if name == "manual":
+        if weights is not None:
+            weights = check_weights(weights, k)
+        return ManualStrategy(weights=weights, schedule=schedule, eval_skills=eval_skills)
+    if name in ("curriculum", "anticurriculum"):
+        if natural_proportions is None:
+            raise SkillitError(f"the {name} strategy needs the source's natural proportions")
+        plan = CurriculumSchedule(stages=stages, hardest_first=name == "anticurriculum")
+        return CurriculumStrategy(check_weights(natural_proportions, k), plan, eval_skills)
+    if name == "no_graph":
+        if train_skills is None or eval_skills is None:
+            raise SkillitError("the no_graph strategy needs skills.train and skills.eval")
+        return NoGraphStrategy(train_skills, eval_skills, eta, window)
+    if graph is None:
+        raise SkillitError(f"mixing.strategy {name!r} needs a skills graph (mixing.graph)")
+    a = check_graph(graph)
+    if k is not None and a.shape[0] != k:
+        raise SkillitError(
+            f"the graph has {a.shape[0]} rows but there are {k} training skills (mixing.graph)"
+        )
+    if name == "skillit":
+        return SkillItStrategy(a, eta, window, eval_skills)
+    return StaticStrategy(a, eta, eval_skills)

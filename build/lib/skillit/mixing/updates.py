@@ -1,0 +1,143 @@
+"""Pure math of the mixing strategies: numpy arrays in, numpy arrays out, no state.
+
+Skill-It (online mirror descent with an entropic regulariser) turns a skills graph A (k x m) and
+per-evaluation-skill losses into a distribution over the k training skills:
+
+    p[i] ∝ exp(eta * sum over the window's rounds of sum_j A[i, j] * L[j])
+
+The window holds the losses of the last w *rounds* and is summed, not averaged: averaging would
+shrink the update as the window fills up.
+
+Every function here returns a valid simplex (finite, >= 0, sums to 1) for any finite input, even
+values near the float64 limit: the products are computed on power-of-two-rescaled operands, which
+is exact, and only score differences are exponentiated.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def softmax_weights(scores: np.ndarray) -> np.ndarray:
+    """exp(scores) normalised to sum to 1, computed by subtracting the maximum first.
+
+    +inf scores share all the mass equally; -inf scores get none. NaN is rejected.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1 or s.size == 0:
+        raise ValueError(f"scores must be a non-empty 1-D array, got shape {s.shape}")
+    if np.isnan(s).any():
+        raise ValueError("scores contain NaN")
+    top = s.max()
+    if np.isposinf(top):
+        w = np.isposinf(s).astype(np.float64)
+    elif np.isneginf(top):
+        w = np.ones_like(s)
+    else:
+        with np.errstate(over="ignore", under="ignore"):
+            w = np.exp(s - top)  # the maximum maps to exp(0) = 1, so the sum is >= 1
+    return w / w.sum()
+
+
+def _split_scale(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """(y, e) with x == y * 2**e exactly and max |y| in [0.5, 1) (or y == 0)."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0:
+        return x.astype(np.float64), 0
+    exponent = math.frexp(peak)[1]
+    return np.ldexp(x, -exponent), exponent
+
+
+def _check_graph(graph: np.ndarray) -> np.ndarray:
+    a = np.asarray(graph, dtype=np.float64)
+    if a.ndim != 2 or 0 in a.shape:
+        raise ValueError(f"the graph must be a non-empty k x m matrix, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError("the graph has non-finite entries")
+    return a
+
+
+def _check_eta(eta: float) -> float:
+    eta = float(eta)
+    if not math.isfinite(eta) or eta < 0:
+        raise ValueError(f"eta must be a finite number >= 0, got {eta}")
+    return eta
+
+
+def exponentiated_gradient(graph: np.ndarray, loss_window: np.ndarray, eta: float) -> np.ndarray:
+    """p[i] ∝ exp(eta * sum_rows sum_j A[i, j] * L[row, j]) for a window L of shape (w', m)."""
+    a = _check_graph(graph)
+    window = np.asarray(loss_window, dtype=np.float64)
+    if window.ndim != 2 or window.shape[0] == 0 or window.shape[1] != a.shape[1]:
+        raise ValueError(
+            f"loss_window must have shape (w', {a.shape[1]}) with w' >= 1, got {window.shape}"
+        )
+    if not np.isfinite(window).all():
+        raise ValueError("loss_window has non-finite entries")
+    eta = _check_eta(eta)
+    a_small, a_exp = _split_scale(a)
+    l_small, l_exp = _split_scale(window)
+    # |a_small @ l_small.sum(0)| <= m * w', so no overflow; scale back only the differences.
+    x = a_small @ l_small.sum(axis=0)
+    diff = x - x.max()  # <= 0; the softmax depends on differences only
+    with np.errstate(over="ignore", under="ignore"):
+        scores = np.ldexp(eta * diff, a_exp + l_exp)
+    return softmax_weights(scores)
+
+
+def skillit_initial(graph: np.ndarray, eta: float) -> np.ndarray:
+    """p_1[i] ∝ exp(eta * sum_j A[i, j]): the first Skill-It mixture, before any loss is seen."""
+    a = _check_graph(graph)
+    return exponentiated_gradient(a, np.ones((1, a.shape[1])), eta)
+
+
+def skillit_update(graph: np.ndarray, loss_window: np.ndarray, eta: float) -> np.ndarray:
+    """The next Skill-It mixture from the eval losses of the last w' <= w rounds (w', m).
+
+    Rows are rounds (most recent last), columns are evaluation skills. The caller keeps the
+    window; the rounds are summed, not averaged.
+    """
+    return exponentiated_gradient(graph, loss_window, eta)
+
+
+def static_weights(graph: np.ndarray, eta: float) -> np.ndarray:
+    """The T = 1 ablation: the softmax over eta times A's row sums (identical to p_1)."""
+    return skillit_initial(graph, eta)
+
+
+def curriculum_stage_fraction(step: int, total_steps: int, stages: int) -> float:
+    """Fraction i/M of the scored samples in the pool at `step` under linear pacing g(i) = i*H/M.
+
+    Stage i (1-based) of M covers steps [(i-1)H/M, iH/M); steps at or past H stay in stage M.
+    """
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    if stages < 1:
+        raise ValueError(f"stages must be >= 1, got {stages}")
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    stage = min(step * stages // total_steps + 1, stages)  # integer maths: exact boundaries
+    return stage / stages
+
+
+def curriculum_pool(scores: np.ndarray, fraction: float, hardest_first: bool) -> np.ndarray:
+    """Indices of the easiest (or hardest) `fraction` of samples, in the order they are admitted.
+
+    A sample's score is a reference model's loss on it: lower is easier. Equal scores are ordered
+    by index, so the pool is deterministic. A positive fraction always admits at least one sample.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1:
+        raise ValueError(f"scores must be a 1-D array, got shape {s.shape}")
+    if np.isnan(s).any():
+        raise ValueError("scores contain NaN")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    key = -s if hardest_first else s
+    order = np.argsort(key, kind="stable")  # stable: ties stay in index order
+    size = math.ceil(fraction * s.size - 1e-9)  # guard i/M * n landing a hair above an integer
+    if fraction > 0 and s.size:
+        size = max(size, 1)
+    return order[:size].astype(np.int64)

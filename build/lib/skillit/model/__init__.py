@@ -1,0 +1,1 @@
+"""Models: a small decoder-only GPT, an optional Hugging Face backend, and the LightningModule."""

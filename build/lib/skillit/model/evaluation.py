@@ -1,0 +1,77 @@
+"""The one evaluation path: per-sample answer-token statistics summed into (sum, count) groups.
+
+A group is an eval skill for validation (`SkillLM`, graph-learning baselines, checks of distributed
+runs) and a single sample for curriculum scoring; both go through :class:`PerSkillEval`, whose
+states are sums, so ranks and batches combine exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+from skillit.data import examples_to_batch
+from skillit.model.losses import per_sample_stats
+from skillit.model.metrics import PerSkillEval
+from skillit.sources.base import SkillExamples
+
+
+def update_metric(
+    metric: PerSkillEval,
+    network: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    groups: torch.Tensor,
+) -> None:
+    """Score one batch with `network` and add each row's statistics to its group."""
+    ids, mask = batch["input_ids"], batch["loss_mask"]
+    loss_sum, tokens, correct = per_sample_stats(network(ids), ids, mask)
+    metric.update(groups, loss_sum, tokens, correct)
+
+
+@torch.no_grad()
+def evaluate_groups(
+    network: torch.nn.Module,
+    batches: Iterable[dict[str, torch.Tensor]],
+    group_key: str,
+    num_groups: int,
+    device: str | torch.device = "cpu",
+) -> dict[str, np.ndarray]:
+    """loss, acc and samples per group, in a plain loop on one device (eval mode, then restored)."""
+    was_training = network.training
+    network.eval()
+    metric = PerSkillEval(num_groups).to(device)
+    for batch in batches:
+        moved = {k: v.to(device) for k, v in batch.items()}
+        update_metric(metric, network, moved, moved[group_key])
+    network.train(was_training)
+    out = metric.compute()
+    return {k: np.atleast_1d(v.double().cpu().numpy()) for k, v in out.items()}
+
+
+def evaluate_skills(
+    network: torch.nn.Module, dm, device: str | torch.device = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, acc) per eval skill of the data module `dm`, in `dm.eval_skills` order."""
+    result = evaluate_groups(
+        network, dm.val_batches(0, 1), "eval_skill", len(dm.eval_skills), device
+    )
+    return result["loss"], result["acc"]
+
+
+def score_samples(
+    network: torch.nn.Module,
+    pool: SkillExamples,
+    batch_size: int,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Mean answer-token loss of every pool sample (each sample is its own group)."""
+
+    def batches():
+        for start in range(0, len(pool), batch_size):
+            batch = examples_to_batch(pool.select(slice(start, start + batch_size)))
+            batch["row"] = torch.arange(start, start + len(batch["input_ids"]))
+            yield batch
+
+    return evaluate_groups(network, batches(), "row", len(pool), device)["loss"]

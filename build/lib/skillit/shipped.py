@@ -1,0 +1,36 @@
+"""The configs shipped inside the package (skillit/configs/, installed as package data).
+
+Commands accept a shipped config by name wherever they take a YAML path: `lego_cpt` is
+experiment/lego_cpt.yaml, `graph_learn/lego_chain` is graph_learn/lego_chain.yaml. They are found
+next to this module, so an installed (not editable) skillit finds them from any directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from skillit.errors import SkillitError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+SUITE_DIR = CONFIG_DIR / "suites"
+EXPERIMENT_DIR = CONFIG_DIR / "experiment"
+
+
+def experiment_names() -> list[str]:
+    return sorted(p.stem for p in EXPERIMENT_DIR.glob("*.yaml"))
+
+
+def resolve_config(item: str, default_group: str = "experiment") -> Path:
+    """A YAML path as given, else a shipped config by name (in `default_group` or by group/name)."""
+    path = Path(item).expanduser()
+    if path.is_file():
+        return path
+    if path.suffix in (".yaml", ".yml"):
+        raise SkillitError(f"config file {path} does not exist")
+    for candidate in (CONFIG_DIR / default_group / f"{item}.yaml", CONFIG_DIR / f"{item}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise SkillitError(
+        f"{item!r} is neither a config file nor a shipped config; shipped "
+        f"{default_group} configs: {', '.join(sorted(p.stem for p in (CONFIG_DIR / default_group).glob('*.yaml')))}"
+    )

@@ -1,0 +1,188 @@
+"""Train one run: the Trainer, its loggers and callbacks around the objects of the build layer.
+
+`train(cfg)` is the whole job; everything it trains on comes from `skillit.build`. It installs no
+signal handlers, warning filters or environment variables: those belong to the process entry
+points (`skillit.commands`, bench and probe workers).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from omegaconf import OmegaConf
+
+from skillit.build import build_network, build_parts, check_sequence_length, load_initial_weights
+from skillit.callback import SkillItCallback
+from skillit.config import RunConfig, config_to_yaml
+from skillit.curriculum import CurriculumCallback
+from skillit.data import SkillDataModule
+from skillit.model.module import SkillLM
+from skillit.run_dir import CONFIG_FILE, is_launcher_process, resolve_run_dir
+from skillit.sampling import round_lengths
+from skillit.tokenization import save_tokenizer
+
+FINAL_FILE = "final_eval.json"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    eval_skills: list[str]
+    loss: np.ndarray
+    acc: np.ndarray
+    global_step: int
+
+
+def build_loggers(cfg: RunConfig, run_dir: Path, resumed: bool = False) -> list:
+    loggers: list = []
+    if cfg.logger.csv:
+        # A resumed run logs into csv/resume-N: CSVLogger would overwrite csv/metrics.csv.
+        version = ""
+        if resumed:
+            version = f"resume-{len(list((run_dir / 'csv').glob('resume-*'))) + 1}"
+        loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=version))
+    if cfg.logger.wandb != "off":
+        loggers.append(
+            WandbLogger(
+                project=cfg.logger.project,
+                name=cfg.name,
+                save_dir=str(run_dir),
+                offline=cfg.logger.wandb == "offline",
+            )
+        )
+    return loggers
+
+
+def build_trainer(
+    cfg: RunConfig, run_dir: Path, lengths: list[int], callbacks: list, loggers: list
+):
+    """The Lightning Trainer of a run: one epoch per round, bounded by the step budget."""
+    # One file, checkpoints/last.ckpt, rewritten at every round end: what --resume reads.
+    # (save_last needs save_top_k > 0 to write at epoch ends, so name the top-1 file "last".)
+    checkpoint = ModelCheckpoint(
+        dirpath=str(run_dir / "checkpoints"),
+        filename="last",
+        save_top_k=1,
+        every_n_epochs=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
+    return L.Trainer(
+        max_steps=cfg.trainer.max_steps,
+        # Bounded by steps only: resuming from a round-end checkpoint replays that epoch's end,
+        # which Lightning counts as an extra epoch. max_steps ends exactly at the last round's end.
+        max_epochs=-1,
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        strategy=cfg.trainer.strategy,
+        precision=cfg.trainer.precision,
+        gradient_clip_val=cfg.optim.grad_clip or None,
+        reload_dataloaders_every_n_epochs=1,  # a new loader per round carries the new mixture
+        use_distributed_sampler=False,  # the data module shards by rank itself
+        num_sanity_val_steps=0,
+        check_val_every_n_epoch=1,
+        val_check_interval=cfg.mixing.eval_every,  # None: once per round, at its end
+        log_every_n_steps=min(cfg.trainer.log_every_n_steps, min(lengths)),  # log every round
+        enable_progress_bar=cfg.trainer.progress_bar,
+        enable_model_summary=False,
+        deterministic=cfg.trainer.deterministic,
+        logger=loggers or False,
+        callbacks=[*callbacks, checkpoint],
+        default_root_dir=str(run_dir),
+    )
+
+
+def train(
+    cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: list | None = None
+) -> TrainResult:
+    """Train one run end to end; returns the final per-skill evaluation.
+
+    `resume` is a checkpoint to continue from; `extra_callbacks` are added to the Trainer (e.g. to
+    stop a run early in tests).
+    """
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    parts = build_parts(cfg)
+    lengths = round_lengths(cfg.trainer.max_steps, cfg.mixing.rounds)
+    run_dir = resolve_run_dir(cfg)
+
+    dm = SkillDataModule(
+        parts.source,
+        parts.train_skills,
+        parts.eval_skills,
+        lengths,
+        global_batch_size=cfg.data.global_batch_size,
+        eval_batch_size=cfg.data.eval_batch_size,
+        num_workers=cfg.data.num_workers,
+        seed=cfg.seed,
+    )
+    check_sequence_length(cfg, dm.validation_examples().input_ids.shape[1])
+    network = build_network(cfg, parts.source.tokenizer.get_vocab_size())
+    if cfg.model.init_from:
+        load_initial_weights(network, cfg.model.init_from)
+    module = SkillLM(network, parts.eval_skills, cfg.optim, total_steps=cfg.trainer.max_steps)
+
+    if is_launcher_process():
+        (run_dir / CONFIG_FILE).write_text(config_to_yaml(cfg))
+        save_tokenizer(parts.source.tokenizer, run_dir / "tokenizer.json")
+
+    callbacks: list[L.Callback] = [
+        SkillItCallback(
+            parts.mixing.strategy,
+            parts.train_skills,
+            parts.eval_skills,
+            run_dir,
+            plots=cfg.mixing.plots,
+        )
+    ]
+    if parts.mixing.curriculum is not None:
+        callbacks.append(
+            CurriculumCallback(
+                parts.mixing.curriculum, lengths, cfg.mixing.curriculum_pool, seed=cfg.seed
+            )
+        )
+    loggers = build_loggers(cfg, run_dir, resumed=resume is not None)
+    trainer = build_trainer(cfg, run_dir, lengths, [*callbacks, *(extra_callbacks or [])], loggers)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    except SystemExit:
+        # Lightning exits after a graceful Ctrl-C shutdown; report it as the interrupt it was.
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        _finish_wandb(cfg)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    result = module.last_eval
+    if result is None:
+        raise RuntimeError("training ended without an evaluation")
+    out = TrainResult(run_dir, parts.eval_skills, result.loss, result.acc, trainer.global_step)
+    if trainer.is_global_zero:
+        summary = {
+            "global_step": out.global_step,
+            "eval_loss": dict(zip(parts.eval_skills, map(float, out.loss))),
+            "eval_acc": dict(zip(parts.eval_skills, map(float, out.acc))),
+        }
+        (run_dir / FINAL_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return out
+
+
+def _finish_wandb(cfg: RunConfig) -> None:
+    """Close the W&B run so its offline files are complete and a next run starts its own."""
+    if cfg.logger.wandb == "off":
+        return
+    import wandb  # optional at run time: only runs that log to W&B load it
+
+    if wandb.run is not None:
+        wandb.finish()

@@ -1,0 +1,1 @@
+"""Synthetic skill generators (LEGO reasoning chains, multi-digit addition), usable on their own."""
