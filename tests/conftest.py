@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from skillit.config import RunConfig, load_config
 from skillit.sources.base import SkillExamples
 from skillit.tokenization import wordlevel_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "skillit" / "configs"
+
+# The smallest LEGO run that trains in a second or two: chain format, 3 skills, a 1-layer GPT on
+# one CPU thread, nothing logged but the files a run always writes. Tests add what they measure.
+TINY_RUN = (
+    "data.source=lego",
+    "data.lego.k=3",
+    "data.lego.fmt=chain",
+    "data.lego.answer_loss=all",
+    "data.lego.val_size=20",
+    "data.global_batch_size=16",
+    "data.eval_batch_size=64",
+    "model.n_layer=1",
+    "model.n_head=2",
+    "model.d_model=32",
+    "model.max_seq_len=64",
+    "trainer.accelerator=cpu",
+    "trainer.threads=1",
+    "trainer.progress_bar=false",
+    "logger.wandb=off",
+    "seed=0",
+)
+
+
+def natinst_location() -> Path:
+    """Where the Natural Instructions sample is: $SKILLIT_NATINST, else ../shared/natinst."""
+    return Path(os.environ.get("SKILLIT_NATINST") or REPO.parent / "shared" / "natinst")
+
 
 # Keep tests light on the 2-core machines and avoid oversubscription with subprocesses.
 torch.set_num_threads(1)
@@ -72,3 +104,28 @@ class ToySource:
 @pytest.fixture
 def toy_source() -> ToySource:
     return ToySource()
+
+
+@pytest.fixture(scope="session")
+def run_config():
+    """A factory: run_config(run_dir, *overrides) -> the tiny LEGO RunConfig writing to run_dir."""
+
+    def make(run_dir: Path, *overrides: str) -> RunConfig:
+        return load_config([], [*TINY_RUN, f"run_dir={run_dir}", *overrides])
+
+    return make
+
+
+@pytest.fixture
+def tiny_config(run_config, tmp_path):
+    """A factory: tiny_config(*overrides) -> the tiny LEGO RunConfig, writing under tmp_path/run."""
+    return lambda *overrides: run_config(tmp_path / "run", *overrides)
+
+
+@pytest.fixture(scope="session")
+def natinst_root() -> Path:
+    """The Natural Instructions sample (skips the test when it is absent)."""
+    root = natinst_location()
+    if not (root / "tasks").is_dir():
+        pytest.skip(f"no Natural Instructions sample at {root} (set SKILLIT_NATINST to its folder)")
+    return root

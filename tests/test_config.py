@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from skillit.build import build_mixing, build_source, resolve_skills
 from skillit.config import RunConfig, load_config
 from skillit.errors import SkillitError
 
@@ -62,7 +63,6 @@ def test_a_bare_off_for_wandb_means_off():
     assert load_config([], ["logger.wandb=off"]).logger.wandb == "off"
 
 
-NATINST = ROOT.parent / "shared" / "natinst"
 # What each NI config's comment says to add on the 19-task sample.
 SAMPLE_OVERRIDES = {
     "ni_stance.yaml": ["data.natinst.min_instances=0"],
@@ -76,15 +76,12 @@ SAMPLE_OVERRIDES = {
 @pytest.mark.parametrize(
     "path", sorted((ROOT / "configs" / "experiment").glob("*.yaml")), ids=lambda p: p.name
 )
-def test_every_shipped_experiment_builds_its_source_and_strategy(path, tmp_path):
-    from skillit.build import build_mixing, build_source, resolve_skills
-
+def test_every_shipped_experiment_builds_its_source_and_strategy(path, tmp_path, request):
     overrides = []
     if path.name.startswith("ni_"):
-        if not (NATINST / "tasks").is_dir():
-            pytest.skip(f"no Natural Instructions data at {NATINST}")
+        natinst_root = request.getfixturevalue("natinst_root")  # skips without the sample
         overrides = [
-            f"data.natinst.root={NATINST}",
+            f"data.natinst.root={natinst_root}",
             f"data.natinst.cache_dir={tmp_path}",
             "data.natinst.vocab_size=1000",
             *SAMPLE_OVERRIDES.get(path.name, []),

@@ -267,32 +267,12 @@ def test_learn_settings_name_the_flag_to_fix():
 
 
 # -- the real runner's plumbing (no training) ------------------------------------------------------
-def tiny_config(tmp_path, *overrides):
-    from skillit.config import load_config
-
-    return load_config(
-        [],
-        [
-            "data.source=lego",
-            "data.lego.k=3",
-            "data.lego.fmt=chain",
-            "data.lego.answer_loss=all",
-            "data.lego.val_size=20",
-            "model.n_layer=1",
-            "model.d_model=32",
-            "model.n_head=2",
-            "trainer.accelerator=cpu",
-            "trainer.threads=1",
-            f"run_dir={tmp_path}/unused",
-            *overrides,
-        ],
-    )
-
-
-def test_probe_config_trains_a_uniform_mixture_of_the_probes_skills_from_the_start_model(tmp_path):
+def test_probe_config_trains_a_uniform_mixture_of_the_probes_skills_from_the_start_model(
+    tmp_path, tiny_config
+):
     from skillit.graphlearn.runner import probe_config
 
-    cfg = tiny_config(tmp_path)
+    cfg = tiny_config()
     probe = Probe(7, ("lego1", "lego3"), 25)
     out = probe_config(cfg, probe, ["lego1", "lego2", "lego3"], ["lego3"], "start.ckpt", tmp_path)
     assert out.mixing.strategy == "manual" and out.mixing.weights == [1.0, 0.0, 1.0]
@@ -301,14 +281,14 @@ def test_probe_config_trains_a_uniform_mixture_of_the_probes_skills_from_the_sta
     assert out.logger.wandb == "off" and cfg.mixing.strategy == "random"  # the base is untouched
 
 
-def test_start_model_is_the_same_for_every_probe_of_a_seed_and_differs_across_seeds(tmp_path):
+def test_start_model_is_the_same_for_every_probe_of_a_seed_and_differs_across_seeds(
+    tmp_path, tiny_config
+):
     import torch
 
     from skillit.graphlearn.runner import TrainerProbeRunner
 
-    runner = TrainerProbeRunner(
-        tiny_config(tmp_path), ["lego1", "lego2"], ["lego1", "lego2"], tmp_path
-    )
+    runner = TrainerProbeRunner(tiny_config(), ["lego1", "lego2"], ["lego1", "lego2"], tmp_path)
     first = torch.load(runner.start_checkpoint(0))["state_dict"]
     again = torch.load(runner.start_checkpoint(0))["state_dict"]
     other = torch.load(runner.start_checkpoint(1))["state_dict"]
@@ -316,13 +296,13 @@ def test_start_model_is_the_same_for_every_probe_of_a_seed_and_differs_across_se
     assert not all(torch.equal(first[k], other[k]) for k in first)
 
 
-def test_baseline_probe_is_the_start_models_evaluation(tmp_path):
+def test_baseline_probe_is_the_start_models_evaluation(tmp_path, tiny_config):
     from skillit.build import build_network, load_initial_weights
     from skillit.data import SkillDataModule
     from skillit.graphlearn.runner import TrainerProbeRunner
     from skillit.model.evaluation import evaluate_skills
 
-    cfg = tiny_config(tmp_path)
+    cfg = tiny_config()
     runner = TrainerProbeRunner(cfg, ["lego1", "lego2", "lego3"], ["lego2", "lego3"], tmp_path)
     losses = runner(Probe(0, (), 0))
     network = build_network(cfg, runner.source.tokenizer.get_vocab_size())

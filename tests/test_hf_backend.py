@@ -16,32 +16,25 @@ TINY_NEO = (
 )
 
 
-def tiny_cfg(tmp_path, *extra):
-    return load_config(
-        [],
-        [
-            f"run_dir={tmp_path}",
-            "model.backend=hf",
-            TINY_NEO,
-            "model.max_seq_len=32",
-            "data.lego.k=3",
-            "data.lego.fmt=chain",
-            "data.lego.val_size=20",
-            "data.global_batch_size=8",
-            "trainer.max_steps=30",
-            "mixing.rounds=2",
-            "trainer.accelerator=cpu",
-            "trainer.progress_bar=false",
-            "logger.wandb=off",
-            "mixing.plots=false",
-            *extra,
-        ],
+@pytest.fixture
+def tiny_cfg(tiny_config):
+    """The tiny LEGO run on a random-init GPT-Neo through the Hugging Face backend."""
+    return lambda *extra: tiny_config(
+        "model.backend=hf",
+        TINY_NEO,
+        "model.max_seq_len=32",
+        "data.lego.fmt=chain",
+        "data.global_batch_size=8",
+        "trainer.max_steps=30",
+        "mixing.rounds=2",
+        "mixing.plots=false",
+        *extra,
     )
 
 
 @pytest.mark.slow  # trains a model
-def test_a_random_init_gpt_neo_trains_through_skillit(tmp_path):
-    cfg = tiny_cfg(tmp_path, "optim.lr=0.005", "optim.warmup_steps=5")
+def test_a_random_init_gpt_neo_trains_through_skillit(tmp_path, tiny_cfg):
+    cfg = tiny_cfg("optim.lr=0.005", "optim.warmup_steps=5")
     start = build_network(cfg, 40)
     assert type(start.model).__name__ == "GPTNeoForCausalLM"
     result = train(cfg)
@@ -49,8 +42,8 @@ def test_a_random_init_gpt_neo_trains_through_skillit(tmp_path):
     assert torch.isfinite(torch.tensor(result.loss)).all()
 
 
-def test_a_local_pretrained_folder_loads_without_a_download(tmp_path):
-    cfg = tiny_cfg(tmp_path)
+def test_a_local_pretrained_folder_loads_without_a_download(tmp_path, tiny_cfg):
+    cfg = tiny_cfg()
     net = build_network(cfg, 40)
     net.model.save_pretrained(tmp_path / "neo")
     local = load_config(
@@ -63,7 +56,7 @@ def test_a_local_pretrained_folder_loads_without_a_download(tmp_path):
     torch.testing.assert_close(net(ids), loaded(ids))
 
 
-def test_a_missing_local_model_is_a_clear_error(tmp_path):
+def test_a_missing_local_model_is_a_clear_error(tmp_path, tiny_cfg):
     cfg = load_config([], ["model.backend=hf", f"model.hf_path={tmp_path / 'absent'}"])
     with pytest.raises(SkillitError, match="model.hf_path"):
         build_network(cfg, 40)

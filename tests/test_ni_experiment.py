@@ -1,7 +1,6 @@
 """A short Skill-It run on the real Natural Instructions sample (skipped when it is absent)."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -10,22 +9,16 @@ from skillit.config import load_config
 from skillit.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-NATINST = Path(os.environ.get("SKILLIT_NATINST", ROOT.parent / "shared" / "natinst"))
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (NATINST / "tasks").is_dir(), reason=f"no Natural Instructions data at {NATINST}"
-    ),
-]
+pytestmark = [pytest.mark.slow]
 
 
-def test_a_short_spanish_qg_skillit_run_writes_its_mixture_history(tmp_path):
+def test_a_short_spanish_qg_skillit_run_writes_its_mixture_history(tmp_path, natinst_root):
     cfg = load_config(
         [ROOT / "configs" / "experiment" / "ni_spanish_qg.yaml"],
         [
             f"run_dir={tmp_path / 'run'}",
-            f"data.natinst.root={NATINST}",
+            f"data.natinst.root={natinst_root}",
             f"data.natinst.cache_dir={tmp_path / 'cache'}",
             "data.natinst.vocab_size=2000",
             "model.d_model=64",

@@ -17,28 +17,23 @@ ROOT = Path(__file__).resolve().parents[1]
 K3_GRAPH = [[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.0, 0.5, 1.0]]
 
 
-def lego_k3(tmp_path: Path, *overrides: str):
-    """LEGO chain format, k=3, 2-layer GPT: a few seconds per hundred steps on one core."""
-    base = [
-        f"run_dir={tmp_path}",
-        "data.source=lego",
-        "data.lego.k=3",
-        "data.lego.fmt=chain",
-        "data.lego.answer_loss=all",
-        "data.lego.val_size=60",
-        "data.global_batch_size=64",
-        "model.n_layer=2",
-        "model.d_model=64",
-        "model.max_seq_len=32",
-        "optim.lr=0.002",
-        "optim.warmup_steps=50",
-        "trainer.accelerator=cpu",
-        "trainer.threads=1",
-        "trainer.progress_bar=false",
-        "logger.wandb=off",
-        "seed=0",
-    ]
-    return load_config([], [*base, *overrides])
+# LEGO chain format, k=3, 2-layer GPT: learns in a few seconds per hundred steps on one core.
+K3_WORKLOAD = (
+    "data.lego.val_size=60",
+    "data.global_batch_size=64",
+    "model.n_layer=2",
+    "model.n_head=4",
+    "model.d_model=64",
+    "model.max_seq_len=32",
+    "optim.lr=0.002",
+    "optim.warmup_steps=50",
+)
+
+
+@pytest.fixture(scope="session")
+def lego_k3(run_config):
+    """lego_k3(run_dir, *overrides): the K3 learning workload on top of the tiny run config."""
+    return lambda run_dir, *overrides: run_config(run_dir, *K3_WORKLOAD, *overrides)
 
 
 def read_history(run_dir: Path) -> list[dict]:
@@ -52,7 +47,7 @@ def read_evals(run_dir: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def skillit_run(tmp_path_factory):
+def skillit_run(tmp_path_factory, lego_k3):
     run_dir = tmp_path_factory.mktemp("skillit_run")
     cfg = lego_k3(
         run_dir,
@@ -135,7 +130,7 @@ class CtrlCInRound(L.Callback):
             raise KeyboardInterrupt
 
 
-def test_a_run_interrupted_in_round_three_resumes_onto_the_same_trajectory(tmp_path):
+def test_a_run_interrupted_in_round_three_resumes_onto_the_same_trajectory(tmp_path, lego_k3):
     common = (
         "trainer.max_steps=120",
         "mixing.strategy=skillit",
@@ -174,7 +169,9 @@ def test_a_run_interrupted_in_round_three_resumes_onto_the_same_trajectory(tmp_p
 
 
 @pytest.mark.parametrize("strategy", ["curriculum", "anticurriculum"])
-def test_curriculum_pools_grow_linearly_from_easiest_or_hardest_samples(tmp_path, strategy):
+def test_curriculum_pools_grow_linearly_from_easiest_or_hardest_samples(
+    tmp_path, strategy, lego_k3
+):
     train(
         lego_k3(
             tmp_path,
@@ -196,7 +193,7 @@ def test_curriculum_pools_grow_linearly_from_easiest_or_hardest_samples(tmp_path
     assert scores.shape == (300,) and np.all(np.isfinite(scores))
 
 
-def test_eval_every_adds_evaluations_but_the_mixture_uses_round_ends_only(tmp_path):
+def test_eval_every_adds_evaluations_but_the_mixture_uses_round_ends_only(tmp_path, lego_k3):
     train(
         lego_k3(
             tmp_path,
