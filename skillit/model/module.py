@@ -67,7 +67,7 @@ class SkillLM(L.LightningModule):
         rule: the step after this one is a multiple of log_every_n_steps, or training stops.
         """
         if self._trainer is None:
-            return True
+            return False  # no trainer, no loggers
         every = max(1, self.trainer.log_every_n_steps)
         return (self.global_step + 1) % every == 0 or self.trainer.should_stop
 

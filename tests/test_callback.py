@@ -1,0 +1,166 @@
+"""SkillItCallback and CurriculumCallback on fake trainers: no Lightning run, milliseconds each."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from skillit.callback import HISTORY_FILE, SkillItCallback
+from skillit.curriculum import CurriculumCallback
+from skillit.data import SkillDataModule
+from skillit.errors import SkillitError
+from skillit.mixing.strategies import CurriculumSchedule, ManualStrategy, SkillItStrategy
+from skillit.model.module import EvalResult
+
+SKILLS = ["toy1", "toy2", "toy3"]
+A = np.array([[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.0, 0.5, 1.0]])
+
+
+class FakeStrategy:
+    """Broadcast as a real multi-rank strategy would: every rank gets rank 0's value."""
+
+    def __init__(self, rank0_value=None):
+        self.rank0_value = rank0_value
+        self.broadcasts = 0
+
+    def broadcast(self, obj, src=0):
+        self.broadcasts += 1
+        return self.rank0_value if self.rank0_value is not None else obj
+
+
+def fake_trainer(dm, epoch=0, step=10, rank=0, world=1, sanity=False, rank0_value=None):
+    return SimpleNamespace(
+        datamodule=dm,
+        current_epoch=epoch,
+        global_step=step,
+        global_rank=rank,
+        world_size=world,
+        is_global_zero=rank == 0,
+        sanity_checking=sanity,
+        strategy=FakeStrategy(rank0_value),
+        loggers=[],
+    )
+
+
+def module_with_eval(step, losses):
+    return SimpleNamespace(last_eval=EvalResult(step, np.asarray(losses), np.zeros(len(losses))))
+
+
+@pytest.fixture
+def dm(toy_source):
+    return SkillDataModule(toy_source, SKILLS, SKILLS, [10, 10, 10], global_batch_size=8)
+
+
+def history(run_dir):
+    path = run_dir / HISTORY_FILE
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_fit_start_hands_the_strategys_first_mixture_to_the_data_module(dm, tmp_path):
+    strategy = SkillItStrategy(A, eta=1.0, window=2)
+    SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False).on_fit_start(
+        fake_trainer(dm), None
+    )
+    np.testing.assert_allclose(dm.mixture, strategy.initial_weights())
+
+
+def test_a_round_end_records_the_round_and_sets_the_next_mixture(dm, tmp_path):
+    strategy = SkillItStrategy(A, eta=1.0, window=2)
+    cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    trainer = fake_trainer(dm, epoch=0, step=10)
+    cb.on_fit_start(trainer, None)
+    first = dm.mixture
+    cb.on_train_epoch_end(trainer, module_with_eval(10, [1.0, 2.0, 3.0]))
+    (row,) = history(tmp_path)
+    assert row["round"] == 1 and row["step"] == 10 and cb.rounds_done == 1
+    np.testing.assert_allclose(list(row["weights"].values()), first)
+    np.testing.assert_allclose(dm.mixture, list(row["next_weights"].values()))
+    assert not np.allclose(dm.mixture, first)
+    assert trainer.strategy.broadcasts == 1
+
+
+def test_the_sanity_check_and_a_replayed_round_end_change_nothing(dm, tmp_path):
+    strategy = ManualStrategy(schedule=[(1, [1, 0, 0]), (2, [0, 1, 0])])
+    cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    cb.on_fit_start(fake_trainer(dm), None)
+    cb.on_train_epoch_end(fake_trainer(dm, sanity=True), module_with_eval(10, [1, 1, 1]))
+    assert history(tmp_path) == [] and cb.rounds_done == 0
+    cb.rounds_done = 1  # as restored from a round-1 checkpoint: Lightning replays that round's end
+    cb.on_train_epoch_end(fake_trainer(dm, epoch=0), module_with_eval(10, [1, 1, 1]))
+    assert history(tmp_path) == []
+    np.testing.assert_allclose(dm.mixture, [1, 0, 0])
+
+
+def test_every_rank_takes_rank_zeros_mixture(dm, tmp_path):
+    strategy = SkillItStrategy(A, eta=1.0, window=2)
+    cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    cb.on_fit_start(fake_trainer(dm, rank=1, world=2), None)
+    rank1 = fake_trainer(dm, rank=1, world=2, rank0_value=[0.2, 0.3, 0.5])
+    cb.on_train_epoch_end(rank1, module_with_eval(10, [5.0, 0.0, 0.0]))
+    np.testing.assert_allclose(dm.mixture, [0.2, 0.3, 0.5])
+    assert history(tmp_path) == []  # only rank 0 writes the history
+    (own,) = [json.loads(x) for x in cb.rank_path(1).read_text().splitlines()]
+    assert own["next_weights"] == {"toy1": 0.2, "toy2": 0.3, "toy3": 0.5}
+
+
+@pytest.mark.parametrize("bad", [[0.5, 0.5, 0.5], [1.0, -0.5, 0.5], [np.nan, 0.5, 0.5], [0.5, 0.5]])
+def test_an_invalid_mixture_from_the_strategy_is_a_bug_not_a_silent_change(dm, tmp_path, bad):
+    strategy = ManualStrategy(weights=[1, 1, 1])
+    strategy.next_weights = lambda round_index, losses: np.array(bad)
+    cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    cb.on_fit_start(fake_trainer(dm), None)
+    with pytest.raises(RuntimeError, match="strategy 'manual'"):
+        cb.on_train_epoch_end(fake_trainer(dm), module_with_eval(10, [1, 1, 1]))
+    np.testing.assert_allclose(dm.mixture, [1 / 3] * 3)
+
+
+def test_a_round_end_without_a_fresh_evaluation_is_refused(dm, tmp_path):
+    cb = SkillItCallback(ManualStrategy(weights=[1, 1, 1]), SKILLS, SKILLS, tmp_path, plots=False)
+    cb.on_fit_start(fake_trainer(dm), None)
+    with pytest.raises(RuntimeError, match="evaluation at the end of every round"):
+        cb.on_train_epoch_end(fake_trainer(dm, step=10), module_with_eval(5, [1, 1, 1]))
+
+
+def test_resume_trims_history_to_the_checkpoints_rounds(dm, tmp_path):
+    lines = [{"round": r, "step": 10 * r} for r in (1, 2, 3)]
+    (tmp_path / HISTORY_FILE).write_text("".join(json.dumps(x) + "\n" for x in lines))
+    cb = SkillItCallback(ManualStrategy(weights=[1, 1, 1]), SKILLS, SKILLS, tmp_path, plots=False)
+    cb.load_state_dict({**cb.state_dict(), "rounds_done": 2})
+    cb.on_fit_start(fake_trainer(dm), None)
+    assert [row["round"] for row in history(tmp_path)] == [1, 2]
+
+
+def test_state_restores_the_strategys_mixture_and_checks_the_skills(dm, tmp_path):
+    strategy = SkillItStrategy(A, eta=1.0, window=2)
+    cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    cb.on_fit_start(fake_trainer(dm), None)
+    cb.on_train_epoch_end(fake_trainer(dm), module_with_eval(10, [1.0, 2.0, 3.0]))
+    fresh = SkillItCallback(
+        SkillItStrategy(A, eta=1.0, window=2), SKILLS, SKILLS, tmp_path, plots=False
+    )
+    fresh.load_state_dict(cb.state_dict())
+    fresh.on_fit_start(fake_trainer(dm), None)  # the resumed run starts from the saved mixture
+    np.testing.assert_allclose(dm.mixture, strategy.current_weights)
+    other = SkillItCallback(SkillItStrategy(A, 1.0, 2), ["a", "b", "c"], SKILLS, tmp_path)
+    with pytest.raises(SkillitError, match="skills.train"):
+        other.load_state_dict(cb.state_dict())
+
+
+def test_curriculum_admits_the_easiest_share_per_round_and_survives_a_resume(dm, tmp_path):
+    dm.set_mixture([1, 1, 1])
+    cb = CurriculumCallback(CurriculumSchedule(stages=3), [10, 10, 10], pool_size=30, seed=0)
+    cb.scores = np.arange(30, dtype=np.float64)[::-1].copy()  # sample 29 is the easiest
+    cb.on_fit_start(fake_trainer(dm), None)
+    assert dm.round_details() == {"pool_size": 10}
+    assert set(dm._draw.allowed) == set(range(20, 30))
+    cb.on_train_epoch_end(fake_trainer(dm, epoch=0), None)
+    assert dm.round_details() == {"pool_size": 20}
+    resumed = CurriculumCallback(CurriculumSchedule(stages=3), [10, 10, 10], pool_size=30, seed=0)
+    resumed.load_state_dict(cb.state_dict())
+    resumed.on_fit_start(fake_trainer(dm, epoch=0), None)  # loops are restored after fit start
+    assert dm.round_details() == {"pool_size": 20}
+    resumed.on_train_epoch_end(fake_trainer(dm, epoch=0), None)  # the replayed end of round 1
+    assert dm.round_details() == {"pool_size": 20}
