@@ -7,6 +7,7 @@ the wrong type are errors that name the key and the file (or the command line).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,8 +136,8 @@ class MixingConfig:
             )
         if self.rounds < 1:
             raise SkillitError(f"mixing.rounds must be >= 1, got {self.rounds}")
-        if self.eta < 0:
-            raise SkillitError(f"mixing.eta must be >= 0, got {self.eta}")
+        if not math.isfinite(self.eta) or self.eta < 0:
+            raise SkillitError(f"mixing.eta must be a finite number >= 0, got {self.eta}")
         if self.window < 1:
             raise SkillitError(f"mixing.window must be >= 1 (rounds), got {self.window}")
         if self.eval_every is not None and self.eval_every < 1:

@@ -24,7 +24,13 @@ def derive_rng(*keys: int) -> np.random.Generator:
 
 
 def mixture_counts(weights: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
-    """Integer counts per skill summing to `total`, each floor or ceil of weight * total."""
+    """Integer counts per skill summing to `total`, each floor or ceil of weight * total.
+
+    The generators' `synthetic.common.skill_counts` rounds differently on purpose: a data file is
+    a function of (n, proportions) alone, so it hands leftovers to the largest fractions, while a
+    training round draws them by seed so that, over rounds, no skill is favoured by the rounding.
+    (`synthetic` is usable without skillit, so it cannot share this function.)
+    """
     p = check_weights(weights, key="mixture")
     if total < 0:
         raise ValueError(f"total must be >= 0, got {total}")

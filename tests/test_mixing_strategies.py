@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
+from skillit.config import load_config
 from skillit.errors import SkillitError
 from skillit.mixing.strategies import (
     STRATEGY_NAMES,
@@ -212,15 +213,22 @@ def test_build_strategy_unknown_name_lists_the_valid_names():
     assert all(name in str(err.value) for name in STRATEGY_NAMES)
 
 
-def test_negative_eta_error_names_mixing_eta():
+@pytest.mark.parametrize("value", ["-0.1", "inf", "nan"])
+def test_a_bad_eta_is_refused_by_the_config_naming_mixing_eta(value):
     with pytest.raises(SkillitError, match="mixing.eta"):
-        build_strategy("skillit", graph=A, eta=-0.1)
+        load_config([], [f"mixing.eta={value}"])
 
 
-@pytest.mark.parametrize("window", [0, -2, 1.5])
-def test_window_below_one_error_names_mixing_window(window):
+@pytest.mark.parametrize("window", ["0", "-2", "1.5"])
+def test_a_window_below_one_is_refused_by_the_config_naming_mixing_window(window):
     with pytest.raises(SkillitError, match="mixing.window"):
-        build_strategy("skillit", graph=A, window=window)
+        load_config([], [f"mixing.window={window}"])
+
+
+@pytest.mark.parametrize("eta, window", [(-0.1, 2), (float("nan"), 2), (0.5, 0), (0.5, 1.5)])
+def test_the_strategy_itself_refuses_what_the_config_would_have(eta, window):
+    with pytest.raises(ValueError):
+        SkillItStrategy(A, eta=eta, window=window)
 
 
 @pytest.mark.parametrize("weights", [[1, 1], [1, -1, 1], [0, 0, 0], [1, float("nan"), 1]])

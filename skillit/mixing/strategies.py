@@ -16,7 +16,6 @@ admitted sample indices at each step.
 from __future__ import annotations
 
 import itertools
-import math
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -39,37 +38,6 @@ STRATEGY_NAMES = (
     "static",
     "no_graph",
 )
-
-
-# -- validation helpers -------------------------------------------------------------------------
-
-
-def check_eta(eta: Any) -> float:
-    try:
-        value = float(eta)
-    except (TypeError, ValueError):
-        raise SkillitError(f"mixing.eta must be a number >= 0, got {eta!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise SkillitError(f"mixing.eta must be a finite number >= 0, got {eta!r}")
-    return value
-
-
-def check_window(window: Any) -> int:
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise SkillitError(f"mixing.window must be an integer >= 1 (rounds), got {window!r}")
-    return int(window)
-
-
-def check_graph(graph: Any, key: str = "mixing.graph") -> np.ndarray:
-    try:
-        a = np.asarray(graph, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise SkillitError(f"{key} must be a k x m matrix of numbers") from None
-    if a.ndim != 2 or 0 in a.shape:
-        raise SkillitError(f"{key} must be a non-empty k x m matrix, got shape {a.shape}")
-    if not np.isfinite(a).all() or (a < 0).any():
-        raise SkillitError(f"{key} entries must be finite numbers >= 0")
-    return a
 
 
 # -- the interface ------------------------------------------------------------------------------
@@ -331,9 +299,13 @@ class SkillItStrategy(MixingStrategy):
         window: int,
         eval_skills: Sequence[str] | None = None,
     ) -> None:
-        self.graph = check_graph(graph)
-        self.eta = check_eta(eta)
-        self.window = check_window(window)
+        # The config validated these for the user (naming the key); here they are a contract.
+        self.graph = np.asarray(graph, dtype=np.float64)
+        self.eta = float(eta)
+        self.window = int(window)
+        if self.window != window or self.window < 1:
+            raise ValueError(f"window must be an integer >= 1 (rounds), got {window!r}")
+        updates.skillit_initial(self.graph, self.eta)  # fails fast on a bad graph or eta
         if eval_skills is not None and len(eval_skills) != self.graph.shape[1]:
             raise SkillitError(
                 f"the graph has {self.graph.shape[1]} columns but skills.eval names "
@@ -418,10 +390,10 @@ class StaticStrategy(MixingStrategy):
     def __init__(
         self, graph: np.ndarray, eta: float, eval_skills: Sequence[str] | None = None
     ) -> None:
-        self.graph = check_graph(graph)
-        self.eta = check_eta(eta)
+        self.graph = np.asarray(graph, dtype=np.float64)
+        self.eta = float(eta)
+        self._p = updates.static_weights(self.graph, self.eta)  # checks graph and eta
         super().__init__(self.graph.shape[0], eval_skills)
-        self._p = updates.static_weights(self.graph, self.eta)
 
     def initial_weights(self) -> np.ndarray:
         return self._p.copy()
@@ -482,7 +454,7 @@ def build_strategy(
         return NoGraphStrategy(train_skills, eval_skills, eta, window)
     if graph is None:
         raise SkillitError(f"mixing.strategy {name!r} needs a skills graph (mixing.graph)")
-    a = check_graph(graph)
+    a = np.asarray(graph, dtype=np.float64)
     if k is not None and a.shape[0] != k:
         raise SkillitError(
             f"the graph has {a.shape[0]} rows but there are {k} training skills (mixing.graph)"
