@@ -109,7 +109,7 @@ def test_every_rank_takes_rank_zeros_mixture(dm, tmp_path):
 @pytest.mark.parametrize("bad", [[0.5, 0.5, 0.5], [1.0, -0.5, 0.5], [np.nan, 0.5, 0.5], [0.5, 0.5]])
 def test_an_invalid_mixture_from_the_strategy_is_a_bug_not_a_silent_change(dm, tmp_path, bad):
     strategy = ManualStrategy(weights=[1, 1, 1])
-    strategy.next_weights = lambda round_index, losses: np.array(bad)
+    strategy.next_weights = lambda round_number, losses: np.array(bad)
     cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
     cb.on_fit_start(fake_trainer(dm), None)
     with pytest.raises(RuntimeError, match="strategy 'manual'"):

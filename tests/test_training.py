@@ -122,11 +122,11 @@ def test_a_run_writes_its_config_tokenizer_checkpoint_logs_and_plots(skillit_run
 class CtrlCInRound(L.Callback):
     """Presses Ctrl-C at the first batch of a round, as a user would mid-run."""
 
-    def __init__(self, round_index: int):
-        self.round_index = round_index
+    def __init__(self, round_number: int):
+        self.round_number = round_number
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.current_epoch + 1 == self.round_index:
+        if trainer.current_epoch + 1 == self.round_number:
             raise KeyboardInterrupt
 
 

@@ -64,8 +64,8 @@ class MixingStrategy(ABC):
     def initial_weights(self) -> np.ndarray:
         """p_1, the mixture of round 1 (pure: does not change the state)."""
 
-    def _next(self, round_index: int, losses: np.ndarray) -> np.ndarray:
-        """The mixture after `round_index`; `losses` may be non-finite if not uses_losses."""
+    def _next(self, round_number: int, losses: np.ndarray) -> np.ndarray:
+        """The mixture after `round_number`; `losses` may be non-finite if not uses_losses."""
         return self.current_weights
 
     @property
@@ -78,14 +78,14 @@ class MixingStrategy(ABC):
     def last_round(self) -> int:
         return self._last_round
 
-    def next_weights(self, round_index: int, eval_losses: np.ndarray) -> np.ndarray:
-        """Called after round `round_index` (1-based) with its end-of-round eval losses (m,)."""
-        if isinstance(round_index, bool) or int(round_index) != round_index or round_index < 1:
-            raise ValueError(f"round_index must be an integer >= 1, got {round_index!r}")
-        round_index = int(round_index)
-        if round_index < self._last_round:
+    def next_weights(self, round_number: int, eval_losses: np.ndarray) -> np.ndarray:
+        """Called after round `round_number` (1-based) with its end-of-round eval losses (m,)."""
+        if isinstance(round_number, bool) or int(round_number) != round_number or round_number < 1:
+            raise ValueError(f"round_number must be an integer >= 1, got {round_number!r}")
+        round_number = int(round_number)
+        if round_number < self._last_round:
             raise ValueError(
-                f"round {round_index} comes after round {self._last_round}; rounds must not go back"
+                f"round {round_number} comes after round {self._last_round}; rounds must not go back"
             )
         losses = np.asarray(eval_losses, dtype=np.float64)
         expected = self.num_eval
@@ -99,16 +99,16 @@ class MixingStrategy(ABC):
             names = ", ".join(f"{self._eval_name(j)}={losses[j]}" for j in bad)
             action = "keeping the previous mixture" if self.uses_losses else "ignored"
             warnings.warn(
-                f"round {round_index}: non-finite eval loss for skill {names}; {action}",
+                f"round {round_number}: non-finite eval loss for skill {names}; {action}",
                 RuntimeWarning,
                 stacklevel=2,
             )
             if self.uses_losses:
-                self._last_round = round_index
+                self._last_round = round_number
                 return self.current_weights
-        weights = np.asarray(self._next(round_index, losses), dtype=np.float64)
+        weights = np.asarray(self._next(round_number, losses), dtype=np.float64)
         self._weights = weights
-        self._last_round = round_index
+        self._last_round = round_number
         return weights.copy()
 
     def _eval_name(self, j: int) -> str:
@@ -231,17 +231,17 @@ class ManualStrategy(MixingStrategy):
         self._mixtures = mixtures
         super().__init__(mixtures[0].size, eval_skills)
 
-    def weights_for_round(self, round_index: int) -> np.ndarray:
-        """The scheduled mixture of `round_index`: the last entry starting at or before it."""
-        pos = max(i for i, s in enumerate(self._starts) if s <= round_index)
+    def weights_for_round(self, round_number: int) -> np.ndarray:
+        """The scheduled mixture of `round_number`: the last entry starting at or before it."""
+        pos = max(i for i, s in enumerate(self._starts) if s <= round_number)
         return self._mixtures[pos].copy()
 
     def initial_weights(self) -> np.ndarray:
         return self.weights_for_round(1)
 
-    def _next(self, round_index: int, losses: np.ndarray) -> np.ndarray:
+    def _next(self, round_number: int, losses: np.ndarray) -> np.ndarray:
         # The schedule does not read losses, so it advances even when a loss is non-finite.
-        return self.weights_for_round(round_index + 1)
+        return self.weights_for_round(round_number + 1)
 
 
 @dataclass(frozen=True)
@@ -325,10 +325,10 @@ class SkillItStrategy(MixingStrategy):
         """The losses of the rounds inside the window (w', m), oldest first."""
         return np.array([losses for _, losses in self._history]).reshape(-1, self.num_eval)
 
-    def _next(self, round_index: int, losses: np.ndarray) -> np.ndarray:
+    def _next(self, round_number: int, losses: np.ndarray) -> np.ndarray:
         # The window spans rounds (t - w, t]: a round is counted once, whatever the eval interval.
-        kept = [(r, v) for r, v in self._history if round_index - self.window < r < round_index]
-        self._history = kept + [(round_index, losses.copy())]
+        kept = [(r, v) for r, v in self._history if round_number - self.window < r < round_number]
+        self._history = kept + [(round_number, losses.copy())]
         return updates.skillit_update(self.graph, self.loss_window(), self.eta)
 
     def _extra_state(self) -> dict[str, Any]:
