@@ -6,21 +6,21 @@ Workload: the quick-start config (chain LEGO, 2-layer d=64 GPT), one round, logg
 Every setup is trained twice, for `short` and `long` steps; throughput is
 (long - short) * global batch / (wall(long) - wall(short)), so process start-up, imports, DDP set-up
 and the final evaluation cancel out. Each point is the fastest of `repeats` runs (other processes on
-the machine only ever slow a run down). data.global_batch_size is per rank: DDP with 64 per rank trains a
-global batch of 128, compared with one process at batch 64 and at batch 128.
+the machine only ever slow a run down). DDP with 64 rows per rank trains a global batch of 128
+(data.global_batch_size=128), compared with one process at batch 64 and at batch 128.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_io import machine, write_result  # this folder: benchmarks run as scripts
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "experiment" / "lego.yaml"
@@ -66,7 +66,7 @@ def timed_train(steps: int, batch: int, devices: int, strategy: str, threads: in
             "mixing.rounds=1",
             "mixing.strategy=random",
             "mixing.plots=false",
-            f"data.global_batch_size={batch}",
+            f"data.global_batch_size={batch * devices}",
             "trainer.accelerator=cpu",
             f"trainer.devices={devices}",
             f"trainer.strategy={strategy}",
@@ -123,7 +123,7 @@ def main() -> None:
         f"workload: {CONFIG.relative_to(REPO)}, 1 round, logging off, seed 0; "
         f"steps {args.short} vs {args.long} (difference timed), best of {args.repeats}"
     )
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores")
+    print(f"machine: {machine()}")
     print()
     print("| setup | steps/s | samples/s | vs 1x1 batch 64 | vs 1x1 batch 128 |")
     print("|---|---|---|---|---|")
@@ -132,22 +132,15 @@ def main() -> None:
             f"| {r['setup']} | {r['steps_per_s']:.1f} | {r['samples_per_s']:.0f} | "
             f"{r['samples_per_s'] / base:.2f}x | {r['samples_per_s'] / same_batch:.2f}x |"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-                "config": str(CONFIG.relative_to(REPO)),
-                "short": args.short,
-                "long": args.long,
-                "repeats": args.repeats,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        args.out,
+        {
+            "config": str(CONFIG.relative_to(REPO)),
+            "short": args.short,
+            "long": args.long,
+            "repeats": args.repeats,
+            "rows": rows,
+        },
     )
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "configs" / "graph" / "lego_chain.yaml"
+CONFIG = ROOT / "configs" / "graph_learn" / "lego_chain.yaml"
 
 
 # -- the independent control ----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Cost of Skill-It's round boundaries as a share of training wall time, at the default cadence.
 
-    .venv/bin/python benchmarks/round_overhead.py [--config configs/bench/lego_cpt_cpu.yaml]
+    .venv/bin/python benchmarks/round_overhead.py [--config configs/experiment/lego_cpt_cpu.yaml]
 
 Workload: the lego-cpt suite's CPU default (chain LEGO, 1-layer GPT, batch 64, 3000 steps, T = 6
 rounds, strategy skillit), one thread, seed 0. A round boundary is everything between the last
@@ -17,7 +17,6 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_io import write_result  # this folder: benchmarks run as scripts
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -66,7 +66,7 @@ def make_timer():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(REPO / "configs" / "bench" / "lego_cpt_cpu.yaml"))
+    parser.add_argument("--config", default=str(REPO / "configs" / "experiment" / "lego_cpt_cpu.yaml"))
     parser.add_argument("--strategy", default="skillit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "round_overhead.json"))
@@ -126,23 +126,16 @@ def main() -> None:
     print(f"| one boundary | {rows['per_boundary_s']:.3f} | |")
     print()
     print(f"goal: round overhead <= 5% -> {'met' if rows['boundary_share'] <= 0.05 else 'not met'}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-                "config": str(Path(args.config).relative_to(REPO))
-                if Path(args.config).is_relative_to(REPO)
-                else args.config,
-                "strategy": args.strategy,
-                "seed": args.seed,
-                **rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        args.out,
+        {
+            "config": str(Path(args.config).relative_to(REPO))
+            if Path(args.config).is_relative_to(REPO)
+            else args.config,
+            "strategy": args.strategy,
+            "seed": args.seed,
+            **rows,
+        },
     )
 
 

@@ -19,7 +19,6 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_io import write_result  # this folder: benchmarks run as scripts
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -176,30 +176,23 @@ def main() -> None:
     print()
     print(f"ratio framework / bare: {ratio:.3f} (goal >= 0.95)")
     print(f"end-to-end train() wall time for {args.steps} steps incl. start-up: {min(walls):.1f} s")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-                "torch": torch.__version__,
-                "workload": {
-                    "config": "configs/experiment/lego.yaml",
-                    "batch_size": 64,
-                    "steps": args.steps,
-                    "warmup": args.warmup,
-                    "threads": 1,
-                    "seed": 0,
-                },
-                "bare_steps_per_s": bare,
-                "framework_steps_per_s": framework,
-                "framework_wall_s": walls,
-                "ratio_best": ratio,
+    write_result(
+        args.out,
+        {
+            "torch": torch.__version__,
+            "workload": {
+                "config": "configs/experiment/lego.yaml",
+                "batch_size": 64,
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "threads": 1,
+                "seed": 0,
             },
-            indent=2,
-        )
-        + "\n"
+            "bare_steps_per_s": bare,
+            "framework_steps_per_s": framework,
+            "framework_wall_s": walls,
+            "ratio_best": ratio,
+        },
     )
 
 
