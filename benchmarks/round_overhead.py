@@ -66,7 +66,9 @@ def make_timer():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(REPO / "configs" / "experiment" / "lego_cpt_cpu.yaml"))
+    parser.add_argument(
+        "--config", default=str(REPO / "configs" / "experiment" / "lego_cpt_cpu.yaml")
+    )
     parser.add_argument("--strategy", default="skillit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "round_overhead.json"))

@@ -95,7 +95,7 @@ def bare_steps_per_s(steps: int, warmup: int) -> float:
     from skillit.build import build_network, build_source
     from skillit.data import MixtureDraw, RoundPlan, RoundStream
     from skillit.model.losses import masked_mean_loss
-    from skillit.model.module import warmup_linear_decay
+    from skillit.model.module import build_optimizer
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = workload(steps, tmp, logging_on=False)
@@ -103,20 +103,7 @@ def bare_steps_per_s(steps: int, warmup: int) -> float:
     source = build_source(cfg)
     k = len(source.skill_names)
     network = build_network(cfg, source.tokenizer.get_vocab_size())
-    o = cfg.optim
-    decay = [p for p in network.parameters() if p.dim() >= 2]
-    no_decay = [p for p in network.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": o.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=o.lr,
-        betas=tuple(o.betas),
-    )
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_linear_decay(s, o.warmup_steps, steps, o.min_lr_ratio)
-    )
+    optimizer, schedule = build_optimizer(network, cfg.optim, steps)  # as SkillLM does
     plan = RoundPlan(
         round_number=1, num_batches=steps, global_batch_size=64, rank=0, world_size=1, seed=cfg.seed
     )
@@ -130,7 +117,7 @@ def bare_steps_per_s(steps: int, warmup: int) -> float:
         loss = masked_mean_loss(logits, batch["input_ids"], batch["loss_mask"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(network.parameters(), o.grad_clip)
+        torch.nn.utils.clip_grad_norm_(network.parameters(), cfg.optim.grad_clip)
         optimizer.step()
         schedule.step()
     float(loss)  # make sure the last step is done

@@ -8,6 +8,17 @@ from pathlib import Path
 from skillit.shipped import resolve_config
 
 
+def add_config_items(parser, nargs: str, what: str) -> None:
+    """The CONFIG|KEY=VALUE positional of the verbs that read run configs."""
+    parser.add_argument(
+        "items",
+        nargs=nargs,
+        metavar="CONFIG|KEY=VALUE",
+        help=f"YAML config files or names of shipped {what} configs, then dot-list overrides "
+        "such as trainer.max_steps=200 or skills.train=[lego1,lego2]",
+    )
+
+
 def split_items(
     items: Sequence[str], default_group: str = "experiment"
 ) -> tuple[list[Path], list[str]]:

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from skillit.build import build_source, resolve_skills
-from skillit.commands.common import split_items
+from skillit.commands.common import add_config_items, split_items
 from skillit.config import load_config, merge_structured
 from skillit.errors import SkillitError
 from skillit.graph.io import load_graph
@@ -65,12 +65,7 @@ def register(subparsers) -> None:
         description=LEARN_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    learn.add_argument(
-        "items",
-        nargs="+",
-        metavar="CONFIG|KEY=VALUE",
-        help="YAML config files, then dot-list overrides such as skills.train=[lego1,lego2]",
-    )
+    add_config_items(learn, "+", "graph-learning")
     learn.add_argument(
         "--method",
         choices=("brute", "linear"),

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from skillit.commands.common import split_items
+from skillit.commands.common import add_config_items, split_items
 from skillit.config import config_to_yaml
 from skillit.quiet import quiet_known_warnings
 from skillit.run_dir import (
@@ -40,13 +40,7 @@ def register(subparsers) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "items",
-        nargs="*",
-        metavar="CONFIG|KEY=VALUE",
-        help="YAML config files or shipped experiment names, then dot-list overrides such as "
-        "trainer.max_steps=200",
-    )
+    add_config_items(p, "*", "experiment")
     p.add_argument(
         "--resume",
         metavar="RUN",

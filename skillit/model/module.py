@@ -37,6 +37,27 @@ def warmup_linear_decay(step: int, warmup: int, total: int, min_ratio: float) ->
     return max(min_ratio, 1.0 - (1.0 - min_ratio) * progress)
 
 
+def build_optimizer(network: nn.Module, cfg: OptimConfig, total_steps: int):
+    """AdamW (no weight decay on vectors: biases, norms) and its per-step warm-up/decay schedule."""
+    decay, no_decay = [], []
+    for p in network.parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 else no_decay).append(p)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        betas=tuple(cfg.betas),
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: warmup_linear_decay(step, cfg.warmup_steps, total_steps, cfg.min_lr_ratio),
+    )
+    return optimizer, schedule
+
+
 class SkillLM(L.LightningModule):
     def __init__(
         self, network: nn.Module, eval_skills: list[str], optim: OptimConfig, total_steps: int
@@ -93,23 +114,5 @@ class SkillLM(L.LightningModule):
             self.last_eval = EvalResult(step=self.global_step, loss=loss, acc=acc)
 
     def configure_optimizers(self):
-        cfg = self.optim_cfg
-        decay, no_decay = [], []
-        for p in self.network.parameters():
-            if p.requires_grad:
-                (decay if p.dim() >= 2 else no_decay).append(p)
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": cfg.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=cfg.lr,
-            betas=tuple(cfg.betas),
-        )
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            lambda step: warmup_linear_decay(
-                step, cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio
-            ),
-        )
+        optimizer, schedule = build_optimizer(self.network, self.optim_cfg, self.total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -55,11 +55,9 @@ def _check_common(prefix: str, cfg, n_skills: int) -> None:
 
 
 @dataclass
-class LegoSourceConfig:
-    """LEGO data (see synthetic/lego.py): skill i asks for a variable at depth i."""
+class GeneratedSourceConfig:
+    """What both generators take: the format, what is scored, the natural mix, validation sets."""
 
-    k: int = 5  # number of variables, 1..26
-    structure: str = "chain"  # chain | tree (balanced binary tree in breadth-first order)
     fmt: str = "paper"  # paper | chain (chain-of-answers, learns fast on CPU)
     answer_loss: str = "last"  # chain format: score the asked value only (last) or all values
     proportions: list[float] | None = (
@@ -67,6 +65,14 @@ class LegoSourceConfig:
     )
     val_size: int = 100  # validation samples per skill
     val_seed: int = 1234  # seed of the validation sets, independent of the training seed
+
+
+@dataclass
+class LegoSourceConfig(GeneratedSourceConfig):
+    """LEGO data (see synthetic/lego.py): skill i asks for a variable at depth i."""
+
+    k: int = 5  # number of variables, 1..26
+    structure: str = "chain"  # chain | tree (balanced binary tree in breadth-first order)
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= lego.MAX_K:
@@ -79,17 +85,10 @@ class LegoSourceConfig:
 
 
 @dataclass
-class AdditionSourceConfig:
+class AdditionSourceConfig(GeneratedSourceConfig):
     """Addition data (see synthetic/addition.py): skill i is digit i of the sum, ones first."""
 
     digits: int = 3  # digits per operand, 1..10; one skill per digit
-    fmt: str = "paper"  # paper | chain (sum digits listed from the ones digit up)
-    answer_loss: str = "last"  # chain format: score the asked digit only (last) or all digits
-    proportions: list[float] | None = (
-        None  # natural skill mix, one weight per skill; None = uniform
-    )
-    val_size: int = 100  # validation samples per skill
-    val_seed: int = 1234  # seed of the validation sets, independent of the training seed
 
     def __post_init__(self) -> None:
         if not 1 <= self.digits <= addition.MAX_DIGITS:
