@@ -10,7 +10,11 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 "$PYTHON" -m venv "$WORK/venv"
 "$WORK/venv/bin/python" -m pip install -q "$TORCH_SPEC"
-"$WORK/venv/bin/python" -m pip install -q "$REPO"
+# Install from a copy of the source, so the build leaves nothing (build/, *.egg-info) in the checkout.
+mkdir "$WORK/src"
+tar -C "$REPO" --exclude=./.venv --exclude=./runs --exclude=./build --exclude=./.git -cf - . \
+  | tar -C "$WORK/src" -xf -
+"$WORK/venv/bin/python" -m pip install -q "$WORK/src"
 mkdir "$WORK/elsewhere"
 cd "$WORK/elsewhere"
 where=$("$WORK/venv/bin/python" -c 'import skillit; print(skillit.__file__)')

@@ -1,1 +1,0 @@
-"""One module per `skillit` verb; see skillit/cli.py for the contract."""

@@ -1,9 +1,0 @@
-"""One exception type for problems the user can fix (bad config, bad file, bad flag).
-
-The CLI prints these as a single line and exits with status 2; anything else is a bug and keeps
-its traceback.
-"""
-
-
-class SkillitError(ValueError):
-    """A user-facing error: the message names the file, key or flag and what would be valid."""

@@ -1,1 +1,0 @@
-"""Synthetic skill generators (LEGO reasoning chains, multi-digit addition), usable on their own."""
