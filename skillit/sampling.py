@@ -26,6 +26,11 @@ def derive_rng(*keys: int) -> np.random.Generator:
 def mixture_counts(weights: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
     """Integer counts per skill summing to `total`, each floor or ceil of weight * total.
 
+    Leftovers go by systematic sampling over the fractional parts (in a seeded random order): one
+    uniform offset u and the points u, u + 1, ... pick skill i with probability exactly its fraction,
+    so E[count_i] = weight_i * total however many leftovers there are. (Drawing them one after the
+    other without replacement, in proportion to the fractions, favours the largest fractions.)
+
     The generators' `synthetic.common.skill_counts` rounds differently on purpose: a data file is
     a function of (n, proportions) alone, so it hands leftovers to the largest fractions, while a
     training round draws them by seed so that, over rounds, no skill is favoured by the rounding.
@@ -39,7 +44,11 @@ def mixture_counts(weights: np.ndarray, total: int, rng: np.random.Generator) ->
     leftover = int(total - counts.sum())
     if leftover > 0:
         frac = exact - counts
-        chosen = rng.choice(len(p), size=leftover, replace=False, p=frac / frac.sum())
+        order = rng.permutation(len(p))
+        edges = np.cumsum(frac[order])
+        edges *= leftover / edges[-1]  # the fractions sum to `leftover` up to rounding error
+        points = rng.uniform() + np.arange(leftover)
+        chosen = order[np.minimum(np.searchsorted(edges, points, side="right"), len(p) - 1)]
         counts[chosen] += 1
     return counts
 
