@@ -27,6 +27,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 
+from skillit import jsonio
 from skillit.errors import SkillitError
 from skillit.mixing.strategies import MixingStrategy
 from skillit.plots import plot_run
@@ -39,7 +40,7 @@ EVAL_FILE = "eval_history.jsonl"  # every evaluation (round ends and mixing.eval
 def append_jsonl(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
+        fh.write(jsonio.dumps(record) + "\n")
 
 
 def trim_history(path: Path, rounds_kept: int) -> None:
@@ -140,6 +141,7 @@ class SkillItCallback(L.Callback):
         used = dm.mixture
         details = dm.round_details()
         losses = np.asarray(result.loss, dtype=np.float64)
+        diverged = self._divergence(trainer, pl_module, round_t, losses)
         # A non-finite loss makes the strategy keep the previous mixture (and warn).
         next_w = np.asarray(self.strategy.next_weights(round_t, losses), dtype=np.float64)
         # Every rank must hold the same mixture: take rank 0's (identical in exact arithmetic).
@@ -166,6 +168,26 @@ class SkillItCallback(L.Callback):
             metrics["round"] = float(round_t)
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=trainer.global_step)
+        if diverged:  # the round is on record (non-finite values as null); stop here
+            raise TrainingDiverged(diverged)
+
+    @staticmethod
+    def _divergence(trainer, pl_module, round_t: int, losses: np.ndarray) -> str | None:
+        """Why the run cannot go on (every loss of the round non-finite), or None."""
+        finite = getattr(pl_module, "finite_train_steps", None)
+        if finite is not None:  # summed over ranks, so every rank takes the same decision
+            finite = float(trainer.strategy.reduce(finite.clone(), reduce_op="sum"))
+        if np.isfinite(losses).any() and (finite is None or finite > 0):
+            return None
+        what = "every evaluation loss" if not np.isfinite(losses).any() else "every training loss"
+        lr = getattr(getattr(pl_module, "optim_cfg", None), "lr", None)
+        return (
+            f"training diverged: {what} of round {round_t} is non-finite (at step "
+            f"{trainer.global_step}); the likely cause is a learning rate too high for this model"
+            f"{f' (optim.lr={lr:g})' if lr is not None else ''}: lower optim.lr, keep "
+            "optim.grad_clip > 0, or check the data of the skills. The rounds so far are in "
+            "mixture_history.jsonl"
+        )
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not (self.plots and trainer.is_global_zero and self.history_path.exists()):
@@ -181,6 +203,10 @@ class SkillItCallback(L.Callback):
             if hasattr(logger, "log_image"):
                 for key, path in images.items():
                     logger.log_image(key=f"plots/{key}", images=[str(path)])
+
+
+class TrainingDiverged(SkillitError):
+    """The losses of a whole round are non-finite: going on would only train on NaN."""
 
 
 def check_mixture(weights: np.ndarray, num_skills: int, strategy: str) -> None:

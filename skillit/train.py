@@ -7,7 +7,6 @@ points (`skillit.commands`, bench and probe workers).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from omegaconf import OmegaConf
 
+from skillit import jsonio
 from skillit.build import build_network, build_parts, check_sequence_length, load_initial_weights
 from skillit.callback import SkillItCallback
 from skillit.config import RunConfig, config_to_yaml
@@ -174,7 +174,7 @@ def train(
             "eval_loss": dict(zip(parts.eval_skills, map(float, out.loss))),
             "eval_acc": dict(zip(parts.eval_skills, map(float, out.acc))),
         }
-        (run_dir / FINAL_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        (run_dir / FINAL_FILE).write_text(jsonio.dumps(summary, indent=2) + "\n")
     return out
 
 

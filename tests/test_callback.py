@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
-from skillit.callback import HISTORY_FILE, SkillItCallback
+from skillit.callback import HISTORY_FILE, SkillItCallback, TrainingDiverged
 from skillit.curriculum import CurriculumCallback
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
@@ -29,6 +31,9 @@ class FakeStrategy:
     def broadcast(self, obj, src=0):
         self.broadcasts += 1
         return self.rank0_value if self.rank0_value is not None else obj
+
+    def reduce(self, tensor, reduce_op="sum"):
+        return tensor  # one rank
 
 
 def fake_trainer(dm, epoch=0, step=10, rank=0, world=1, sanity=False, rank0_value=None):
@@ -164,3 +169,47 @@ def test_curriculum_admits_the_easiest_share_per_round_and_survives_a_resume(dm,
     assert dm.round_details() == {"pool_size": 20}
     resumed.on_train_epoch_end(fake_trainer(dm, epoch=0), None)  # the replayed end of round 1
     assert dm.round_details() == {"pool_size": 20}
+
+
+def module_with_train_steps(step, losses, finite_steps):
+    module = module_with_eval(step, losses)
+    module.finite_train_steps = torch.tensor(float(finite_steps))
+    module.optim_cfg = SimpleNamespace(lr=1e30)
+    return module
+
+
+@pytest.mark.parametrize(
+    "losses, finite_steps, what",
+    [
+        ([np.nan, np.inf, np.nan], 10, "every evaluation loss"),
+        ([1.0, 2.0, 3.0], 0, "every training loss"),
+    ],
+)
+def test_a_round_with_only_non_finite_losses_stops_the_run_after_recording_it(
+    dm, tmp_path, losses, finite_steps, what
+):
+    cb = SkillItCallback(
+        SkillItStrategy(A, eta=1.0, window=2), SKILLS, SKILLS, tmp_path, plots=False
+    )
+    cb.on_fit_start(fake_trainer(dm), None)
+    with pytest.raises(TrainingDiverged, match=rf"{what} of round 1 .*step 10.*optim.lr=1e\+30"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the strategy's own NaN warning
+            cb.on_train_epoch_end(
+                fake_trainer(dm, step=10), module_with_train_steps(10, losses, finite_steps)
+            )
+    text = (tmp_path / HISTORY_FILE).read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    (row,) = history(tmp_path)  # valid JSON, non-finite values as null
+    assert list(row["eval_loss"].values()) == [None if not np.isfinite(v) else v for v in losses]
+
+
+def test_a_round_with_some_finite_losses_goes_on(dm, tmp_path):
+    cb = SkillItCallback(
+        SkillItStrategy(A, eta=1.0, window=2), SKILLS, SKILLS, tmp_path, plots=False
+    )
+    cb.on_fit_start(fake_trainer(dm), None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cb.on_train_epoch_end(fake_trainer(dm), module_with_train_steps(10, [np.nan, 1.0, 1.0], 3))
+    assert cb.rounds_done == 1

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from skillit.config import load_config
+from skillit.errors import SkillitError
 from skillit.mixing.updates import skillit_initial, skillit_update
 from skillit.train import train
 
@@ -210,3 +211,17 @@ def test_eval_every_adds_evaluations_but_the_mixture_uses_round_ends_only(tmp_pa
     assert [h["step"] for h in history] == [20, 40]
     by_step = {e["step"]: e["eval_loss"] for e in evals}
     assert all(h["eval_loss"] == by_step[h["step"]] for h in history)
+
+
+def test_a_diverged_run_stops_with_a_clear_error_and_writes_only_valid_json(tmp_path, lego_k3):
+    cfg = lego_k3(tmp_path, "optim.lr=1e30", "trainer.max_steps=20", "mixing.rounds=2")
+    with (
+        pytest.warns(RuntimeWarning),
+        pytest.raises(SkillitError, match="training diverged.*optim.lr"),
+    ):
+        train(cfg)
+    for name in ("mixture_history.jsonl", "eval_history.jsonl"):
+        for line in (tmp_path / name).read_text().splitlines():
+            assert "NaN" not in line and "Infinity" not in line, name
+            json.loads(line)
+    assert not (tmp_path / "final_eval.json").exists()

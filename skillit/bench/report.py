@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from skillit import jsonio
 from skillit.bench.plots import plot_suite
 from skillit.bench.suite import Suite, Target
 from skillit.callback import EVAL_FILE, HISTORY_FILE
@@ -216,11 +217,11 @@ def write_report(suite: Suite, specs: list[RunSpec], out: Path, plots: bool = Tr
     records = [read_run(s) for s in specs if s.finished]
     results = summarise(suite, records)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.json").write_text(jsonio.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(markdown_table(results))
     if plots and records:
         results["plots"] = {
             k: str(v) for k, v in plot_suite(records, list(suite.strategies), out).items()
         }
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (out / "results.json").write_text(jsonio.dumps(results, indent=2) + "\n")
     return results

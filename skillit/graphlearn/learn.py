@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from skillit import jsonio
 from skillit.errors import SkillitError
 from skillit.graph.io import SkillGraph, export_npy, save_graph
 from skillit.graph.plot import plot_graph
@@ -317,7 +318,7 @@ def write_outputs(result: LearnResult, out_dir: str | Path, plot: bool = True) -
         "seconds": round(result.seconds, 2),
     }
     paths["summary"] = out_dir / "summary.json"
-    _write_atomic(paths["summary"], json.dumps(summary, indent=2) + "\n")
+    _write_atomic(paths["summary"], jsonio.dumps(summary, indent=2) + "\n")
     if plot:
         paths["heatmap"] = plot_graph(graph, out_dir / "graph.png")
     return paths

@@ -69,6 +69,11 @@ class SkillLM(L.LightningModule):
         self.total_steps = total_steps
         self.eval_metric = PerSkillEval(len(self.eval_skills))
         self.last_eval: EvalResult | None = None
+        # Steps of the current round whose training loss was finite (a tensor: no host sync).
+        self.finite_train_steps = torch.zeros(())
+
+    def on_train_epoch_start(self) -> None:
+        self.finite_train_steps = torch.zeros((), device=self.device)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.network(input_ids)
@@ -76,6 +81,7 @@ class SkillLM(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch["input_ids"])
         loss = masked_mean_loss(logits, batch["input_ids"], batch["loss_mask"])
+        self.finite_train_steps += torch.isfinite(loss.detach())
         if self._logs_this_step():
             self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return loss

@@ -1,0 +1,23 @@
+"""JSON the project writes is always valid JSON: a non-finite number becomes null."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def finite_or_none(value: Any) -> Any:
+    """`value` with every NaN or infinity (at any depth of dicts, lists, tuples) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """json.dumps that refuses NaN (after turning non-finite numbers into null)."""
+    return json.dumps(finite_or_none(value), allow_nan=False, **kwargs)
