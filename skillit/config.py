@@ -28,6 +28,7 @@ T = TypeVar("T")
 
 SOURCES = ("lego", "addition", "jsonl", "natinst")
 WANDB_MODES = ("offline", "online", "off")
+TRAIN_LOSSES = ("answer", "all")
 
 
 @dataclass
@@ -82,6 +83,9 @@ class ModelConfig:
     hf_path: str | None = None  # local directory of a pretrained Hugging Face causal LM
     hf_config: dict[str, Any] | None = None  # or a config (e.g. GPT-Neo sizes) for random init
     init_from: str | None = None  # start from the weights of a skillit checkpoint (.ckpt)
+    # Training loss over `answer` tokens only, or `all` non-pad tokens (the authors' code: the
+    # whole sequence is the language-modelling target). Evaluation always scores the answer.
+    train_loss: str = "answer"
 
     def __post_init__(self) -> None:
         if self.backend not in ("gpt", "hf"):
@@ -89,6 +93,10 @@ class ModelConfig:
         for key in ("n_layer", "n_head", "d_model", "max_seq_len"):
             if getattr(self, key) < 1:
                 raise SkillitError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if self.train_loss not in TRAIN_LOSSES:
+            raise SkillitError(
+                f"model.train_loss must be one of {list(TRAIN_LOSSES)}, got {self.train_loss!r}"
+            )
         if self.backend == "hf" and (self.hf_path is None) == (self.hf_config is None):
             raise SkillitError(
                 "model.backend=hf needs exactly one of model.hf_path or model.hf_config"

@@ -128,7 +128,14 @@ def train(
     network = build_network(cfg, parts.source.tokenizer.get_vocab_size())
     if cfg.model.init_from:
         load_initial_weights(network, cfg.model.init_from)
-    module = SkillLM(network, parts.eval_skills, cfg.optim, total_steps=cfg.trainer.max_steps)
+    module = SkillLM(
+        network,
+        parts.eval_skills,
+        cfg.optim,
+        total_steps=cfg.trainer.max_steps,
+        train_loss=cfg.model.train_loss,
+        pad_id=parts.source.pad_id,
+    )
 
     if is_launcher_process():
         (run_dir / CONFIG_FILE).write_text(config_to_yaml(cfg))

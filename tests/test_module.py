@@ -90,3 +90,23 @@ def test_one_validation_pass_gives_the_same_per_skill_numbers_as_the_plain_evalu
     np.testing.assert_allclose(module.last_eval.loss, loss, rtol=1e-6)
     np.testing.assert_allclose(module.last_eval.acc, acc)
     assert module.last_eval.loss.shape == (3,)
+
+
+def test_the_all_token_loss_scores_every_non_pad_target_and_only_those(setup):
+    module, dm = setup
+    module.train_loss, module.pad_id = "all", 0
+    batch = next(iter(dm.train_stream(1)))
+    ids = batch["input_ids"]
+    logits = module(ids)
+    expected = masked_mean_loss(logits, ids, ids != 0)
+    torch.testing.assert_close(module.training_step(batch, 0), expected)
+    answer_only = masked_mean_loss(logits, ids, batch["loss_mask"])
+    assert not torch.isclose(expected, answer_only)
+
+
+def test_an_unknown_train_loss_is_refused_by_key():
+    from skillit.config import load_config
+    from skillit.errors import SkillitError
+
+    with pytest.raises(SkillitError, match="model.train_loss"):
+        load_config([], ["model.train_loss=prompt"])

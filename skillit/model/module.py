@@ -1,6 +1,7 @@
 """SkillLM: the LightningModule that trains any next-token network on skill batches.
 
-Training loss is the mean cross-entropy over answer tokens. Validation computes, per eval skill,
+Training loss is the mean cross-entropy over answer tokens (`train_loss="answer"`) or over every
+non-pad token (`"all"`, the authors' objective). Validation computes, per eval skill,
 the answer-token loss and greedy exact-match accuracy, reduced across ranks as sums, logs them as
 `val/loss/<skill>` and `val/acc/<skill>`, and keeps the latest result in `last_eval` for the
 mixing callback (sanity-check passes are not recorded).
@@ -60,13 +61,21 @@ def build_optimizer(network: nn.Module, cfg: OptimConfig, total_steps: int):
 
 class SkillLM(L.LightningModule):
     def __init__(
-        self, network: nn.Module, eval_skills: list[str], optim: OptimConfig, total_steps: int
+        self,
+        network: nn.Module,
+        eval_skills: list[str],
+        optim: OptimConfig,
+        total_steps: int,
+        train_loss: str = "answer",
+        pad_id: int = 0,
     ):
         super().__init__()
         self.network = network
         self.eval_skills = list(eval_skills)
         self.optim_cfg = optim
         self.total_steps = total_steps
+        self.train_loss = train_loss  # "answer": answer tokens; "all": every non-pad token
+        self.pad_id = pad_id
         self.eval_metric = PerSkillEval(len(self.eval_skills))
         self.last_eval: EvalResult | None = None
         # Steps of the current round whose training loss was finite (a tensor: no host sync).
@@ -80,7 +89,9 @@ class SkillLM(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch["input_ids"])
-        loss = masked_mean_loss(logits, batch["input_ids"], batch["loss_mask"])
+        ids = batch["input_ids"]
+        mask = batch["loss_mask"] if self.train_loss == "answer" else ids != self.pad_id
+        loss = masked_mean_loss(logits, ids, mask)
         self.finite_train_steps += torch.isfinite(loss.detach())
         if self._logs_this_step():
             self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
