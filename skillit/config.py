@@ -29,6 +29,7 @@ T = TypeVar("T")
 SOURCES = ("lego", "addition", "jsonl", "natinst")
 WANDB_MODES = ("offline", "online", "off")
 TRAIN_LOSSES = ("answer", "all")
+EVAL_LOSSES = ("token", "sequence")
 
 
 @dataclass
@@ -86,6 +87,10 @@ class ModelConfig:
     # Training loss over `answer` tokens only, or `all` non-pad tokens (the authors' code: the
     # whole sequence is the language-modelling target). Evaluation always scores the answer.
     train_loss: str = "answer"
+    # Per-skill evaluation loss (what Skill-It reads and val/loss logs): the mean over all answer
+    # tokens of the skill (`token`), or the mean of each sample's own mean (`sequence`, the
+    # authors'). They agree when every answer is one token (LEGO, addition in the paper format).
+    eval_loss: str = "token"
 
     def __post_init__(self) -> None:
         if self.backend not in ("gpt", "hf"):
@@ -96,6 +101,10 @@ class ModelConfig:
         if self.train_loss not in TRAIN_LOSSES:
             raise SkillitError(
                 f"model.train_loss must be one of {list(TRAIN_LOSSES)}, got {self.train_loss!r}"
+            )
+        if self.eval_loss not in EVAL_LOSSES:
+            raise SkillitError(
+                f"model.eval_loss must be one of {list(EVAL_LOSSES)}, got {self.eval_loss!r}"
             )
         if self.backend == "hf" and (self.hf_path is None) == (self.hf_config is None):
             raise SkillitError(

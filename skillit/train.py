@@ -135,6 +135,7 @@ def train(
         total_steps=cfg.trainer.max_steps,
         train_loss=cfg.model.train_loss,
         pad_id=parts.source.pad_id,
+        eval_loss=cfg.model.eval_loss,
     )
 
     if is_launcher_process():

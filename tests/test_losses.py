@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from skillit.model.losses import masked_mean_loss, per_sample_stats, target_token_losses
@@ -72,3 +73,15 @@ def test_per_skill_sums_do_not_average_means_across_uneven_shards():
     for name in ("loss_sum", "tokens", "correct", "samples"):
         setattr(merged, name, getattr(a, name) + getattr(b, name))
     torch.testing.assert_close(merged.compute()["loss"], whole.compute()["loss"])
+
+
+def test_sequence_loss_is_the_mean_of_per_sample_means_and_token_loss_weights_by_tokens():
+    metric = PerSkillEval(1)
+    skill = torch.tensor([0, 0])
+    # sample A: 1 token with loss 4; sample B: 3 tokens with total loss 3 (mean 1)
+    metric.update(
+        skill, torch.tensor([4.0, 3.0]), torch.tensor([1.0, 3.0]), torch.tensor([True, False])
+    )
+    out = metric.compute()
+    assert float(out["loss"]) == pytest.approx(7.0 / 4.0)  # token-weighted
+    assert float(out["seq_loss"]) == pytest.approx((4.0 + 1.0) / 2.0)  # the authors' average

@@ -178,7 +178,7 @@ class TrainerProbeRunner:
             seed=seed,
         )
         device = self._device()
-        loss, _ = evaluate_skills(network.to(device), dm, device=device)
+        loss, _ = evaluate_skills(network.to(device), dm, device, self.cfg.model.eval_loss)
         return np.asarray(loss, dtype=np.float64)
 
     def _device(self) -> str:

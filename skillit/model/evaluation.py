@@ -51,13 +51,15 @@ def evaluate_groups(
 
 
 def evaluate_skills(
-    network: torch.nn.Module, dm, device: str | torch.device = "cpu"
+    network: torch.nn.Module, dm, device: str | torch.device = "cpu", eval_loss: str = "token"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(loss, acc) per eval skill of the data module `dm`, in `dm.eval_skills` order."""
-    result = evaluate_groups(
-        network, dm.val_batches(0, 1), "eval_skill", len(dm.eval_skills), device
-    )
-    return result["loss"], result["acc"]
+    """(loss, acc) per eval skill of the data module `dm`, in `dm.eval_skills` order.
+
+    `eval_loss` is model.eval_loss: the token-weighted mean, or the mean of per-sample means.
+    """
+    batches = dm.val_batches(0, 1)
+    result = evaluate_groups(network, batches, "eval_skill", len(dm.eval_skills), device)
+    return result["loss" if eval_loss == "token" else "seq_loss"], result["acc"]
 
 
 def score_samples(

@@ -16,7 +16,8 @@ class PerSkillEval(Metric):
     def __init__(self, num_skills: int):
         super().__init__()
         self.num_skills = num_skills
-        for name in ("loss_sum", "tokens", "correct", "samples"):
+        # seq_loss_sum: the sum over samples of each sample's own mean token loss.
+        for name in ("loss_sum", "tokens", "seq_loss_sum", "correct", "samples"):
             self.add_state(
                 name, default=torch.zeros(num_skills, dtype=torch.float64), dist_reduce_fx="sum"
             )
@@ -31,12 +32,15 @@ class PerSkillEval(Metric):
         skill = skill.long()
         self.loss_sum.index_add_(0, skill, loss_sum.to(torch.float64))
         self.tokens.index_add_(0, skill, tokens.to(torch.float64))
+        per_sample = loss_sum.to(torch.float64) / tokens.to(torch.float64).clamp_min(1)
+        self.seq_loss_sum.index_add_(0, skill, per_sample)
         self.correct.index_add_(0, skill, correct.to(torch.float64))
         self.samples.index_add_(0, skill, torch.ones_like(skill, dtype=torch.float64))
 
     def compute(self) -> dict[str, torch.Tensor]:
         return {
-            "loss": self.loss_sum / self.tokens.clamp_min(1),
+            "loss": self.loss_sum / self.tokens.clamp_min(1),  # token-weighted mean
+            "seq_loss": self.seq_loss_sum / self.samples.clamp_min(1),  # mean of sample means
             "acc": self.correct / self.samples.clamp_min(1),
             "samples": self.samples,
         }

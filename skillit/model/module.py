@@ -68,6 +68,7 @@ class SkillLM(L.LightningModule):
         total_steps: int,
         train_loss: str = "answer",
         pad_id: int = 0,
+        eval_loss: str = "token",
     ):
         super().__init__()
         self.network = network
@@ -76,6 +77,7 @@ class SkillLM(L.LightningModule):
         self.total_steps = total_steps
         self.train_loss = train_loss  # "answer": answer tokens; "all": every non-pad token
         self.pad_id = pad_id
+        self.eval_loss = eval_loss  # "token" or "sequence": which per-skill mean is the loss
         self.eval_metric = PerSkillEval(len(self.eval_skills))
         self.last_eval: EvalResult | None = None
         # Steps of the current round whose training loss was finite (a tensor: no host sync).
@@ -118,7 +120,8 @@ class SkillLM(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         result = self.eval_metric.compute()  # all ranks take part in the reduction
         # torchmetrics squeezes one-element results to 0-d: keep one entry per skill
-        loss = np.atleast_1d(result["loss"].float().cpu().numpy())
+        key = "loss" if self.eval_loss == "token" else "seq_loss"
+        loss = np.atleast_1d(result[key].float().cpu().numpy())
         acc = np.atleast_1d(result["acc"].float().cpu().numpy())
         metrics = {}
         for j, name in enumerate(self.eval_skills):
