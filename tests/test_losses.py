@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from skillit.model.losses import masked_mean_loss, per_sample_stats, target_token_losses
+from skillit.model.losses import (
+    masked_mean_loss,
+    per_sample_stats,
+    rank_share_of_token_mean,
+    target_token_losses,
+)
 from skillit.model.metrics import PerSkillEval
 
 
@@ -85,3 +90,28 @@ def test_sequence_loss_is_the_mean_of_per_sample_means_and_token_loss_weights_by
     out = metric.compute()
     assert float(out["loss"]) == pytest.approx(7.0 / 4.0)  # token-weighted
     assert float(out["seq_loss"]) == pytest.approx((4.0 + 1.0) / 2.0)  # the authors' average
+
+
+def test_averaging_the_ranks_scaled_shares_gives_the_gradient_of_the_global_token_mean():
+    torch.manual_seed(0)
+    weight = torch.randn(5, 7, requires_grad=True)
+    # two ranks with very different numbers of target tokens (3 and 17)
+    per_rank = [torch.randn(3, 5), torch.randn(17, 5)]
+    targets = [torch.randint(0, 7, (3,)), torch.randint(0, 7, (17,))]
+
+    def token_losses(x, y):
+        return torch.nn.functional.cross_entropy(x @ weight, y, reduction="none")
+
+    global_mean = torch.cat([token_losses(x, y) for x, y in zip(per_rank, targets)]).mean()
+    (expected,) = torch.autograd.grad(global_mean, weight)
+    count = torch.tensor(20.0)
+    grads = [
+        torch.autograd.grad(rank_share_of_token_mean(token_losses(x, y).sum(), count, 2), weight)[0]
+        for x, y in zip(per_rank, targets)
+    ]
+    torch.testing.assert_close((grads[0] + grads[1]) / 2, expected)  # what DDP's averaging does
+    # the per-rank means averaged (the old way) weight the 3-token rank as much as the 17-token one
+    naive = [
+        torch.autograd.grad(token_losses(x, y).mean(), weight)[0] for x, y in zip(per_rank, targets)
+    ]
+    assert not torch.allclose((naive[0] + naive[1]) / 2, expected)

@@ -40,3 +40,15 @@ def per_sample_stats(
     losses, mask = target_token_losses(logits, input_ids, loss_mask)
     wrong = (logits[:, :-1].argmax(-1) != input_ids[:, 1:]) & mask
     return losses.sum(1), mask.sum(1), ~wrong.any(1)
+
+
+def rank_share_of_token_mean(
+    local_sum: torch.Tensor, global_count: torch.Tensor, world_size: int
+) -> torch.Tensor:
+    """This rank's term of the global token mean, scaled for data-parallel gradient averaging.
+
+    DDP averages gradients over the ranks, so each rank back-propagates
+    world_size * (its loss sum) / (all ranks' token count): the average is then the gradient of
+    the mean over every target token of the global batch, whatever the split of tokens over ranks.
+    """
+    return local_sum * world_size / global_count.clamp_min(1)

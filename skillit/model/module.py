@@ -18,7 +18,11 @@ from torch import nn
 
 from skillit.config import OptimConfig
 from skillit.model.evaluation import update_metric
-from skillit.model.losses import masked_mean_loss
+from skillit.model.losses import (
+    masked_mean_loss,
+    rank_share_of_token_mean,
+    target_token_losses,
+)
 from skillit.model.metrics import PerSkillEval
 
 
@@ -93,10 +97,19 @@ class SkillLM(L.LightningModule):
         logits = self(batch["input_ids"])
         ids = batch["input_ids"]
         mask = batch["loss_mask"] if self.train_loss == "answer" else ids != self.pad_id
-        loss = masked_mean_loss(logits, ids, mask)
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world > 1:  # ranks may hold different numbers of target tokens
+            losses, targets = target_token_losses(logits, ids, mask)
+            count = self.trainer.strategy.reduce(targets.sum().float(), reduce_op="sum")
+            loss = rank_share_of_token_mean(losses.sum(), count, world)
+        else:
+            loss = masked_mean_loss(logits, ids, mask)
         self.finite_train_steps += torch.isfinite(loss.detach())
         if self._logs_this_step():
-            self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+            # the mean of the ranks' shares is the global token mean
+            self.log(
+                "train/loss", loss, prog_bar=True, batch_size=ids.shape[0], sync_dist=world > 1
+            )
         return loss
 
     def _logs_this_step(self) -> bool:
