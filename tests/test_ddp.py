@@ -124,8 +124,8 @@ def test_two_ranks_train_the_same_trajectory_as_one_process_at_the_same_global_b
     assert [r["round"] for r in ddp] == [r["round"] for r in single] == [1, 2, 3]
     for a, b in zip(ddp, single):
         np.testing.assert_allclose(
-            list(a["eval_loss"].values()), list(b["eval_loss"].values()), rtol=2e-4
+            list(a["eval_loss"].values()), list(b["eval_loss"].values()), rtol=1e-5
         )
         np.testing.assert_allclose(
-            list(a["next_weights"].values()), list(b["next_weights"].values()), rtol=2e-4
+            list(a["next_weights"].values()), list(b["next_weights"].values()), rtol=1e-5
         )
