@@ -174,7 +174,7 @@ def build_mixing(
         schedule=[(e.start_round, e.weights) for e in m.schedule] or None,
         natural_proportions=natural_weights(source, train),
         relevant=relevant,
-        stages=m.rounds,  # one curriculum stage per round
+        stages=m.stages or m.rounds,  # M; by default one pacing stage per round
     )
     curriculum = strategy.schedule if isinstance(strategy, CurriculumStrategy) else None
     return MixingPlan(strategy, curriculum, graph)

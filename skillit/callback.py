@@ -138,8 +138,9 @@ class SkillItCallback(L.Callback):
                 f"{'none' if result is None else f'one at step {result.step}'} "
                 f"at step {trainer.global_step}"
             )
-        used = dm.mixture
-        details = dm.round_details()
+        details = dm.round_details(round_t)
+        # A curriculum round draws its skill mix from the pool: record that, not the pool's source.
+        used = np.asarray(details.pop("drawn", dm.mixture), dtype=np.float64)
         losses = np.asarray(result.loss, dtype=np.float64)
         diverged = self._divergence(trainer, pl_module, round_t, losses)
         # A non-finite loss makes the strategy keep the previous mixture (and warn).

@@ -138,7 +138,10 @@ class MixingConfig:
     weights: list[float] | None = None  # manual mixture, or proportions for `random`
     schedule: list[ScheduleEntry] = field(default_factory=list)  # manual schedule
     graph: GraphConfig = field(default_factory=GraphConfig)
-    curriculum_pool: int = 20000  # samples scored by the reference model (curriculum strategies)
+    # Curricula (curriculum, anticurriculum, skill_curriculum, skill_anticurriculum):
+    stages: int | None = None  # M, pacing stages of the sample-level curricula; null: one per round
+    curriculum_pool: int | None = None  # samples scored; null: the whole run's (steps x batch)
+    curriculum_reference: str | None = None  # checkpoint that scores them; null: the start model
     eval_every: int | None = None  # extra evaluations every N steps (curves); None: round ends only
     plots: bool = True
 
@@ -161,8 +164,12 @@ class MixingConfig:
             raise SkillitError(
                 f"mixing.eval_every must be >= 1 step (or null), got {self.eval_every}"
             )
-        if self.curriculum_pool < 1:
-            raise SkillitError(f"mixing.curriculum_pool must be >= 1, got {self.curriculum_pool}")
+        if self.curriculum_pool is not None and self.curriculum_pool < 1:
+            raise SkillitError(
+                f"mixing.curriculum_pool must be >= 1 (or null), got {self.curriculum_pool}"
+            )
+        if self.stages is not None and self.stages < 1:
+            raise SkillitError(f"mixing.stages must be >= 1 (or null), got {self.stages}")
 
 
 @dataclass
@@ -253,6 +260,7 @@ PATH_KEYS = (
     "data.natinst.root",
     "model.hf_path",
     "model.init_from",
+    "mixing.curriculum_reference",
 )
 
 

@@ -1,22 +1,24 @@
-"""CurriculumCallback: sample-level curricula (curriculum / anticurriculum), apart from mixing.
+"""CurriculumCallback: the curriculum baselines, apart from mixing.
 
-At fit start it draws a fixed pool of training samples in the strategy's (natural) mixture and
-scores each one with the start model, the reference model (the mean answer-token loss, through the
-same evaluation path as validation). Before every round it hands the data module the admitted
-part of the pool under linear pacing: the easiest (or hardest) i/M of the samples in stage i.
-The scores are saved in every checkpoint, so a resumed run admits the same samples.
-
-Place it after `SkillItCallback` in the Trainer's callbacks: that one records the round that just
-ended and sets the next mixture; this one then narrows the next round to its pool.
+At fit start it draws a pool of training samples in the strategy's fixed mixture (by default as
+many as the run trains on, steps x global batch, as the authors do), scores every sample with a
+reference model (the mean answer-token loss, through the same evaluation path as validation: the
+start model, or the checkpoint `mixing.curriculum_reference`), and hands the data module the pool
+with the order in which the run takes its rows (skillit.mixing.curricula): paced by stages for the
+sample-level curricula, skill by skill for the skill-level ones. The order is a pure function of
+the scores and the seed, so only the scores are checkpointed; a resumed run rebuilds the same order
+and continues it exactly.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import lightning as L
 import numpy as np
 
+from skillit.build import load_initial_weights
 from skillit.mixing.strategies import CurriculumSchedule
 from skillit.model.evaluation import score_samples
 
@@ -25,48 +27,42 @@ class CurriculumCallback(L.Callback):
     def __init__(
         self,
         schedule: CurriculumSchedule,
-        round_lengths: list[int],
-        pool_size: int,
+        total_steps: int,
+        global_batch_size: int,
         seed: int,
+        pool_size: int | None = None,
+        reference: str | None = None,
     ) -> None:
         self.schedule = schedule
-        self.round_lengths = list(round_lengths)
-        self.total_steps = sum(self.round_lengths)
-        self.pool_size = pool_size
+        self.total_steps = total_steps
+        self.global_batch_size = global_batch_size
         self.seed = seed
+        self.pool_size = pool_size or total_steps * global_batch_size
+        self.reference = reference
         self.scores: np.ndarray | None = None  # reference-model loss per pool sample
-        self.rounds_done = 0
-        self._pool = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "rounds_done": self.rounds_done,
-            "scores": None if self.scores is None else self.scores.tolist(),
-        }
+        return {"scores": None if self.scores is None else self.scores.tolist()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rounds_done = int(state.get("rounds_done", 0))
         if state.get("scores") is not None:
             self.scores = np.asarray(state["scores"], dtype=np.float64)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm = trainer.datamodule
-        self._pool = dm.draw_pool(self.pool_size, self.seed)
-        if self.scores is None:  # fresh run: the start model is the reference model
-            self.scores = score_samples(pl_module, self._pool, dm.eval_batch_size, pl_module.device)
-        # The restored round count, not trainer.current_epoch: Lightning restores the loops later.
-        self._admit(dm)
+        pool = dm.draw_pool(self.pool_size, self.seed)
+        if self.scores is None:  # a fresh run; a resumed one kept them in its checkpoint
+            self.scores = score_samples(
+                self._reference_network(pl_module), pool, dm.eval_batch_size, pl_module.device
+            )
+        order = self.schedule.plan(
+            self.scores, dm.pool_labels(pool), self.total_steps, self.global_batch_size, self.seed
+        )
+        dm.set_pool(pool, order)
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        round_t = trainer.current_epoch + 1
-        if trainer.sanity_checking or round_t <= self.rounds_done:
-            return  # a resume replays the end of the checkpoint's round: already done
-        self.rounds_done = round_t
-        self._admit(trainer.datamodule)
-
-    def _admit(self, dm) -> None:
-        """Set the pool of the round after `rounds_done` (none after the last round)."""
-        if self.rounds_done >= len(self.round_lengths):
-            return
-        first_step = sum(self.round_lengths[: self.rounds_done])
-        dm.set_pool(self._pool, self.schedule.pool(self.scores, first_step, self.total_steps))
+    def _reference_network(self, pl_module: L.LightningModule):
+        if self.reference is None:
+            return pl_module.network  # the start model
+        network = copy.deepcopy(pl_module.network)
+        load_initial_weights(network, self.reference)
+        return network

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from skillit.errors import SkillitError
+from skillit.mixing.curricula import SampleSchedule
 from skillit.sampling import (
     batch_rng,
     derive_rng,
@@ -71,6 +72,7 @@ class RoundPlan:
     """Everything a worker needs to reproduce its share of one round."""
 
     round_number: int  # 1-based
+    first_step: int  # global step of the round's first batch
     num_batches: int
     global_batch_size: int  # rows of a step summed over ranks
     rank: int
@@ -97,29 +99,48 @@ class MixtureDraw:
 
         return draw
 
-    def details(self) -> dict:
+    def details(self, plan: RoundPlan) -> dict:
         return {}
 
 
 class PoolDraw:
-    """A round drawn uniformly (with replacement) from the admitted rows of a fixed sample pool."""
+    """A round whose samples are pool rows fixed in advance, one per (step, row) of the run."""
 
-    def __init__(self, pool: SkillExamples, allowed: np.ndarray):
-        if len(allowed) == 0:
-            raise ValueError("the admitted pool is empty")
+    def __init__(
+        self,
+        pool: SkillExamples,
+        pool_labels: np.ndarray,
+        num_skills: int,
+        schedule: SampleSchedule,
+    ):
         self.pool = pool
-        self.allowed = np.asarray(allowed, dtype=np.int64)
+        self.pool_labels = pool_labels  # each pool row's index into the training skills
+        self.num_skills = num_skills
+        self.schedule = schedule
+
+    def _rows(self, plan: RoundPlan) -> np.ndarray:
+        g = plan.global_batch_size
+        return self.schedule.rows[plan.first_step * g : (plan.first_step + plan.num_batches) * g]
 
     def drawer(self, plan: RoundPlan) -> BatchDrawer:
+        rows = self._rows(plan)
+        g = plan.global_batch_size
+        if len(rows) < plan.num_batches * g:
+            raise ValueError(f"the curriculum schedule ends before round {plan.round_number}")
+
         def draw(b: int, rng: np.random.Generator) -> SkillExamples:
-            return self.pool.select(
-                rng.choice(self.allowed, size=plan.global_batch_size, replace=True)
-            )
+            return self.pool.select(rows[b * g : (b + 1) * g])
 
         return draw
 
-    def details(self) -> dict:
-        return {"pool_size": len(self.allowed)}  # samples the round could draw from
+    def details(self, plan: RoundPlan) -> dict:
+        """The skill mix the round actually drew, and how many rows were eligible at its start."""
+        labels = self.pool_labels[self._rows(plan)]
+        counts = np.bincount(labels, minlength=self.num_skills)
+        return {
+            "drawn": (counts / max(1, counts.sum())).tolist(),
+            "pool_size": int(self.schedule.admitted[plan.first_step]),
+        }
 
 
 class RoundStream(IterableDataset):
@@ -180,7 +201,7 @@ class SkillDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self._weights: np.ndarray | None = None  # the last mixture received
-        self._draw: MixtureDraw | PoolDraw | None = None  # what the next round is drawn from
+        self._pool_draw: PoolDraw | None = None  # set by a curriculum: it fixes every sample
         self._validation: SkillExamples | None = None
 
     # -- what the next round is drawn from ------------------------------------------------------
@@ -193,20 +214,36 @@ class SkillDataModule(L.LightningDataModule):
     def set_mixture(self, weights: np.ndarray) -> None:
         """Mixture over `train_skills` for the next round (takes effect at the next train loader)."""
         self._weights = check_weights(weights, len(self.train_skills), key="the mixture")
-        self._draw = MixtureDraw(self.source, self.source_train_ids, self._weights)
 
-    def set_pool(self, pool: SkillExamples, allowed: np.ndarray) -> None:
-        """Draw the next round from pool rows `allowed` instead (sample-level curricula)."""
-        self._draw = PoolDraw(pool, allowed)
+    def set_pool(self, pool: SkillExamples, schedule: SampleSchedule) -> None:
+        """Draw every later round from `pool` in the order `schedule` fixes (the curricula)."""
+        labels = self.pool_labels(pool)
+        self._pool_draw = PoolDraw(pool, labels, len(self.train_skills), schedule)
 
-    def round_details(self) -> dict:
-        """What the next round draws from, for the history ({} for a mixture)."""
-        return self._draw.details() if self._draw is not None else {}
+    @property
+    def _draw(self) -> MixtureDraw | PoolDraw | None:
+        """What rounds are drawn from: the curriculum's pool once set, else the mixture."""
+        if self._pool_draw is not None:
+            return self._pool_draw
+        if self._weights is None:
+            return None
+        return MixtureDraw(self.source, self.source_train_ids, self._weights)
+
+    def round_details(self, round_number: int) -> dict:
+        """What round `round_number` draws from, for the history ({} for a mixture)."""
+        if self._draw is None:
+            return {}
+        return self._draw.details(self.round_plan(round_number, 0, 1))
 
     def draw_pool(self, n: int, seed: int) -> SkillExamples:
         """A fixed pool of n training samples in the current mixture (for sample-level scoring)."""
         labels = round_skill_order(self.mixture, n, seed, 1)
         return draw_global_batch(self.source, self.source_train_ids, labels, derive_rng(seed, 0, 0))
+
+    def pool_labels(self, pool: SkillExamples) -> np.ndarray:
+        """Each pool row's index into `train_skills` (pool rows carry the source's skill ids)."""
+        position = {int(sid): i for i, sid in enumerate(self.source_train_ids)}
+        return np.array([position[int(s)] for s in pool.skill], dtype=np.int64)
 
     # -- loaders --------------------------------------------------------------------------------
     def _rank_world(self) -> tuple[int, int]:
@@ -224,6 +261,7 @@ class SkillDataModule(L.LightningDataModule):
             raise ValueError(f"round {round_number} is outside 1..{len(self.round_lengths)}")
         return RoundPlan(
             round_number=round_number,
+            first_step=sum(self.round_lengths[: round_number - 1]),
             num_batches=self.round_lengths[round_number - 1],
             global_batch_size=self.global_batch_size,
             rank=rank,

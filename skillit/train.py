@@ -154,7 +154,12 @@ def train(
     if parts.mixing.curriculum is not None:
         callbacks.append(
             CurriculumCallback(
-                parts.mixing.curriculum, lengths, cfg.mixing.curriculum_pool, seed=cfg.seed
+                parts.mixing.curriculum,
+                total_steps=cfg.trainer.max_steps,
+                global_batch_size=cfg.data.global_batch_size,
+                seed=cfg.seed,
+                pool_size=cfg.mixing.curriculum_pool,
+                reference=cfg.mixing.curriculum_reference,
             )
         )
     loggers = build_loggers(cfg, run_dir, resumed=resume is not None)

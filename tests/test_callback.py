@@ -154,21 +154,43 @@ def test_state_restores_the_strategys_mixture_and_checks_the_skills(dm, tmp_path
         other.load_state_dict(cb.state_dict())
 
 
-def test_curriculum_admits_the_easiest_share_per_round_and_survives_a_resume(dm, tmp_path):
+def curriculum(stages=3):
+    return CurriculumCallback(
+        CurriculumSchedule(stages=stages), total_steps=30, global_batch_size=8, seed=0, pool_size=30
+    )
+
+
+def test_curriculum_paces_the_pool_and_a_resume_draws_the_same_rows(dm, tmp_path):
     dm.set_mixture([1, 1, 1])
-    cb = CurriculumCallback(CurriculumSchedule(stages=3), [10, 10, 10], pool_size=30, seed=0)
-    cb.scores = np.arange(30, dtype=np.float64)[::-1].copy()  # sample 29 is the easiest
+    cb = curriculum()
+    cb.scores = np.arange(30, dtype=np.float64)[::-1].copy()  # row 29 is the easiest
     cb.on_fit_start(fake_trainer(dm), None)
-    assert dm.round_details() == {"pool_size": 10}
-    assert set(dm._draw.allowed) == set(range(20, 30))
-    cb.on_train_epoch_end(fake_trainer(dm, epoch=0), None)
-    assert dm.round_details() == {"pool_size": 20}
-    resumed = CurriculumCallback(CurriculumSchedule(stages=3), [10, 10, 10], pool_size=30, seed=0)
+    assert [dm.round_details(r)["pool_size"] for r in (1, 2, 3)] == [10, 20, 30]
+    pool = dm._draw.pool
+    first = torch.cat([b["input_ids"] for b in dm.train_stream(1)])
+    easiest = {tuple(pool.input_ids[r][: first.shape[1]].tolist()) for r in range(20, 30)}
+    assert {tuple(row) for row in first.tolist()} <= easiest
+    second = [b["input_ids"] for b in dm.train_stream(2)]
+    resumed = curriculum()
     resumed.load_state_dict(cb.state_dict())
-    resumed.on_fit_start(fake_trainer(dm, epoch=0), None)  # loops are restored after fit start
-    assert dm.round_details() == {"pool_size": 20}
-    resumed.on_train_epoch_end(fake_trainer(dm, epoch=0), None)  # the replayed end of round 1
-    assert dm.round_details() == {"pool_size": 20}
+    resumed.on_fit_start(fake_trainer(dm), None)  # rebuilds the order from the saved scores
+    assert all(torch.equal(a, b["input_ids"]) for a, b in zip(second, dm.train_stream(2)))
+
+
+def test_a_curriculum_round_records_the_skill_mix_it_drew(dm, tmp_path):
+    strategy = ManualStrategy(weights=[1, 1, 1])
+    skillit_cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    skillit_cb.on_fit_start(fake_trainer(dm), None)
+    cb = curriculum()
+    pool = dm.draw_pool(30, 0)
+    labels_of = dm.pool_labels(pool)
+    cb.scores = np.where(labels_of == 2, 0.0, 1.0)  # skill 3 is the easiest
+    cb.on_fit_start(fake_trainer(dm), None)
+    skillit_cb.on_train_epoch_end(fake_trainer(dm, step=10), module_with_eval(10, [1, 1, 1]))
+    (row,) = history(tmp_path)
+    drawn = np.array(list(row["weights"].values()))
+    assert drawn[2] > 0.9 and row["pool_size"] == 10  # the first third is mostly skill 3
+    assert dm.round_details(2)["pool_size"] == 20  # the next mixture does not replace the pool
 
 
 def module_with_train_steps(step, losses, finite_steps):

@@ -5,6 +5,7 @@ from torch.utils.data import DataLoader
 
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
+from skillit.mixing.curricula import SampleSchedule
 
 
 def make_dm(source, weights=(0.5, 0.3, 0.2), rounds=(20, 20), batch_size=16, num_workers=0, seed=7):
@@ -105,14 +106,18 @@ def test_a_round_without_a_mixture_is_refused(toy_source):
         dm.train_stream(1)
 
 
-def test_a_pool_round_draws_only_admitted_rows(toy_source):
-    dm = make_dm(toy_source)
+def test_a_pool_round_draws_the_rows_its_schedule_fixes_for_its_steps(toy_source):
+    dm = make_dm(toy_source, rounds=(2, 2), batch_size=4)
     pool = dm.draw_pool(50, seed=3)
-    dm.set_pool(pool, np.array([4, 9]))
-    rows = torch.cat([b["input_ids"] for b in collect(dm.train_stream(1))])
-    allowed = {tuple(pool.input_ids[i].tolist()) for i in (4, 9)}
-    assert {tuple(r) for r in rows.tolist()} <= allowed
-    assert dm.round_details() == {"pool_size": 2}
+    rows = np.arange(16) % 5 + 10  # the run's 4 steps x 4 rows: pool rows 10..14, cycling
+    dm.set_pool(pool, SampleSchedule(rows, admitted=np.array([5, 5, 5, 5])))
+    second_round = torch.cat([b["input_ids"] for b in collect(dm.train_stream(2))])
+    expected = pool.select(rows[8:])  # round 2 starts at step 2
+    np.testing.assert_array_equal(
+        second_round.numpy(), expected.input_ids[:, : second_round.shape[1]]
+    )
+    details = dm.round_details(2)
+    assert details["pool_size"] == 5 and sum(details["drawn"]) == pytest.approx(1.0)
 
 
 def test_unknown_skill_names_are_rejected_by_name(toy_source):

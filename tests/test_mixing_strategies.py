@@ -168,11 +168,22 @@ def test_manual_schedule_must_start_at_round_one():
         ManualStrategy(schedule=[(2, [1, 0])])
 
 
-def test_curriculum_schedule_pool_grows_from_easiest_as_steps_pass():
+def test_curriculum_schedule_admits_the_easiest_half_first_then_everything():
     plan = CurriculumSchedule(stages=2, hardest_first=False)
     scores = np.array([0.9, 0.1, 0.5, 0.3])
-    assert plan.pool(scores, step=0, total_steps=10).tolist() == [1, 3]
-    assert plan.pool(scores, step=5, total_steps=10).tolist() == [1, 3, 2, 0]
+    order = plan.plan(scores, np.zeros(4, dtype=int), total_steps=10, batch=2, seed=0)
+    assert set(order.rows[:10]) == {1, 3} and set(order.rows[10:]) == {0, 1, 2, 3}
+    assert order.admitted.tolist() == [2] * 5 + [4] * 5
+
+
+@pytest.mark.parametrize("name", ["skill_curriculum", "skill_anticurriculum"])
+def test_the_skill_curricula_draw_a_stratified_pool_ordered_by_skill(name):
+    s = build_strategy(name, train_skills=NAMES, natural_proportions=[1, 2, 3])
+    np.testing.assert_allclose(s.initial_weights(), [1 / 3] * 3)
+    assert s.schedule.level == "skill" and s.schedule.hardest_first == (
+        name == "skill_anticurriculum"
+    )
+    assert s.name == name
 
 
 @pytest.mark.parametrize(

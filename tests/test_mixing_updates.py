@@ -9,8 +9,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from skillit.mixing.updates import (
-    curriculum_pool,
-    curriculum_stage_fraction,
     skillit_initial,
     skillit_update,
     softmax_weights,
@@ -101,37 +99,3 @@ def test_weights_are_a_simplex_for_any_finite_losses_and_non_negative_graph(
         assert np.isfinite(w).all()
         assert (w >= 0).all()
         assert abs(w.sum() - 1.0) <= 1e-9
-
-
-def test_curriculum_stage_fraction_follows_linear_pacing():
-    # H = 10 steps, M = 5 stages: stage i covers steps [2(i-1), 2i).
-    fractions = [curriculum_stage_fraction(step, 10, 5) for step in range(12)]
-    assert fractions == [0.2, 0.2, 0.4, 0.4, 0.6, 0.6, 0.8, 0.8, 1.0, 1.0, 1.0, 1.0]
-
-
-def test_curriculum_stage_fraction_handles_steps_not_divisible_by_stages():
-    # H = 7, M = 3: boundaries at 7/3 and 14/3, so steps 0-2, 3-4, 5-6.
-    assert [curriculum_stage_fraction(s, 7, 3) for s in range(7)] == [
-        1 / 3,
-        1 / 3,
-        1 / 3,
-        2 / 3,
-        2 / 3,
-        1.0,
-        1.0,
-    ]
-
-
-def test_curriculum_pool_takes_the_easiest_fraction_with_ties_broken_by_index():
-    scores = np.array([0.5, 0.1, 0.5, 0.9, 0.1, 0.3])
-    np.testing.assert_array_equal(curriculum_pool(scores, 0.5, hardest_first=False), [1, 4, 5])
-    np.testing.assert_array_equal(curriculum_pool(scores, 4 / 6, hardest_first=False), [1, 4, 5, 0])
-
-
-def test_anticurriculum_pool_takes_the_hardest_fraction_with_ties_broken_by_index():
-    scores = np.array([0.5, 0.1, 0.5, 0.9, 0.1, 0.3])
-    np.testing.assert_array_equal(curriculum_pool(scores, 0.5, hardest_first=True), [3, 0, 2])
-
-
-def test_curriculum_pool_admits_at_least_one_sample_for_a_positive_fraction():
-    assert curriculum_pool(np.array([3.0, 1.0, 2.0]), 0.01, hardest_first=False).tolist() == [1]

@@ -15,8 +15,6 @@ from skillit.mixing.strategies import (
     build_strategy,
 )
 from skillit.mixing.updates import (
-    curriculum_pool,
-    curriculum_stage_fraction,
     skillit_initial,
     skillit_update,
     softmax_weights,
@@ -37,8 +35,6 @@ __all__ = [
     "StratifiedStrategy",
     "build_strategy",
     "check_setting",
-    "curriculum_pool",
-    "curriculum_stage_fraction",
     "skillit_initial",
     "skillit_update",
     "softmax_weights",

@@ -8,9 +8,9 @@ evaluation skill) to get the mixture of round t + 1. Every mixture is finite, >=
 The state (last mixture, last round, Skill-It's loss window) is made of JSON types, so it can be
 stored in a checkpoint and restored with :meth:`MixingStrategy.load_state_dict`.
 
-Curriculum and anticurriculum act on samples, not skills: their strategy keeps the natural
-mixture and carries a :class:`CurriculumSchedule` that the data module asks for the pool of
-admitted sample indices at each step.
+The curricula act on the order of samples, not on a mixture: their strategy keeps a fixed mixture
+(the pool is drawn from it) and carries a :class:`CurriculumSchedule`, which `CurriculumCallback`
+turns into the pool row of every training sample (see skillit.mixing.curricula).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from skillit.errors import SkillitError
-from skillit.mixing import updates
+from skillit.mixing import curricula, updates
 from skillit.weights import check_weights
 
 STRATEGY_NAMES = (
@@ -34,6 +34,8 @@ STRATEGY_NAMES = (
     "manual",
     "curriculum",
     "anticurriculum",
+    "skill_curriculum",
+    "skill_anticurriculum",
     "skillit",
     "static",
     "no_graph",
@@ -246,29 +248,50 @@ class ManualStrategy(MixingStrategy):
 
 @dataclass(frozen=True)
 class CurriculumSchedule:
-    """Linear pacing over per-sample difficulty scores (a reference model's loss per sample).
+    """How a curriculum orders a scored pool (see skillit.mixing.curricula).
 
-    Stage i of `stages` admits the easiest i/stages of the samples (hardest with
-    `hardest_first`, i.e. anticurriculum).
+    `level="sample"`: linear pacing over the samples' scores in `stages` stages (M);
+    `level="skill"`: the skills one after the other by mean score, then everything.
+    `hardest_first` turns either into its anticurriculum.
     """
 
     stages: int = 5
     hardest_first: bool = False
+    level: str = "sample"
 
     def __post_init__(self) -> None:
         if isinstance(self.stages, bool) or not isinstance(self.stages, int) or self.stages < 1:
             raise SkillitError(f"mixing.stages must be an integer >= 1, got {self.stages!r}")
+        if self.level not in ("sample", "skill"):
+            raise ValueError(f"level must be 'sample' or 'skill', got {self.level!r}")
 
-    def fraction(self, step: int, total_steps: int) -> float:
-        return updates.curriculum_stage_fraction(step, total_steps, self.stages)
+    def plan(
+        self, scores: np.ndarray, skills: np.ndarray, total_steps: int, batch: int, seed: int
+    ) -> curricula.SampleSchedule:
+        """The pool row of every training sample of the run (`skills`: each row's skill)."""
+        if self.level == "skill":
+            return curricula.skill_schedule(
+                scores, skills, total_steps, batch, seed, self.hardest_first
+            )
+        if self.stages > total_steps:
+            raise SkillitError(
+                f"mixing.stages={self.stages} is larger than trainer.max_steps={total_steps}"
+            )
+        return curricula.paced_schedule(
+            scores, self.stages, total_steps, batch, seed, self.hardest_first
+        )
 
-    def pool(self, scores: np.ndarray, step: int, total_steps: int) -> np.ndarray:
-        """Indices (into `scores`) of the samples admitted at `step` of `total_steps`."""
-        return updates.curriculum_pool(scores, self.fraction(step, total_steps), self.hardest_first)
+
+CURRICULA = {
+    "curriculum": ("sample", False),
+    "anticurriculum": ("sample", True),
+    "skill_curriculum": ("skill", False),
+    "skill_anticurriculum": ("skill", True),
+}
 
 
 class CurriculumStrategy(RandomStrategy):
-    """Natural skill mixture; the sample pool is restricted by :attr:`schedule` over time."""
+    """A fixed skill mixture to draw the pool from; :attr:`schedule` orders the pool's samples."""
 
     name = "curriculum"
 
@@ -280,7 +303,11 @@ class CurriculumStrategy(RandomStrategy):
     ) -> None:
         super().__init__(proportions, eval_skills)
         self.schedule = schedule
-        self.name = "anticurriculum" if schedule.hardest_first else "curriculum"
+        self.name = next(
+            name
+            for name, (level, hardest) in CURRICULA.items()
+            if (level, hardest) == (schedule.level, schedule.hardest_first)
+        )
 
 
 # -- graph-driven strategies --------------------------------------------------------------------
@@ -443,10 +470,15 @@ def build_strategy(
         if weights is not None:
             weights = check_weights(weights, k)
         return ManualStrategy(weights=weights, schedule=schedule, eval_skills=eval_skills)
-    if name in ("curriculum", "anticurriculum"):
+    if name in CURRICULA:
+        level, hardest_first = CURRICULA[name]
+        plan = CurriculumSchedule(stages=stages, hardest_first=hardest_first, level=level)
+        if level == "skill":  # the authors draw a skill-stratified pool for the skill curricula
+            if k is None:
+                raise SkillitError(f"the {name} strategy needs the training skills")
+            return CurriculumStrategy(np.full(k, 1.0 / k), plan, eval_skills)
         if natural_proportions is None:
             raise SkillitError(f"the {name} strategy needs the source's natural proportions")
-        plan = CurriculumSchedule(stages=stages, hardest_first=name == "anticurriculum")
         return CurriculumStrategy(check_weights(natural_proportions, k), plan, eval_skills)
     if name == "no_graph":
         if train_skills is None or eval_skills is None:

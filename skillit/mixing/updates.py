@@ -105,39 +105,3 @@ def skillit_update(graph: np.ndarray, loss_window: np.ndarray, eta: float) -> np
 def static_weights(graph: np.ndarray, eta: float) -> np.ndarray:
     """The T = 1 ablation: the softmax over eta times A's row sums (identical to p_1)."""
     return skillit_initial(graph, eta)
-
-
-def curriculum_stage_fraction(step: int, total_steps: int, stages: int) -> float:
-    """Fraction i/M of the scored samples in the pool at `step` under linear pacing g(i) = i*H/M.
-
-    Stage i (1-based) of M covers steps [(i-1)H/M, iH/M); steps at or past H stay in stage M.
-    """
-    if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
-    if stages < 1:
-        raise ValueError(f"stages must be >= 1, got {stages}")
-    if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
-    stage = min(step * stages // total_steps + 1, stages)  # integer maths: exact boundaries
-    return stage / stages
-
-
-def curriculum_pool(scores: np.ndarray, fraction: float, hardest_first: bool) -> np.ndarray:
-    """Indices of the easiest (or hardest) `fraction` of samples, in the order they are admitted.
-
-    A sample's score is a reference model's loss on it: lower is easier. Equal scores are ordered
-    by index, so the pool is deterministic. A positive fraction always admits at least one sample.
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim != 1:
-        raise ValueError(f"scores must be a 1-D array, got shape {s.shape}")
-    if np.isnan(s).any():
-        raise ValueError("scores contain NaN")
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
-    key = -s if hardest_first else s
-    order = np.argsort(key, kind="stable")  # stable: ties stay in index order
-    size = math.ceil(fraction * s.size - 1e-9)  # guard i/M * n landing a hair above an integer
-    if fraction > 0 and s.size:
-        size = max(size, 1)
-    return order[:size].astype(np.int64)
