@@ -15,7 +15,7 @@ import numpy as np
 
 from skillit.config import RunConfig
 from skillit.errors import SkillitError
-from skillit.graph.io import graph_from_config, load_graph
+from skillit.graph.io import SkillGraph, graph_from_config, load_graph, treat_negative
 from skillit.mixing.settings import check_setting, stratified_mask
 from skillit.mixing.strategies import (
     CurriculumSchedule,
@@ -125,14 +125,21 @@ def load_run_graph(cfg: RunConfig, train: list[str], evals: list[str]) -> np.nda
     if g.path is not None and g.matrix is not None:
         raise SkillitError("set only one of mixing.graph.path and mixing.graph.matrix")
     if g.path is not None:
-        graph = load_graph(g.path, train_skills=g.train_skills, eval_skills=g.eval_skills)
+        graph = load_graph(g.path, g.train_skills, g.eval_skills, negative=g.negative)
     elif g.matrix is not None:
         rows = g.train_skills if g.train_skills is not None else train
-        graph = graph_from_config(g.matrix, rows, g.eval_skills, key="mixing.graph.matrix")
+        graph = graph_from_config(g.matrix, rows, g.eval_skills, "mixing.graph.matrix", g.negative)
     else:
         return None
+    used = SkillGraph(
+        graph.train_skills,
+        graph.eval_skills,
+        treat_negative(graph, g.negative),
+        origin=graph.origin,
+        negative=g.negative,
+    )
     # Fine-tuning and out-of-domain use the columns of the eval skills only, in their order.
-    return graph.select(train, evals)
+    return used.select(train, evals)
 
 
 def natural_weights(source: SkillSource, train: list[str]) -> np.ndarray:

@@ -129,3 +129,37 @@ def test_complete_graph_is_all_ones():
 def test_identity_graph_matches_skills_by_name():
     graph = identity_graph(["a", "b", "c"], ["b", "c", "a"])
     np.testing.assert_array_equal(graph.matrix, [[0, 0, 1], [1, 0, 0], [0, 1, 0]])
+
+
+NEGATIVE = {
+    "format": "skillit-graph",
+    "train_skills": ["a", "b", "c"],
+    "eval_skills": ["a", "b", "c"],
+    "matrix": [[0.8, 1.0, -0.2], [-0.5, 1.0, 0.0], [1.0, 0.3, 0.6]],
+}
+
+
+def test_a_graph_with_negative_entries_is_refused_naming_the_option(tmp_path):
+    path = tmp_path / "neg.json"
+    path.write_text(json.dumps(NEGATIVE))
+    with pytest.raises(SkillitError, match=r"2 negative entries.*mixing\.graph\.negative=clip"):
+        load_graph(path)
+
+
+@pytest.mark.parametrize(
+    "mode, expected",
+    [
+        ("clip", [[0.8, 1.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.3, 0.6]]),
+        # the authors': own entries 1, other entries of exactly 1 -> 0.5, negatives kept
+        ("authors", [[1.0, 0.5, -0.2], [-0.5, 1.0, 0.0], [0.5, 0.3, 1.0]]),
+    ],
+)
+def test_negative_entries_are_clipped_or_used_as_the_authors_do(tmp_path, mode, expected):
+    from skillit.build import load_run_graph
+    from skillit.config import load_config
+
+    path = tmp_path / "neg.json"
+    path.write_text(json.dumps(NEGATIVE))
+    cfg = load_config([], [f"mixing.graph.path={path}", f"mixing.graph.negative={mode}"])
+    graph = load_run_graph(cfg, ["a", "b", "c"], ["a", "b", "c"])
+    np.testing.assert_allclose(graph, expected)

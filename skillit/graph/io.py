@@ -26,6 +26,11 @@ import numpy as np
 from skillit.errors import SkillitError
 
 FORMAT = "skillit-graph"
+# What to do with negative entries (the authors' learned NI graphs have many):
+#   error   refuse the graph (a negative edge pushes weight away from a prerequisite)
+#   clip    set them to 0
+#   authors keep them and normalise as the authors' code does: own entries 1, other 1s -> 0.5
+NEGATIVE_MODES = ("error", "clip", "authors")
 VERSION = 1
 
 
@@ -44,12 +49,17 @@ class SkillGraph:
     )
     notes: str = ""
     origin: str = field(default="the graph", compare=False, repr=False)  # named in errors
+    negative: str = field(default="error", compare=False, repr=False)  # see NEGATIVE_MODES
 
     def __post_init__(self) -> None:
         self.train_skills = _check_names(self.train_skills, "train_skills", self.origin)
         self.eval_skills = _check_names(self.eval_skills, "eval_skills", self.origin)
+        if self.negative not in NEGATIVE_MODES:
+            raise SkillitError(
+                f"mixing.graph.negative must be one of {list(NEGATIVE_MODES)}, got {self.negative!r}"
+            )
         self.matrix = _check_matrix(
-            self.matrix, len(self.train_skills), len(self.eval_skills), self.origin
+            self.matrix, len(self.train_skills), len(self.eval_skills), self.origin, self.negative
         )
         if self.raw_deltas is not None:
             try:
@@ -95,7 +105,9 @@ def _check_names(names: Any, key: str, origin: str) -> list[str]:
     return out
 
 
-def _check_matrix(matrix: Any, k: int, m: int, origin: str) -> np.ndarray:
+def _check_matrix(
+    matrix: Any, k: int, m: int, origin: str, negative_mode: str = "error"
+) -> np.ndarray:
     try:
         a = np.array(matrix, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -108,13 +120,33 @@ def _check_matrix(matrix: Any, k: int, m: int, origin: str) -> np.ndarray:
             f"{origin}: matrix has shape {a.shape} but the names need ({k}, {m}) "
             f"({k} training skills x {m} evaluation skills)"
         )
-    bad = np.argwhere(~np.isfinite(a) | (a < 0))
+    bad = np.argwhere(~np.isfinite(a))
     if bad.size:
         i, j = (int(v) for v in bad[0])
         raise SkillitError(
             f"{origin}: matrix[{i}][{j}] = {a[i, j]} ({len(bad)} such entries); every entry must be "
-            "a finite number >= 0"
+            "a finite number"
         )
+    negative = np.argwhere(a < 0)
+    if negative.size and negative_mode == "error":
+        i, j = (int(v) for v in negative[0])
+        raise SkillitError(
+            f"{origin}: matrix[{i}][{j}] = {a[i, j]} ({len(negative)} negative entries); edges must "
+            "be >= 0, or set mixing.graph.negative=clip (negative entries become 0) or "
+            "mixing.graph.negative=authors (kept, as the authors' code uses them)"
+        )
+    return a
+
+
+def treat_negative(graph: SkillGraph, mode: str) -> np.ndarray:
+    """The matrix as `mode` (mixing.graph.negative) has it used; see NEGATIVE_MODES."""
+    a = graph.matrix.copy()
+    if mode == "clip":
+        return np.maximum(a, 0.0)
+    if mode == "authors":
+        own = np.array([[t == e for e in graph.eval_skills] for t in graph.train_skills])
+        a[(a == 1.0) & ~own] = 0.5
+        a[own] = 1.0
     return a
 
 
@@ -152,7 +184,7 @@ def graph_to_dict(graph: SkillGraph) -> dict[str, Any]:
     }
 
 
-def graph_from_dict(data: Any, origin: str) -> SkillGraph:
+def graph_from_dict(data: Any, origin: str, negative: str = "error") -> SkillGraph:
     if not isinstance(data, dict):
         raise SkillitError(f"{origin}: expected a JSON object, got {type(data).__name__}")
     if data.get("format", FORMAT) != FORMAT:
@@ -180,6 +212,7 @@ def graph_from_dict(data: Any, origin: str) -> SkillGraph:
         raw_deltas=raw,
         notes=str(data.get("notes", "")),
         origin=origin,
+        negative=negative,
     )
 
 
@@ -213,6 +246,7 @@ def load_graph(
     path: str | Path,
     train_skills: Sequence[str] | None = None,
     eval_skills: Sequence[str] | None = None,
+    negative: str = "error",
 ) -> SkillGraph:
     """Read a graph from JSON or from a bare ``.npy`` matrix.
 
@@ -225,7 +259,7 @@ def load_graph(
     if not path.is_file():
         raise SkillitError(f"{origin} does not exist (expected a .json graph or a .npy matrix)")
     if path.suffix == ".npy":
-        return _load_npy(path, origin, train_skills, eval_skills)
+        return _load_npy(path, origin, train_skills, eval_skills, negative)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -234,7 +268,7 @@ def load_graph(
         ) from None
     except UnicodeDecodeError as exc:
         raise SkillitError(f"{origin} is not UTF-8 text (byte {exc.start})") from None
-    graph = graph_from_dict(data, origin)
+    graph = graph_from_dict(data, origin, negative)
     if train_skills is None and eval_skills is None:
         return graph
     rows = list(train_skills) if train_skills is not None else graph.train_skills
@@ -248,6 +282,7 @@ def load_graph(
         seeds=graph.seeds,
         notes=graph.notes,
         origin=origin,
+        negative=negative,
     )
 
 
@@ -256,6 +291,7 @@ def _load_npy(
     origin: str,
     train_skills: Sequence[str] | None,
     eval_skills: Sequence[str] | None,
+    negative: str = "error",
 ) -> SkillGraph:
     if train_skills is None:
         raise SkillitError(
@@ -275,6 +311,7 @@ def _load_npy(
         matrix=matrix,
         method="npy",
         origin=origin,
+        negative=negative,
     )
 
 
@@ -283,11 +320,17 @@ def graph_from_config(
     train_skills: Sequence[str],
     eval_skills: Sequence[str] | None = None,
     key: str = "graph.matrix",
+    negative: str = "error",
 ) -> SkillGraph:
     """A graph written inline in a config; errors name the config `key`."""
     evals = list(eval_skills) if eval_skills is not None else list(train_skills)
     return SkillGraph(
-        list(train_skills), evals, matrix, method="manual", origin=f"config key {key}"
+        list(train_skills),
+        evals,
+        matrix,
+        method="manual",
+        origin=f"config key {key}",
+        negative=negative,
     )
 
 
