@@ -46,8 +46,16 @@ class NatInstSourceConfig:
     bpe_max_chars: int = 20_000_000  # cap on the text the BPE is trained on (spread over tasks)
     cache_dir: str = "~/.cache/skillit/natinst"  # where trained tokenizers are kept
     pad_id: int | None = None  # padding id when the tokenizer has no <pad> token
+    # The natural mix (the `random` baseline): `instances`, each skill's share of the training
+    # instances (the data as it is), or `tasks`, every training task equally likely (the
+    # authors' random baseline samples uniformly over tasks).
+    natural: str = "instances"
 
     def __post_init__(self) -> None:
+        if self.natural not in ("instances", "tasks"):
+            raise SkillitError(
+                f"data.natinst.natural must be 'instances' or 'tasks', got {self.natural!r}"
+            )
         if self.slicer not in SLICERS:
             raise SkillitError(f"{KEY}.slicer must be one of {list(SLICERS)}, got {self.slicer!r}")
         if self.on_missing not in ON_MISSING:

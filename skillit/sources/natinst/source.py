@@ -106,10 +106,14 @@ class NatInstSource:
         return list(self._sel.skill_tasks[self._skill_index(skill)])
 
     def natural_proportions(self) -> np.ndarray:
-        """Skill shares of the training instances; evaluation-only skills get 0."""
+        """Skill shares of the training instances, or of the training tasks with
+        data.natinst.natural=tasks; evaluation-only skills get 0."""
+        by_tasks = self.cfg.natural == "tasks"
         counts = np.array(
             [
-                sum(len(self._plans[t].train) for t in tasks) if s in self._sel.train_skills else 0
+                sum(1 if by_tasks else len(self._plans[t].train) for t in tasks)
+                if s in self._sel.train_skills
+                else 0
                 for s, tasks in zip(self._sel.skill_names, self._sel.skill_tasks)
             ],
             dtype=np.float64,
