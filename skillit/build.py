@@ -26,19 +26,38 @@ from skillit.mixing.strategies import (
 from skillit.sources.base import SkillSource
 from skillit.sources.jsonl import JsonlSource
 from skillit.sources.natinst import NatInstSource
+from skillit.sources.rendered import RenderedSource
 from skillit.sources.synthetic import AdditionSource, LegoSource
+from skillit.tokenization import load_tokenizer
 
 GRAPH_STRATEGIES = ("skillit", "static")
 
 
+def model_tokenizer(cfg: RunConfig) -> Path | None:
+    """The tokenizer.json that text is tokenized with instead of a source's own (see DataConfig)."""
+    if cfg.data.tokenizer:
+        path = Path(cfg.data.tokenizer).expanduser()
+        path = path / "tokenizer.json" if path.is_dir() else path
+        if not path.is_file():
+            raise SkillitError(f"data.tokenizer: no tokenizer.json at {path}")
+        return path
+    if cfg.model.backend == "hf" and cfg.model.hf_path:
+        path = Path(cfg.model.hf_path).expanduser() / "tokenizer.json"
+        return path if path.is_file() else None
+    return None
+
+
 def build_source(cfg: RunConfig) -> SkillSource:
     name = cfg.data.source
-    if name == "lego":
-        return LegoSource(cfg.data.lego)
-    if name == "addition":
-        return AdditionSource(cfg.data.addition)
+    tokenizer_path = model_tokenizer(cfg) if name in ("lego", "addition", "natinst") else None
+    tokenizer = load_tokenizer(tokenizer_path) if tokenizer_path else None
+    if name in ("lego", "addition"):
+        inner = LegoSource(cfg.data.lego) if name == "lego" else AdditionSource(cfg.data.addition)
+        return RenderedSource(inner, tokenizer) if tokenizer else inner
     if name == "jsonl":
         return JsonlSource(cfg.data.jsonl)
+    if cfg.data.natinst.tokenizer is None and tokenizer is not None:
+        return NatInstSource(cfg.data.natinst, tokenizer)  # the model's own, as in the paper
     return NatInstSource(cfg.data.natinst)
 
 

@@ -39,6 +39,10 @@ class DataConfig:
     # rank takes global_batch_size / world_size of them, so the data stream is the same whatever
     # the number of devices; it must divide evenly.
     global_batch_size: int = 32
+    # A tokenizer.json (or a folder holding one) for the rendered text of the LEGO and addition
+    # sources; null: their own word-level vocabulary, or, with model.backend=hf, the tokenizer.json
+    # of model.hf_path when it has one (the paper's setting: GPT-Neo reads GPT-Neo tokens).
+    tokenizer: str | None = None
     eval_batch_size: int = 256  # per process; evaluation results do not depend on it
     num_workers: int = 0
     lego: LegoSourceConfig = field(default_factory=LegoSourceConfig)
@@ -260,6 +264,7 @@ class RunConfig:
 PATH_KEYS = (
     "mixing.graph.path",
     "data.jsonl.path",
+    "data.tokenizer",
     "data.natinst.root",
     "model.hf_path",
     "model.init_from",

@@ -404,7 +404,9 @@ def test_natural_proportions_by_tasks_give_every_training_task_the_same_share(ro
     src = NatInstSource(make_cfg(root, natural="tasks"))
     tasks = np.array([len(src.tasks_of(s)) for s in range(len(src.skill_names))], dtype=float)
     assert np.allclose(src.natural_proportions(), tasks / tasks.sum())
-    assert not np.allclose(src.natural_proportions(), NatInstSource(make_cfg(root)).natural_proportions())
+    assert not np.allclose(
+        src.natural_proportions(), NatInstSource(make_cfg(root)).natural_proportions()
+    )
 
 
 def test_evaluation_only_skills_have_no_natural_share(root):

@@ -2,7 +2,9 @@
 
 Loaded only from local files (`model.hf_path`, a folder with config.json and weights) or built with
 random weights from a config (`model.hf_config`, e.g. {model_type: gpt_neo, hidden_size: 768, ...}).
-Nothing is downloaded. The embedding matrix is sized to the run's tokenizer.
+Nothing is downloaded. The embedding matrix is sized to the run's tokenizer: with a model folder
+that holds its tokenizer.json, the data is tokenized with it (skillit.build.model_tokenizer), so a
+pretrained model keeps its own embeddings.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def build_hf_network(cfg, vocab_size: int) -> HFCausalLM:
                 f"model.hf_path={path} is not a folder with a config.json (a local model)"
             )
         model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+        model.train()  # from_pretrained returns eval mode; Lightning keeps the mode it finds
         if model.get_input_embeddings().num_embeddings != vocab_size:
             model.resize_token_embeddings(vocab_size)
     else:

@@ -137,13 +137,16 @@ class GeneratedSource:
     def natural_proportions(self) -> np.ndarray:
         return self._proportions.copy()
 
-    def train_examples(self, skill: int, n: int, rng: np.random.Generator) -> SkillExamples:
+    def train_samples(self, skill: int, n: int, rng: np.random.Generator) -> Samples:
+        """n fresh training samples of one skill, with their text (never a validation sample)."""
         self._check_skill(skill)
         try:
-            samples = draw(self.task, n, rng, skill=skill, avoid=self._val_hashes)
+            return draw(self.task, n, rng, skill=skill, avoid=self._val_hashes)
         except ValueError as exc:  # sample space exhausted by the validation set
             raise SkillitError(f"{self.skill_names[skill]}: {exc}; lower val_size") from exc
-        return _to_examples(samples)
+
+    def train_examples(self, skill: int, n: int, rng: np.random.Generator) -> SkillExamples:
+        return _to_examples(self.train_samples(skill, n, rng))
 
     def validation_examples(self, skill: int) -> SkillExamples:
         self._check_skill(skill)
