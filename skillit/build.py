@@ -147,7 +147,10 @@ def load_run_graph(cfg: RunConfig, train: list[str], evals: list[str]) -> np.nda
         graph = load_graph(g.path, g.train_skills, g.eval_skills, negative=g.negative)
     elif g.matrix is not None:
         rows = g.train_skills if g.train_skills is not None else train
-        graph = graph_from_config(g.matrix, rows, g.eval_skills, "mixing.graph.matrix", g.negative)
+        cols = g.eval_skills
+        if cols is None and len(g.matrix[0]) == len(evals) != len(rows):
+            cols = evals  # a k x m matrix: its columns are the run's eval skills
+        graph = graph_from_config(g.matrix, rows, cols, "mixing.graph.matrix", g.negative)
     else:
         return None
     used = SkillGraph(

@@ -123,7 +123,7 @@ class GraphConfig:
     path: str | None = None
     matrix: list[list[float]] | None = None
     train_skills: list[str] | None = None  # row names of an inline matrix / bare .npy
-    eval_skills: list[str] | None = None  # column names
+    eval_skills: list[str] | None = None  # column names; null: skills.train (square) or skills.eval
     # Negative entries: error (default), clip (to 0) or authors (kept, with the authors'
     # normalisation: own entries 1, other entries of 1 become 0.5); see skillit.graph.io.
     negative: str = "error"
