@@ -93,3 +93,17 @@ def test_every_shipped_experiment_builds_its_source_and_strategy(path, tmp_path,
     first = plan.strategy.initial_weights()
     assert first.shape == (len(train),)
     assert abs(first.sum() - 1) < 1e-9
+
+
+def test_the_paper_experiment_configs_carry_the_papers_and_authors_choices():
+    exp = ROOT / "configs" / "experiment"
+    ft = load_config([exp / "addition_ft.yaml"])
+    assert ft.skills.train == ["add1", "add2"] and ft.skills.eval == ["add1"]
+    assert (ft.mixing.eta, ft.mixing.rounds, ft.mixing.window) == (0.1, 5, 3)
+    assert {"lego_cpt": 5, "lego_ft": 5, "addition_cpt": 3, "addition_ft": 3, "ni_ood": 5} == {
+        name: load_config([exp / f"{name}.yaml"]).mixing.stages
+        for name in ("lego_cpt", "lego_ft", "addition_cpt", "addition_ft", "ni_ood")
+    }
+    paper = load_config([exp / "lego_cpt.yaml"]).model
+    assert (paper.train_loss, paper.eval_loss) == ("all", "sequence")
+    assert load_config([exp / "lego_cpt_cpu.yaml"]).model.train_loss == "answer"
