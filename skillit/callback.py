@@ -200,6 +200,14 @@ class SkillItCallback(L.Callback):
                 "matplotlib is not installed: no plots (pip install skillit[plots])", stacklevel=2
             )
             return
+        except Exception as exc:  # a plot is never worth a finished run's results
+            warnings.warn(
+                f"could not draw the plots ({type(exc).__name__}: {exc}); the results are kept "
+                f"(redraw with skillit.plots.plot_run({str(self.history_path)!r}, ...))",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
                 for key, path in images.items():

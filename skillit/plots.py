@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 
@@ -32,25 +33,35 @@ def plot_run(history_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
         w = [h["weights"][skill] for h in history]
         ax.bar(rounds, w, bottom=bottom, label=skill)
         bottom = [b + x for b, x in zip(bottom, w)]
-    ax.set_xlabel("round")
-    ax.set_ylabel("mixture weight")
-    ax.set_title("Training mixture per round")
-    ax.legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
-    fig.tight_layout()
-    out["mixture"] = out_dir / "mixture.png"
-    fig.savefig(out["mixture"], dpi=110)
-    plt.close(fig)
+    out["mixture"] = _finish(
+        fig, ax, "round", "mixture weight", "Training mixture per round", out_dir / "mixture.png"
+    )
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for skill in history[0]["eval_loss"]:
         ax.plot(steps, [h["eval_loss"][skill] for h in history], marker="o", label=skill)
-    ax.set_xlabel("step")
-    ax.set_ylabel("eval loss (answer tokens)")
     ax.set_yscale("log")
-    ax.set_title("Per-skill evaluation loss at round ends")
+    title = "Per-skill evaluation loss at round ends"
+    out["eval_loss"] = _finish(
+        fig, ax, "step", "eval loss (answer tokens)", title, out_dir / "eval_loss.png"
+    )
+    return out
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
+    """Label, save whole (a temporary file renamed into place: never a partial PNG) and close."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.tight_layout()
-    out["eval_loss"] = out_dir / "eval_loss.png"
-    fig.savefig(out["eval_loss"], dpi=110)
-    plt.close(fig)
-    return out
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
+    return path

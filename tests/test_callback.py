@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -235,3 +236,36 @@ def test_a_round_with_some_finite_losses_goes_on(dm, tmp_path):
         warnings.simplefilter("ignore", RuntimeWarning)
         cb.on_train_epoch_end(fake_trainer(dm), module_with_train_steps(10, [np.nan, 1.0, 1.0], 3))
     assert cb.rounds_done == 1
+
+
+def test_a_failing_plot_is_a_warning_and_leaves_no_partial_file(dm, tmp_path, monkeypatch):
+    import skillit.callback as callback_module
+
+    (tmp_path / HISTORY_FILE).write_text('{"round": 1}\n')
+
+    def broken(history_path, out_dir):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(callback_module, "plot_run", broken)
+    cb = SkillItCallback(ManualStrategy(weights=[1, 1, 1]), SKILLS, SKILLS, tmp_path, plots=True)
+    with pytest.warns(RuntimeWarning, match="could not draw the plots.*results are kept"):
+        cb.on_train_end(fake_trainer(dm), None)
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_a_plot_that_fails_while_saving_leaves_no_partial_png(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from skillit.plots import plot_run
+
+    row = {"round": 1, "step": 5, "weights": {"a": 1.0}, "eval_loss": {"a": 0.5}}
+    (tmp_path / HISTORY_FILE).write_text(json.dumps(row) + "\n")
+
+    def half_write(self, path, **kwargs):
+        Path(path).write_bytes(b"\x89PNG partial")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_write)
+    with pytest.raises(OSError):
+        plot_run(tmp_path / HISTORY_FILE, tmp_path)
+    assert list(tmp_path.iterdir()) == [tmp_path / HISTORY_FILE]
