@@ -1,4 +1,12 @@
-"""Where a run writes: choosing its directory, and finding a stopped run's checkpoint and config.
+"""Where a run writes: choosing its directory, guarding it, and resuming a stopped run.
+
+- A new run refuses a directory that already holds files (another run's results are never
+  overwritten silently): `--resume DIR` continues that run, `--overwrite` starts it again.
+- While a run trains, `run.lock` holds its pid; a second writer is refused (a lock whose process
+  is gone, e.g. after a SIGKILL, is taken over).
+- A resume changes nothing on disk before its checkpoint has been read, and refuses overrides
+  that would change the trajectory; the ones that cannot (logging, progress, plots, threads,
+  devices, loader workers) are allowed and recorded in `resumes.jsonl`.
 
 A DDP launch re-runs the command line in child processes; they must write into the directory the
 launching process chose, which the command layer passes to them in SKILLIT_RUN_DIR.
@@ -6,10 +14,15 @@ launching process chose, which the command layer passes to them in SKILLIT_RUN_D
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from skillit.config import RunConfig, load_config
 from skillit.errors import SkillitError
@@ -17,6 +30,24 @@ from skillit.errors import SkillitError
 RUN_DIR_ENV = "SKILLIT_RUN_DIR"
 CONFIG_FILE = "config.yaml"
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
+PREVIOUS_CHECKPOINT = Path("checkpoints") / "previous.ckpt"
+LOCK_FILE = "run.lock"
+RESUMES_FILE = "resumes.jsonl"
+FINAL_FILE = "final_eval.json"
+# Keys a resume may change: they change how a run is watched or run, not what it trains on.
+RESUME_SAFE = (
+    "run_dir",
+    "logger.",
+    "trainer.progress_bar",
+    "trainer.log_every_n_steps",
+    "trainer.threads",
+    "trainer.devices",
+    "trainer.accelerator",
+    "trainer.strategy",
+    "data.num_workers",
+    "data.eval_batch_size",
+    "mixing.plots",
+)
 
 
 def is_launcher_process() -> bool:
@@ -31,11 +62,81 @@ def resolve_run_dir(cfg: RunConfig) -> Path:
     if not is_launcher_process() and os.environ.get(RUN_DIR_ENV):
         return Path(os.environ[RUN_DIR_ENV])
     if cfg.run_dir:
-        path = Path(cfg.run_dir)
+        path = Path(cfg.run_dir).expanduser()
     else:
         path = Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise SkillitError(f"run_dir={path} is a file, not a directory") from None
+    except OSError as exc:
+        raise SkillitError(f"run_dir={path} cannot be created: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SkillitError(f"run_dir={path} is not writable; choose another run_dir")
     return path
+
+
+def claim_fresh_run_dir(path: Path, overwrite: bool) -> None:
+    """Refuse a directory that holds another run, unless `overwrite` (then empty it first)."""
+    entries = [p for p in path.iterdir() if p.name != LOCK_FILE] if path.is_dir() else []
+    if not entries:
+        return
+    if not overwrite:
+        what = "a run" if (path / CONFIG_FILE).is_file() else f"{len(entries)} file(s)"
+        raise SkillitError(
+            f"run_dir={path} already holds {what}; continue it with `skillit train --resume "
+            f"{path}`, start it again with --overwrite, or choose another run_dir"
+        )
+    for entry in entries:
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+class RunLock:
+    """`run.lock` with the writer's pid, for as long as the run writes into its directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK_FILE
+        self.held = False
+
+    def __enter__(self) -> RunLock:
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and _alive(holder):
+                    raise SkillitError(
+                        f"{self.path.parent} is being written by another run (pid {holder}); "
+                        "wait for it to finish, or choose another run_dir"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # its writer is gone (killed): take it over
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+            self.held = True
+            return self
+        raise SkillitError(f"could not take the lock {self.path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def _holder(self) -> int | None:
+        try:
+            return int(self.path.read_text().strip() or "0") or None
+        except (OSError, ValueError):
+            return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def resolve_resume(resume: str | Path) -> tuple[Path, Path]:
@@ -48,9 +149,13 @@ def resolve_resume(resume: str | Path) -> tuple[Path, Path]:
         ckpt = path
         run_dir = path.parent.parent
     if not ckpt.is_file():
-        raise SkillitError(
-            f"--resume: no checkpoint at {ckpt} (give a run directory or a .ckpt file)"
+        fallback = run_dir / PREVIOUS_CHECKPOINT
+        hint = (
+            f"; the previous round's checkpoint is there: --resume {fallback}"
+            if fallback.is_file() and fallback != ckpt
+            else " (give a run directory or a .ckpt file)"
         )
+        raise SkillitError(f"--resume: no checkpoint at {ckpt}{hint}")
     if not (run_dir / CONFIG_FILE).is_file():
         raise SkillitError(
             f"--resume: {run_dir} has no {CONFIG_FILE}; is it a skillit run directory?"
@@ -58,17 +163,87 @@ def resolve_resume(resume: str | Path) -> tuple[Path, Path]:
     return ckpt, run_dir
 
 
-def load_run_config(
-    files: Sequence[str], overrides: Sequence[str], resume: str | None
-) -> tuple[RunConfig, Path | None]:
-    """The config of a new run, or of a resumed one (its saved config, then the overrides)."""
-    if resume:
-        ckpt, run_dir = resolve_resume(resume)
-        cfg = load_config([run_dir / CONFIG_FILE, *files], [*overrides, f"run_dir={run_dir}"])
-        return cfg, ckpt
+def _flat(cfg: RunConfig) -> dict[str, object]:
+    plain = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    out: dict[str, object] = {}
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            out[prefix.rstrip(".")] = node
+
+    walk(plain, "")
+    return out
+
+
+def changed_keys(before: RunConfig, after: RunConfig) -> list[str]:
+    a, b = _flat(before), _flat(after)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def is_resume_safe(key: str) -> bool:
+    return any(key == s or (s.endswith(".") and key.startswith(s)) for s in RESUME_SAFE)
+
+
+@dataclass
+class Resume:
+    cfg: RunConfig
+    checkpoint: Path
+    run_dir: Path
+    changed: list[str]  # resume-safe keys the overrides changed (recorded in resumes.jsonl)
+    finished_step: int | None  # the run had already finished at this step
+
+
+def plan_resume(resume: str, files: Sequence[str], overrides: Sequence[str]) -> Resume:
+    """The config of a resumed run: its saved config, then the (resume-safe) overrides."""
+    ckpt, run_dir = resolve_resume(resume)
+    saved = load_config([run_dir / CONFIG_FILE], [f"run_dir={run_dir}"])
+    cfg = load_config([run_dir / CONFIG_FILE, *files], [*overrides, f"run_dir={run_dir}"])
+    changed = changed_keys(saved, cfg)
+    refused = [k for k in changed if not is_resume_safe(k)]
+    if refused:
+        grow = refused == ["trainer.max_steps"] and cfg.trainer.max_steps > saved.trainer.max_steps
+        how = (
+            "a run's rounds are fixed by its step budget, so it cannot be extended; train a "
+            f"follow-on run from its weights with model.init_from={run_dir / CHECKPOINT}"
+            if grow
+            else "start a new run for that (model.init_from= a checkpoint keeps the weights)"
+        )
+        raise SkillitError(
+            f"--resume continues {run_dir} exactly as it started, but the overrides change "
+            f"{', '.join(refused)} (from {run_dir / CONFIG_FILE}); {how}"
+        )
+    finished = None
+    final = run_dir / FINAL_FILE
+    if final.is_file():
+        try:
+            step = int(json.loads(final.read_text())["global_step"])
+        except (ValueError, KeyError, TypeError):
+            step = None
+        if step is not None and step >= cfg.trainer.max_steps:
+            finished = step
+    return Resume(cfg, ckpt, run_dir, [k for k in changed if k != "run_dir"], finished)
+
+
+def record_resume(run_dir: Path, cfg: RunConfig, changed: list[str], checkpoint: Path) -> None:
+    """One line per resume: when, from which checkpoint, and the safe overrides it applied."""
+    flat = _flat(cfg)
+    line = {
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "checkpoint": str(checkpoint),
+        "changed": {k: flat.get(k) for k in changed},
+    }
+    with (run_dir / RESUMES_FILE).open("a") as fh:
+        fh.write(json.dumps(line) + "\n")
+
+
+def load_run_config(files: Sequence[str], overrides: Sequence[str]) -> RunConfig:
+    """The config of a new run."""
     if not files and not overrides:
         raise SkillitError(
-            "give a config file (e.g. configs/experiment/lego.yaml), key=value overrides, "
-            "or --resume RUN_DIR"
+            "give a config file or a shipped experiment (e.g. `skillit train lego`), key=value "
+            "overrides, or --resume RUN_DIR"
         )
-    return load_config(files, overrides), None
+    return load_config(files, overrides)

@@ -13,22 +13,20 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from omegaconf import OmegaConf
 
 from skillit import jsonio
 from skillit.build import build_network, build_parts, check_sequence_length, load_initial_weights
 from skillit.callback import SkillItCallback
+from skillit.checkpoints import RoundCheckpoint, read_checkpoint
 from skillit.config import RunConfig, config_to_yaml
 from skillit.curriculum import CurriculumCallback
 from skillit.data import SkillDataModule
 from skillit.model.module import SkillLM
-from skillit.run_dir import CONFIG_FILE, is_launcher_process, resolve_run_dir
+from skillit.run_dir import CONFIG_FILE, FINAL_FILE, RunLock, is_launcher_process, resolve_run_dir
 from skillit.sampling import round_lengths
 from skillit.tokenization import save_tokenizer
-
-FINAL_FILE = "final_eval.json"
 
 
 @dataclass
@@ -64,16 +62,9 @@ def build_trainer(
     cfg: RunConfig, run_dir: Path, lengths: list[int], callbacks: list, loggers: list
 ):
     """The Lightning Trainer of a run: one epoch per round, bounded by the step budget."""
-    # One file, checkpoints/last.ckpt, rewritten at every round end: what --resume reads.
-    # (save_last needs save_top_k > 0 to write at epoch ends, so name the top-1 file "last".)
-    checkpoint = ModelCheckpoint(
-        dirpath=str(run_dir / "checkpoints"),
-        filename="last",
-        save_top_k=1,
-        every_n_epochs=1,
-        save_on_train_epoch_end=True,
-        enable_version_counter=False,
-    )
+    # checkpoints/last.ckpt, written whole at every round end (what --resume reads), after every
+    # other callback has updated its state for the round.
+    checkpoint = RoundCheckpoint(run_dir)
     return L.Trainer(
         max_steps=cfg.trainer.max_steps,
         # Bounded by steps only: resuming from a round-end checkpoint replays that epoch's end,
@@ -94,6 +85,7 @@ def build_trainer(
         enable_model_summary=False,
         deterministic=cfg.trainer.deterministic,
         logger=loggers or False,
+        enable_checkpointing=False,  # RoundCheckpoint writes them
         callbacks=[*callbacks, checkpoint],
         default_root_dir=str(run_dir),
     )
@@ -107,12 +99,21 @@ def train(
     `resume` is a checkpoint to continue from; `extra_callbacks` are added to the Trainer (e.g. to
     stop a run early in tests).
     """
+    run_dir = resolve_run_dir(cfg)
+    if not is_launcher_process():  # a DDP child: the launcher holds the lock
+        return _train(cfg, run_dir, resume, extra_callbacks)
+    with RunLock(run_dir):
+        return _train(cfg, run_dir, resume, extra_callbacks)
+
+
+def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResult:
+    if resume is not None:
+        read_checkpoint(resume)  # before anything in the run directory changes
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     parts = build_parts(cfg)
     lengths = round_lengths(cfg.trainer.max_steps, cfg.mixing.rounds)
-    run_dir = resolve_run_dir(cfg)
 
     dm = SkillDataModule(
         parts.source,
@@ -138,7 +139,7 @@ def train(
         eval_loss=cfg.model.eval_loss,
     )
 
-    if is_launcher_process():
+    if is_launcher_process() and resume is None:  # a resume keeps the run's own files
         (run_dir / CONFIG_FILE).write_text(config_to_yaml(cfg))
         save_tokenizer(parts.source.tokenizer, run_dir / "tokenizer.json")
 

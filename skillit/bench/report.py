@@ -20,7 +20,7 @@ from skillit import jsonio
 from skillit.bench.plots import plot_suite
 from skillit.bench.suite import Suite, Target
 from skillit.callback import EVAL_FILE, HISTORY_FILE
-from skillit.train import FINAL_FILE
+from skillit.run_dir import FINAL_FILE
 
 if TYPE_CHECKING:  # the runner imports this module to write its report
     from skillit.bench.runner import RunSpec

@@ -28,7 +28,8 @@ from skillit.bench.suite import Suite
 from skillit.config import load_config
 from skillit.errors import SkillitError
 from skillit.quiet import quiet_known_warnings, quiet_lightning
-from skillit.train import FINAL_FILE, train
+from skillit.run_dir import FINAL_FILE
+from skillit.train import train
 
 SPEC_FILE = "bench_run.json"
 LOG_FILE = "train.log"

@@ -9,12 +9,16 @@ import sys
 
 from skillit.commands.common import add_config_items, split_items
 from skillit.config import config_to_yaml
+from skillit.errors import SkillitError
 from skillit.quiet import quiet_known_warnings
 from skillit.run_dir import (
     CHECKPOINT,
     RUN_DIR_ENV,
+    claim_fresh_run_dir,
     is_launcher_process,
     load_run_config,
+    plan_resume,
+    record_resume,
     resolve_run_dir,
 )
 
@@ -46,25 +50,46 @@ def register(subparsers) -> None:
         metavar="RUN",
         help="a run directory (uses its checkpoints/last.ckpt and config.yaml) or a .ckpt file",
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start again in a run_dir that already holds a run (its files are deleted)",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     files, overrides = split_items(args.items)
-    cfg, ckpt = load_run_config(files, overrides, args.resume)
+    if args.resume and args.overwrite:
+        raise SkillitError("--resume continues a run and --overwrite starts it again: choose one")
+    resume = plan_resume(args.resume, files, overrides) if args.resume else None
+    cfg = resume.cfg if resume else load_run_config(files, overrides)
+    ckpt = resume.checkpoint if resume else None
     if args.print_config:
         print(config_to_yaml(cfg), end="")
         return 0
+    if resume and resume.finished_step is not None:
+        print(
+            f"skillit train: {resume.run_dir} is finished (step {resume.finished_step} of "
+            f"{cfg.trainer.max_steps}); its results are in {resume.run_dir / 'final_eval.json'}"
+        )
+        return 0
 
-    from skillit.train import train  # torch and Lightning load only when a run starts
+    from skillit.checkpoints import read_checkpoint  # torch and Lightning load only now
+    from skillit.train import train
 
     quiet_known_warnings()
     os.environ.setdefault("WANDB_SILENT", "true")
     run_dir = resolve_run_dir(cfg)
+    if resume is None and is_launcher_process():
+        claim_fresh_run_dir(run_dir, overwrite=args.overwrite)
     cfg.run_dir = str(run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())  # DDP children re-run argv: same directory
     sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores Ctrl-C after an interrupt
+    if resume and is_launcher_process():
+        read_checkpoint(ckpt)  # a broken checkpoint is reported before anything is written
+        record_resume(run_dir, cfg, resume.changed, ckpt)
     try:
         result = train(cfg, resume=ckpt)
     except KeyboardInterrupt:

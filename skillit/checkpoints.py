@@ -1,0 +1,62 @@
+"""Round-end checkpoints written whole, with the previous round's kept until the new one is done.
+
+Lightning's ModelCheckpoint writes `last.ckpt` in place (or stages it elsewhere and copies it), so
+a kill or a full disk mid-write can leave a broken file as the only checkpoint. `RoundCheckpoint`
+writes `checkpoints/.last.ckpt.tmp` beside it, then moves `last.ckpt` to `previous.ckpt` and the
+finished file to `last.ckpt` (renames on one file system: atomic), and `read_checkpoint` turns an
+unreadable file into a message that names it and the fallback to resume from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from skillit.errors import SkillitError
+from skillit.run_dir import CHECKPOINT, PREVIOUS_CHECKPOINT
+
+
+class RoundCheckpoint(L.Callback):
+    """Save at every round end (place it after the callbacks whose state it must hold)."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.last = Path(run_dir) / CHECKPOINT
+        self.previous = Path(run_dir) / PREVIOUS_CHECKPOINT
+        self.tmp = self.last.with_name(".last.ckpt.tmp")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        if trainer.is_global_zero:
+            self.last.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            trainer.save_checkpoint(str(self.tmp))  # every rank takes part; rank 0 writes
+        except BaseException:
+            if trainer.is_global_zero:
+                self.tmp.unlink(missing_ok=True)  # never leave a partial file behind
+            raise
+        if trainer.is_global_zero:
+            if self.last.exists():
+                os.replace(self.last, self.previous)
+            os.replace(self.tmp, self.last)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint's contents, or an error naming the file and the previous round's one."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated, empty or not a checkpoint at all
+        previous = path.with_name(PREVIOUS_CHECKPOINT.name)
+        fallback = (
+            f"; the previous round's checkpoint may be intact: --resume {previous}"
+            if previous.is_file() and previous != path
+            else ""
+        )
+        raise SkillitError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'empty or truncated'}){fallback}"
+        ) from None

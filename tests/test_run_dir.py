@@ -1,0 +1,166 @@
+"""Nothing lost, nothing silent: run directories, the lock, resume, and checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from skillit.cli import main
+from skillit.errors import SkillitError
+from skillit.run_dir import RunLock, claim_fresh_run_dir
+
+TINY = [
+    "data.lego.k=3",
+    "data.lego.fmt=chain",
+    "data.lego.val_size=20",
+    "data.global_batch_size=16",
+    "model.n_layer=1",
+    "model.d_model=32",
+    "model.n_head=2",
+    "trainer.max_steps=12",
+    "mixing.rounds=3",
+    "trainer.accelerator=cpu",
+    "trainer.threads=1",
+    "trainer.progress_bar=false",
+    "logger.wandb=off",
+    "mixing.plots=false",
+]
+
+
+def skillit_train(run_dir: Path, *extra: str) -> int:
+    return main(["train", "lego", f"run_dir={run_dir}", *TINY, *extra])
+
+
+# -- the directory and its lock (no training) ------------------------------------------------------
+def test_a_new_run_refuses_a_directory_that_holds_a_run(tmp_path):
+    (tmp_path / "config.yaml").write_text("seed: 0\n")
+    with pytest.raises(SkillitError, match=r"already holds a run.*--resume.*--overwrite"):
+        claim_fresh_run_dir(tmp_path, overwrite=False)
+    claim_fresh_run_dir(tmp_path, overwrite=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_writer_is_refused_and_a_dead_writers_lock_is_taken_over(tmp_path):
+    with RunLock(tmp_path):
+        with pytest.raises(SkillitError, match=rf"another run \(pid {os.getpid()}\)"):
+            RunLock(tmp_path).__enter__()
+    assert not (tmp_path / "run.lock").exists()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    (tmp_path / "run.lock").write_text(dead.stdout)  # a writer killed with SIGKILL left this
+    with RunLock(tmp_path) as lock:
+        assert lock.path.read_text().strip() == str(os.getpid())
+
+
+def test_an_unwritable_run_dir_is_a_clear_error(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert skillit_train(target) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+
+
+# -- runs through the CLI -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    assert skillit_train(run_dir) == 0
+    return run_dir
+
+
+@pytest.mark.slow
+def test_two_runs_into_one_directory_the_second_is_refused(finished_run, capsys):
+    before = (finished_run / "mixture_history.jsonl").read_text()
+    assert skillit_train(finished_run) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (finished_run / "mixture_history.jsonl").read_text() == before
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_run_says_so_and_exits_zero(finished_run, capsys):
+    assert main(["train", "--resume", str(finished_run)]) == 0
+    assert "is finished (step 12 of 12)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("mixing.eta=2.0", r"change mixing\.eta"),
+        ("seed=3", r"change seed"),
+        ("trainer.max_steps=24", r"cannot be extended.*model\.init_from="),
+    ],
+)
+def test_a_resume_that_would_change_the_trajectory_is_refused_and_changes_nothing(
+    finished_run, capsys, override, message
+):
+    config = (finished_run / "config.yaml").read_text()
+    assert main(["train", "--resume", str(finished_run), override]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert (finished_run / "config.yaml").read_text() == config
+
+
+@pytest.fixture
+def stopped_run(tmp_path):
+    """A run stopped after its first round: its checkpoint is round 1's, final_eval.json absent."""
+    run_dir = tmp_path / "stopped"
+    assert skillit_train(run_dir, "trainer.max_steps=4", "mixing.rounds=1") == 0
+    config = (run_dir / "config.yaml").read_text().replace("max_steps: 4", "max_steps: 12")
+    (run_dir / "config.yaml").write_text(config.replace("rounds: 1", "rounds: 3"))
+    (run_dir / "final_eval.json").unlink()
+    return run_dir
+
+
+@pytest.mark.slow
+def test_a_refused_resume_then_a_plain_resume_continues(stopped_run, capsys):
+    assert main(["train", "--resume", str(stopped_run), "optim.lr=0.5"]) == 2
+    assert main(["train", "--resume", str(stopped_run), "trainer.progress_bar=false"]) == 0
+    recorded = [json.loads(x) for x in (stopped_run / "resumes.jsonl").read_text().splitlines()]
+    assert len(recorded) == 1 and recorded[0]["changed"] == {}  # the same value: nothing changed
+    assert json.loads((stopped_run / "final_eval.json").read_text())["global_step"] == 12
+
+
+@pytest.mark.slow
+def test_a_corrupt_checkpoint_names_the_file_and_the_previous_one(stopped_run, capsys):
+    ckpt = stopped_run / "checkpoints" / "last.ckpt"
+    (stopped_run / "checkpoints" / "previous.ckpt").write_bytes(ckpt.read_bytes())
+    ckpt.write_bytes(ckpt.read_bytes()[:100])  # truncated, as a full disk leaves it
+    assert main(["train", "--resume", str(stopped_run)]) == 2
+    err = capsys.readouterr().err
+    assert f"checkpoint {ckpt} cannot be read" in err and "previous.ckpt" in err
+    assert not (stopped_run / "resumes.jsonl").exists()  # nothing changed in the run directory
+
+
+def test_a_checkpoint_write_that_fails_keeps_the_last_complete_one(tmp_path):
+    from types import SimpleNamespace
+
+    from skillit.checkpoints import RoundCheckpoint
+
+    saver = RoundCheckpoint(tmp_path)
+    saver.last.parent.mkdir(parents=True)
+    saver.last.write_bytes(b"round 1")
+
+    def dies(path):
+        Path(path).write_bytes(b"partial")
+        raise OSError("No space left on device")
+
+    trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, save_checkpoint=dies)
+    with pytest.raises(OSError):
+        saver.on_train_epoch_end(trainer, None)
+    assert saver.last.read_bytes() == b"round 1" and not saver.tmp.exists()
+
+    def writes(path):
+        torch.save({"round": 2}, path)
+
+    trainer.save_checkpoint = writes
+    saver.on_train_epoch_end(trainer, None)
+    assert torch.load(saver.last)["round"] == 2 and saver.previous.read_bytes() == b"round 1"
