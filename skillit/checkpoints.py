@@ -33,7 +33,7 @@ class RoundCheckpoint(L.Callback):
         if trainer.is_global_zero:
             self.last.parent.mkdir(parents=True, exist_ok=True)
         try:
-            trainer.save_checkpoint(str(self.tmp))  # every rank takes part; rank 0 writes
+            trainer.save_checkpoint(str(self.tmp), weights_only=False)  # all ranks; rank 0 writes
         except BaseException:
             if trainer.is_global_zero:
                 self.tmp.unlink(missing_ok=True)  # never leave a partial file behind

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
+from skillit import __version__
 from skillit.errors import SkillitError
 
 COMMANDS = ("generate", "train", "graph", "bench")
@@ -20,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="skillit",
         description="Skill-based data selection for language-model training (Skill-It).",
     )
+    parser.add_argument("--version", action="version", version=f"skillit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f"skillit.commands.{name}")
@@ -29,7 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # CONFIG and key=value items may come after a flag too
+        if hasattr(args, "items") and not any(e.startswith("-") for e in extra):
+            args.items = [*args.items, *extra]
+        else:
+            getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.run(args) or 0)
     except SkillitError as exc:
@@ -38,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"skillit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`skillit bench --list | head`)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (nothing more may be written)
+        return 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,26 @@ def quiet_known_warnings() -> None:
 
 
 def quiet_lightning() -> None:
-    """Many short runs in one process (probes, bench runs): keep Lightning's banners out."""
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+    """Keep Lightning's banners (device availability, tips, stop reasons) out of the output.
+
+    Call it after Lightning is imported: it sets its loggers' levels when it loads.
+    """
+    for name in (
+        "lightning",
+        "lightning.pytorch",
+        "lightning.fabric",
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def show_skillit_info() -> None:
+    """Print skillit's own INFO lines (the device a run trains on) as `skillit: ...`."""
+    logger = logging.getLogger("skillit")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("skillit: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

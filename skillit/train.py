@@ -7,6 +7,7 @@ points (`skillit.commands`, bench and probe workers).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,12 @@ from skillit.config import RunConfig, config_to_yaml
 from skillit.curriculum import CurriculumCallback
 from skillit.data import SkillDataModule
 from skillit.model.module import SkillLM
+from skillit.progress import RoundProgressBar
 from skillit.run_dir import CONFIG_FILE, FINAL_FILE, RunLock, is_launcher_process, resolve_run_dir
 from skillit.sampling import round_lengths
 from skillit.tokenization import save_tokenizer
+
+log = logging.getLogger("skillit")
 
 
 @dataclass
@@ -47,10 +51,18 @@ def build_loggers(cfg: RunConfig, run_dir: Path, resumed: bool = False) -> list:
             version = f"resume-{len(list((run_dir / 'csv').glob('resume-*'))) + 1}"
         loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=version))
     if cfg.logger.wandb != "off":
+        import wandb  # optional at run time: only runs that log to W&B load it
+
+        # The run is started here (not by WandbLogger, whose default settings make W&B warn).
+        experiment = wandb.init(
+            project=cfg.logger.project,
+            name=cfg.name,
+            dir=str(run_dir),
+            mode=cfg.logger.wandb,
+        )
         loggers.append(
             WandbLogger(
-                project=cfg.logger.project,
-                name=cfg.name,
+                experiment=experiment,
                 save_dir=str(run_dir),
                 offline=cfg.logger.wandb == "offline",
             )
@@ -65,6 +77,7 @@ def build_trainer(
     # checkpoints/last.ckpt, written whole at every round end (what --resume reads), after every
     # other callback has updated its state for the round.
     checkpoint = RoundCheckpoint(run_dir)
+    progress = [RoundProgressBar(cfg.mixing.rounds, cfg.trainer.max_steps)]
     return L.Trainer(
         max_steps=cfg.trainer.max_steps,
         # Bounded by steps only: resuming from a round-end checkpoint replays that epoch's end,
@@ -86,7 +99,7 @@ def build_trainer(
         deterministic=cfg.trainer.deterministic,
         logger=loggers or False,
         enable_checkpointing=False,  # RoundCheckpoint writes them
-        callbacks=[*callbacks, checkpoint],
+        callbacks=[*callbacks, checkpoint, *(progress if cfg.trainer.progress_bar else [])],
         default_root_dir=str(run_dir),
     )
 
@@ -165,6 +178,14 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         )
     loggers = build_loggers(cfg, run_dir, resumed=resume is not None)
     trainer = build_trainer(cfg, run_dir, lengths, [*callbacks, *(extra_callbacks or [])], loggers)
+    log.info(
+        "training on %d x %s (%s), %d process(es); run directory %s",
+        trainer.num_devices,
+        type(trainer.accelerator).__name__.removesuffix("Accelerator").lower(),
+        cfg.trainer.precision,
+        trainer.world_size,
+        run_dir,
+    )
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
     try:

@@ -160,3 +160,26 @@ def test_interrupt_mid_write_removes_the_partial_file(tmp_path, monkeypatch):
     rc = main(["generate", "lego", "--n", "100", "--output", str(tmp_path / "out.jsonl")])
     assert rc == 130 and len(calls) == 3
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_version_and_items_after_a_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("skillit ")
+    assert main(["train", "lego", "--print-config", "seed=7", "trainer.max_steps=9"]) == 0
+    out = capsys.readouterr().out
+    assert "seed: 7" in out and "max_steps: 9" in out
+
+
+def test_an_unknown_flag_is_reported_with_the_verbs_usage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "lego", "--bogus"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "skillit train" in err and "--bogus" in err
+
+
+def test_bench_list_shows_every_suites_variants(capsys):
+    assert main(["bench", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "lego-cpt" in out and "variants: default, paper" in out

@@ -149,7 +149,7 @@ def test_a_checkpoint_write_that_fails_keeps_the_last_complete_one(tmp_path):
     saver.last.parent.mkdir(parents=True)
     saver.last.write_bytes(b"round 1")
 
-    def dies(path):
+    def dies(path, weights_only=False):
         Path(path).write_bytes(b"partial")
         raise OSError("No space left on device")
 
@@ -158,7 +158,7 @@ def test_a_checkpoint_write_that_fails_keeps_the_last_complete_one(tmp_path):
         saver.on_train_epoch_end(trainer, None)
     assert saver.last.read_bytes() == b"round 1" and not saver.tmp.exists()
 
-    def writes(path):
+    def writes(path, weights_only=False):
         torch.save({"round": 2}, path)
 
     trainer.save_checkpoint = writes

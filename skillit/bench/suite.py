@@ -75,6 +75,7 @@ class Suite:
     seeds: list[int]
     target: Target
     strategies: dict[str, list[str]] = field(default_factory=dict)
+    variants: list[str] = field(default_factory=list)  # names of the file's other variants
 
     @property
     def label(self) -> str:
@@ -236,6 +237,7 @@ def load_suite(name: str, variant: str = "default", directory: Path = SUITE_DIR)
             str(label): _check_overrides(items, f"strategies.{label}", where)
             for label, items in raw.strategies.items()
         },
+        variants=list(raw.variants),
     )
 
 

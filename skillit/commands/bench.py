@@ -51,14 +51,15 @@ def register(subparsers) -> None:
     p.add_argument(
         "--list", action="store_true", help="list the suites and their variants, then exit"
     )
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
 
 
 def run(args) -> int:
     if args.list:
         for name in available_suites():
             suite = load_suite(name)
-            print(f"{name:16s} {suite.description}")
+            variants = ", ".join(["default", *suite.variants])
+            print(f"{name:16s} {suite.description}\n{'':16s} variants: {variants}")
         return 0
     if not args.suite:
         raise SkillitError(f"give a suite name; available: {', '.join(available_suites())}")

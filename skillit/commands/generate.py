@@ -109,7 +109,7 @@ def register(subparsers) -> None:
     )
     _add_common(add)
     for sub in (p, lego, add):
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, parser=sub)
 
 
 def _task(args):

@@ -122,7 +122,7 @@ def register(subparsers) -> None:
         help="discard probe results already in --out instead of continuing",
     )
     learn.add_argument("--no-progress", action="store_true", help="no progress bar")
-    learn.set_defaults(run=run_learn)
+    learn.set_defaults(run=run_learn, parser=learn)
 
     plot = sub.add_parser("plot", help="draw a graph file as a heatmap", description=PLOT_HELP)
     plot.add_argument("graph", metavar="GRAPH", help="a graph .json file")
@@ -132,7 +132,7 @@ def register(subparsers) -> None:
         metavar="PNG",
         help="image to write (default: next to GRAPH, with .png)",
     )
-    plot.set_defaults(run=run_plot)
+    plot.set_defaults(run=run_plot, parser=plot)
 
 
 def run_learn(args) -> int:

@@ -10,7 +10,7 @@ import sys
 from skillit.commands.common import add_config_items, split_items
 from skillit.config import config_to_yaml
 from skillit.errors import SkillitError
-from skillit.quiet import quiet_known_warnings
+from skillit.quiet import quiet_known_warnings, quiet_lightning, show_skillit_info
 from skillit.run_dir import (
     CHECKPOINT,
     RUN_DIR_ENV,
@@ -56,7 +56,7 @@ def register(subparsers) -> None:
         help="start again in a run_dir that already holds a run (its files are deleted)",
     )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
 
 
 def run(args) -> int:
@@ -80,6 +80,8 @@ def run(args) -> int:
     from skillit.train import train
 
     quiet_known_warnings()
+    quiet_lightning()
+    show_skillit_info()
     os.environ.setdefault("WANDB_SILENT", "true")
     run_dir = resolve_run_dir(cfg)
     if resume is None and is_launcher_process():
