@@ -8,13 +8,14 @@ mixtures planned by processes that never train.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from skillit.config import RunConfig
-from skillit.errors import SkillitError
+from skillit.errors import SkillitError, SkillitWarning
 from skillit.graph.io import SkillGraph, graph_from_config, load_graph, treat_negative
 from skillit.mixing.settings import check_setting, stratified_mask
 from skillit.mixing.strategies import (
@@ -109,7 +110,14 @@ def load_initial_weights(network, path: str | Path) -> None:
 
     if not Path(path).is_file():
         raise SkillitError(f"model.init_from: no checkpoint at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated, empty or not a checkpoint
+        raise SkillitError(
+            f"model.init_from: {path} cannot be read as a checkpoint ({type(exc).__name__})"
+        ) from None
+    if not isinstance(state, dict):
+        raise SkillitError(f"model.init_from: {path} is not a skillit checkpoint")
     weights = {
         k.removeprefix("network."): v
         for k, v in state.get("state_dict", state).items()
@@ -205,6 +213,13 @@ def build_mixing(
         relevant=relevant,
         stages=m.stages or m.rounds,  # M; by default one pacing stage per round
     )
+    if graph is not None and m.strategy in GRAPH_STRATEGIES and not (graph > 0).any():
+        warnings.warn(
+            f"the skills graph has no positive entry between skills.train and skills.eval, so "
+            f"mixing.strategy={m.strategy} keeps a uniform mixture; check mixing.graph",
+            SkillitWarning,
+            stacklevel=2,
+        )
     curriculum = strategy.schedule if isinstance(strategy, CurriculumStrategy) else None
     return MixingPlan(strategy, curriculum, graph)
 

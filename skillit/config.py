@@ -29,6 +29,22 @@ T = TypeVar("T")
 SOURCES = ("lego", "addition", "jsonl", "natinst")
 WANDB_MODES = ("offline", "online", "off")
 TRAIN_LOSSES = ("answer", "all")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+# Lightning's precision names (trainer.precision)
+PRECISIONS = (
+    "32-true",
+    "32",
+    "64-true",
+    "64",
+    "16-mixed",
+    "16-true",
+    "16",
+    "bf16-mixed",
+    "bf16-true",
+    "bf16",
+    "transformer-engine",
+    "transformer-engine-float16",
+)
 EVAL_LOSSES = ("token", "sequence")
 
 
@@ -99,6 +115,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.backend not in ("gpt", "hf"):
             raise SkillitError(f"model.backend must be 'gpt' or 'hf', got {self.backend!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise SkillitError(f"model.dropout must be in [0, 1), got {self.dropout}")
         for key in ("n_layer", "n_head", "d_model", "max_seq_len"):
             if getattr(self, key) < 1:
                 raise SkillitError(f"model.{key} must be >= 1, got {getattr(self, key)}")
@@ -127,6 +145,13 @@ class GraphConfig:
     # Negative entries: error (default), clip (to 0) or authors (kept, with the authors'
     # normalisation: own entries 1, other entries of 1 become 0.5); see skillit.graph.io.
     negative: str = "error"
+
+    def __post_init__(self) -> None:
+        if self.negative not in ("error", "clip", "authors"):
+            raise SkillitError(
+                "mixing.graph.negative must be one of ['error', 'clip', 'authors'], got "
+                f"{self.negative!r}"
+            )
 
 
 @dataclass
@@ -212,6 +237,27 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise SkillitError(f"trainer.max_steps must be >= 1, got {self.max_steps}")
+        if self.accelerator not in ACCELERATORS:
+            raise SkillitError(
+                f"trainer.accelerator must be one of {list(ACCELERATORS)}, got {self.accelerator!r}"
+            )
+        if str(self.precision) not in PRECISIONS:
+            raise SkillitError(
+                f"trainer.precision must be one of {list(PRECISIONS)}, got {self.precision!r}"
+            )
+        devices = self.devices
+        if isinstance(devices, bool) or not (
+            devices in ("auto", -1)
+            or (isinstance(devices, int) and devices >= 1)
+            or (isinstance(devices, str) and devices.isdigit() and int(devices) >= 1)
+            or (isinstance(devices, list) and devices and all(isinstance(d, int) for d in devices))
+        ):
+            raise SkillitError(
+                "trainer.devices must be a count >= 1, a list of device indices, 'auto' or -1 "
+                f"(all), got {devices!r}"
+            )
+        if self.threads is not None and self.threads < 1:
+            raise SkillitError(f"trainer.threads must be >= 1 (or null), got {self.threads}")
 
 
 @dataclass
@@ -244,13 +290,16 @@ class RunConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
     def __post_init__(self) -> None:
+        if not 0 <= self.seed < 2**32:
+            raise SkillitError(f"seed must be an integer in [0, 2**32), got {self.seed}")
         every = self.mixing.eval_every
         if every is not None:
             lengths = sorted(set(round_lengths(self.trainer.max_steps, self.mixing.rounds)))
             if any(n % every for n in lengths):
                 raise SkillitError(
                     f"mixing.eval_every={every} must divide the length of every round (rounds of "
-                    f"{lengths} steps), so that each round ends with an evaluation"
+                    f"{lengths} steps), so that each round ends with an evaluation; set "
+                    "mixing.eval_every to a divisor of them, or null"
                 )
         if self.mixing.rounds > self.trainer.max_steps:
             raise SkillitError(
@@ -337,10 +386,17 @@ def dotlist(overrides: Sequence[str], origin: str = "command-line override") -> 
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise SkillitError(f"overrides must look like key=value, got {bad}")
-    try:
-        return origin, OmegaConf.from_dotlist(list(overrides))
-    except OmegaConfBaseException as exc:
-        raise SkillitError(f"{origin}: {_describe(exc)}") from exc
+    for item in overrides:  # one at a time, so an error names the item
+        try:
+            OmegaConf.from_dotlist([item])
+        except OmegaConfBaseException as exc:
+            raise SkillitError(f"{origin} {item!r}: {_describe(exc)}") from exc
+        except Exception as exc:  # yaml's scanner and parser errors for a broken value
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SkillitError(
+                f"{origin} {item!r} is not valid: {first} (lists are written [a,b])"
+            ) from None
+    return origin, OmegaConf.from_dotlist(list(overrides))
 
 
 def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> RunConfig:

@@ -7,3 +7,7 @@ its traceback.
 
 class SkillitError(ValueError):
     """A user-facing error: the message names the file, key or flag and what would be valid."""
+
+
+class SkillitWarning(UserWarning):
+    """Input that is accepted but probably not what was meant (the message says what to check)."""

@@ -24,6 +24,7 @@ from skillit.checkpoints import RoundCheckpoint, read_checkpoint
 from skillit.config import RunConfig, config_to_yaml
 from skillit.curriculum import CurriculumCallback
 from skillit.data import SkillDataModule
+from skillit.errors import SkillitError
 from skillit.model.module import SkillLM
 from skillit.progress import RoundProgressBar
 from skillit.run_dir import CONFIG_FILE, FINAL_FILE, RunLock, is_launcher_process, resolve_run_dir
@@ -104,6 +105,28 @@ def build_trainer(
     )
 
 
+def check_runtime(cfg: RunConfig) -> None:
+    """Refuse, before any run folder exists, what this machine cannot do (names the key)."""
+    t = cfg.trainer
+    if t.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise SkillitError(
+            f"trainer.accelerator={t.accelerator} but no GPU is visible to torch "
+            f"(torch {torch.__version__}); use trainer.accelerator=cpu or auto"
+        )
+    if t.accelerator == "mps" and not torch.backends.mps.is_available():
+        raise SkillitError("trainer.accelerator=mps but MPS is not available; use cpu or auto")
+    if t.accelerator == "tpu":
+        raise SkillitError("trainer.accelerator=tpu is not supported by skillit; use gpu or cpu")
+    wanted = int(t.devices) if str(t.devices).isdigit() else None
+    gpu = t.accelerator in ("gpu", "cuda") or (
+        t.accelerator == "auto" and torch.cuda.is_available()
+    )
+    if wanted and gpu and wanted > torch.cuda.device_count():
+        raise SkillitError(
+            f"trainer.devices={wanted} but {torch.cuda.device_count()} GPU(s) are visible"
+        )
+
+
 def train(
     cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: list | None = None
 ) -> TrainResult:
@@ -112,6 +135,7 @@ def train(
     `resume` is a checkpoint to continue from; `extra_callbacks` are added to the Trainer (e.g. to
     stop a run early in tests).
     """
+    check_runtime(cfg)
     run_dir = resolve_run_dir(cfg)
     if not is_launcher_process():  # a DDP child: the launcher holds the lock
         return _train(cfg, run_dir, resume, extra_callbacks)

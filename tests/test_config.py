@@ -107,3 +107,45 @@ def test_the_paper_experiment_configs_carry_the_papers_and_authors_choices():
     paper = load_config([exp / "lego_cpt.yaml"]).model
     assert (paper.train_loss, paper.eval_loss) == ("all", "sequence")
     assert load_config([exp / "lego_cpt_cpu.yaml"]).model.train_loss == "answer"
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("seed=-1", "seed"),
+        ("model.dropout=1.5", "model.dropout"),
+        ("trainer.precision=fp8", "trainer.precision"),
+        ("trainer.devices=0", "trainer.devices"),
+        ("trainer.threads=0", "trainer.threads"),
+        ("trainer.accelerator=abacus", "trainer.accelerator"),
+        ("mixing.graph.negative=drop", "mixing.graph.negative"),
+        ("skills.train=[lego1,", "skills.train"),
+    ],
+)
+def test_late_errors_are_caught_by_the_config_and_name_the_key(override, key):
+    with pytest.raises(SkillitError, match=key.replace(".", r"\.")):
+        load_config([], [override])
+
+
+def test_a_gpu_asked_for_on_a_machine_without_one_is_refused_before_any_folder(tmp_path):
+    import torch
+
+    from skillit.train import check_runtime
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cfg = load_config([], ["trainer.accelerator=gpu", f"run_dir={tmp_path / 'run'}"])
+    with pytest.raises(SkillitError, match="trainer.accelerator=gpu.*no GPU"):
+        check_runtime(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_graph_with_no_positive_entry_draws_a_warning(toy_source):
+    from skillit.errors import SkillitWarning
+
+    cfg = load_config(
+        [], ["mixing.strategy=skillit", "mixing.graph.matrix=[[0,0,0],[0,0,0],[0,0,0]]"]
+    )
+    names = toy_source.skill_names
+    with pytest.warns(SkillitWarning, match="no positive entry"):
+        build_mixing(cfg, toy_source, names, names)

@@ -183,3 +183,16 @@ def test_bench_list_shows_every_suites_variants(capsys):
     assert main(["bench", "--list"]) == 0
     out = capsys.readouterr().out
     assert "lego-cpt" in out and "variants: default, paper" in out
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--answer-loss", "all"], "--answer-loss applies to --format chain"),
+        (["--split", "val", "--seed", "3"], "--seed applies to --split train"),
+    ],
+)
+def test_a_generate_flag_that_would_do_nothing_is_refused(tmp_path, capsys, flags, message):
+    assert main(["generate", "lego", *flags, "--output", str(tmp_path / "x.jsonl")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.jsonl").exists()

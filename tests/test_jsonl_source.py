@@ -186,3 +186,15 @@ def test_a_tokenizer_json_path_is_loaded_and_used(tmp_path):
     src = source(write_jsonl(tmp_path / "d.jsonl", rows), tokenizer=str(tok_path))
     assert src.tokenizer.get_vocab_size() == 7  # 3 specials + 4 words, 'extra' kept
     assert src.validation_examples(0).input_ids[0].tolist() == [3, 4, 5, 2]
+
+
+def test_a_tokenizer_that_maps_a_skills_words_to_unk_draws_a_warning(tmp_path):
+    from skillit.errors import SkillitWarning
+    from skillit.tokenization import save_tokenizer, wordlevel_tokenizer
+
+    data = tmp_path / "d.jsonl"
+    lines = [{"skill": "s", "prompt": f"zebra quokka {i}", "answer": "yak"} for i in range(30)]
+    data.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    tok = save_tokenizer(wordlevel_tokenizer(["0", "1"]), tmp_path / "tok.json")
+    with pytest.warns(SkillitWarning, match=r"maps \d+% of skill 's'.*<unk>"):
+        JsonlSource(JsonlSourceConfig(path=str(data), tokenizer=str(tok), val_size=5))

@@ -39,7 +39,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--answer-loss",
         choices=("last", "all"),
-        default="last",
+        default=None,
         help="chain format only: 'last' puts only the asked value in the answer (default), 'all' "
         "puts the whole listed answer section there",
     )
@@ -174,6 +174,11 @@ def run(args) -> int:
     from skillit.errors import SkillitError
     from synthetic.common import skill_assignment, validation_samples
 
+    if args.answer_loss is not None and args.fmt != "chain":
+        raise SkillitError(
+            "--answer-loss applies to --format chain (the paper format's answer is one token)"
+        )
+    args.answer_loss = args.answer_loss or "last"
     task = _task(args)
     proportions = _proportions(args.proportions, task.n_skills)
     if args.val_size < 1:
@@ -183,6 +188,8 @@ def run(args) -> int:
             raise SkillitError("--n applies to --split train; use --val-size with --split val")
         if proportions is not None:
             raise SkillitError("--proportions applies to --split train; val sets are per skill")
+        if args.seed != 0:
+            raise SkillitError("--seed applies to --split train; val sets come from --val-seed")
     n = DEFAULT_N if args.n is None else args.n
     if n <= 0:
         raise SkillitError(f"--n must be a positive number of samples, got {n}")

@@ -77,12 +77,13 @@ def run(args) -> int:
         return 0
 
     from skillit.checkpoints import read_checkpoint  # torch and Lightning load only now
-    from skillit.train import train
+    from skillit.train import check_runtime, train
 
     quiet_known_warnings()
     quiet_lightning()
     show_skillit_info()
     os.environ.setdefault("WANDB_SILENT", "true")
+    check_runtime(cfg)  # before any run folder is made
     run_dir = resolve_run_dir(cfg)
     if resume is None and is_launcher_process():
         claim_fresh_run_dir(run_dir, overwrite=args.overwrite)

@@ -12,6 +12,7 @@ and joined, so exactly the answer tokens (and the end-of-sequence token) are sco
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,16 +20,18 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from skillit.errors import SkillitError
+from skillit.errors import SkillitError, SkillitWarning
 from skillit.sources.base import SkillExamples
 from skillit.tokenization import (
     EOS,
     PAD,
+    UNK,
     load_tokenizer,
     train_byte_bpe,
     wordlevel_tokenizer,
 )
 
+UNKNOWN_SHARE = 0.05  # more <unk> than this in a skill draws a warning
 KEY = "data.jsonl"  # config section of these fields: errors name keys as data.jsonl.<field>
 
 
@@ -87,8 +90,15 @@ def jsonl_files(path: str | Path) -> list[Path]:
 def _read_records(cfg: JsonlSourceConfig) -> list[_Record]:
     records = []
     for file in jsonl_files(cfg.path):
-        with file.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
+        with file.open("rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise SkillitError(
+                        f"{file}:{lineno}: not UTF-8 text (byte {exc.start} of the line is "
+                        f"{raw[exc.start]:#04x}); JSONL files must be UTF-8"
+                    ) from None
                 if line.strip():
                     records.append(_parse_line(line, f"{file}:{lineno}", cfg))
     if not records:
@@ -238,6 +248,7 @@ class JsonlSource:
         members: list[list[int]] = [[] for _ in names]
         for i, s in enumerate(skill_of):
             members[s].append(i)
+        self._warn_unknown_tokens(sequences, members)
         self._train: list[_Pool] = []
         self._val: list[_Pool] = []
         for s, rows in enumerate(members):
@@ -264,6 +275,23 @@ class JsonlSource:
                 )
             sequences.append((list(p.ids), answer_ids))
         return sequences
+
+    def _warn_unknown_tokens(self, sequences, members: list[list[int]]) -> None:
+        """A tokenizer that maps much of a skill's text to <unk> makes skills look alike."""
+        unk = self._tokenizer.token_to_id(UNK)
+        if unk is None:
+            return
+        for name, rows in zip(self._names, members):
+            ids = [t for i in rows for part in sequences[i] for t in part]
+            share = sum(t == unk for t in ids) / max(1, len(ids))
+            if share > UNKNOWN_SHARE:
+                warnings.warn(
+                    f"{KEY}.tokenizer maps {share:.0%} of skill {name!r}'s tokens to {UNK}: its "
+                    "words are not in the vocabulary, so samples lose what tells them apart; use "
+                    f"{KEY}.tokenizer=wordlevel or bpe, or a tokenizer made for this text",
+                    SkillitWarning,
+                    stacklevel=3,
+                )
 
     def _split(self, skill: int, rows: list[int]) -> tuple[list[int], list[int]]:
         """(validation rows, training rows): a fixed draw per skill from (val_seed, skill)."""

@@ -1,0 +1,204 @@
+"""Feed `skillit` bad inputs and tabulate what each one gets back (exit code, last error line).
+
+    .venv/bin/python scripts/bad_inputs.py [--out bad_inputs.md]
+
+Every case must end with exit code 2 and one `skillit <verb>: error: ...` line (or, for a
+warning case, exit 0 and a warning), never a traceback. The cases run in a temporary folder that
+holds the small bad files they need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+TINY = "trainer.max_steps=4 mixing.rounds=2 logger.wandb=off trainer.progress_bar=false data.lego.val_size=10 model.n_layer=1"
+
+FILES = {
+    "ok.jsonl": '{"skill": "a", "prompt": "x", "answer": "y"}\n',
+    "notjson.jsonl": "not json\n",
+    "missing.jsonl": '{"skill": "a"}\n',
+    "broken.yaml": "matrix: [1\n",
+    "list.yaml": "- a\n- b\n",
+    "unknown.yaml": "bogus: 1\n",
+    "zero_graph.json": '{"format": "skillit-graph", "train_skills": ["lego1", "lego2", "lego3", "lego4", "lego5"], "matrix": [[0,0,0,0,0],[0,0,0,0,0],[0,0,0,0,0],[0,0,0,0,0],[0,0,0,0,0]]}',
+    "neg_graph.json": '{"format": "skillit-graph", "train_skills": ["lego1", "lego2", "lego3", "lego4", "lego5"], "matrix": [[1,0,0,0,0],[-1,1,0,0,0],[0,0,1,0,0],[0,0,0,1,0],[0,0,0,0,1]]}',
+    "badjson_graph.json": "{not json",
+    "shape_graph.json": '{"format": "skillit-graph", "train_skills": ["lego1"], "matrix": [[1, 2]]}',
+    "empty.ckpt": "",
+    "suite_unknown.yaml": "config: x.yaml\nsteps: 3\nstrategies: {a: [mixing.strategy=random]}\nbogus: 1\n",
+    "suite_nosteps.yaml": "config: x.yaml\nstrategies: {a: [mixing.strategy=random]}\n",
+}
+BINARY = {"latin.jsonl": b"\xff\xfe bad\n", "garbage.ckpt": bytes(range(256)) * 4}
+
+# (what, command line after `skillit`)
+CASES = [
+    ("no arguments", ""),
+    ("unknown verb", "fly"),
+    ("train: nothing to train", "train"),
+    ("train: unknown shipped name", "train nosuch"),
+    ("train: missing yaml path", "train missing.yaml"),
+    ("train: broken yaml", "train broken.yaml"),
+    ("train: yaml holding a list", "train list.yaml"),
+    ("train: unknown key in yaml", "train unknown.yaml"),
+    ("train: unknown key override", "train lego bogus=1"),
+    ("train: unknown nested key", "train lego data.bogus=1"),
+    ("train: override without =", "train lego seed"),
+    ("train: wrong type", "train lego seed=abc"),
+    ("train: broken list syntax", "train lego skills.train=[lego1,"),
+    ("train: negative seed", f"train lego seed=-1 {TINY}"),
+    ("train: zero steps", "train lego trainer.max_steps=0"),
+    ("train: more rounds than steps", "train lego trainer.max_steps=3 mixing.rounds=5"),
+    ("train: unknown strategy", "train lego mixing.strategy=best"),
+    ("train: unknown setting", "train lego mixing.setting=ood"),
+    ("train: negative eta", "train lego mixing.eta=-1"),
+    ("train: infinite eta", "train lego mixing.eta=inf"),
+    ("train: window 0", "train lego mixing.window=0"),
+    ("train: eval_every not dividing", "train lego mixing.eval_every=7"),
+    ("train: lr 0", "train lego optim.lr=0"),
+    ("train: bad betas", "train lego optim.betas=[0.9]"),
+    ("train: dropout 1.5", f"train lego model.dropout=1.5 {TINY}"),
+    ("train: d_model not divisible by heads", f"train lego model.d_model=30 model.n_head=4 {TINY}"),
+    ("train: seq len too short", f"train lego model.max_seq_len=4 {TINY}"),
+    ("train: unknown backend", "train lego model.backend=jax"),
+    ("train: hf without path or config", "train lego model.backend=hf"),
+    ("train: hf path not a model", f"train lego model.backend=hf model.hf_path=. {TINY}"),
+    ("train: unknown train loss", "train lego model.train_loss=prompt"),
+    ("train: init_from missing", f"train lego model.init_from=nope.ckpt {TINY}"),
+    ("train: init_from garbage", f"train lego model.init_from=garbage.ckpt {TINY}"),
+    ("train: accelerator gpu on cpu", f"train lego trainer.accelerator=gpu {TINY}"),
+    ("train: precision fp8", f"train lego trainer.precision=fp8 {TINY}"),
+    ("train: devices 0", f"train lego trainer.devices=0 {TINY}"),
+    ("train: threads 0", f"train lego trainer.threads=0 {TINY}"),
+    (
+        "train: batch not dividing ranks",
+        f"train lego trainer.devices=2 trainer.strategy=ddp trainer.accelerator=cpu data.global_batch_size=15 {TINY}",
+    ),
+    ("train: unknown source", "train lego data.source=web"),
+    ("train: unknown skill", "train lego skills.train=[lego9]"),
+    ("train: duplicate skill", "train lego skills.train=[lego1,lego1]"),
+    ("train: CPT with other eval skills", "train lego skills.eval=[lego1]"),
+    ("train: skillit without a graph", f"train lego mixing.strategy=skillit {TINY}"),
+    ("train: graph and matrix both", "train lego_cpt mixing.graph.matrix=[[1]]"),
+    ("train: graph file missing", "train lego mixing.strategy=skillit mixing.graph.path=nope.json"),
+    (
+        "train: graph not json",
+        "train lego mixing.strategy=skillit mixing.graph.path=badjson_graph.json",
+    ),
+    (
+        "train: graph of wrong shape",
+        "train lego mixing.strategy=skillit mixing.graph.path=shape_graph.json",
+    ),
+    (
+        "train: graph with negative entries",
+        "train lego mixing.strategy=skillit mixing.graph.path=neg_graph.json",
+    ),
+    (
+        "train: graph with no positive entry",
+        f"train lego mixing.strategy=skillit mixing.graph.path=zero_graph.json {TINY}",
+    ),
+    ("train: unknown graph.negative", "train lego mixing.graph.negative=drop"),
+    (
+        "train: manual weights of wrong length",
+        "train lego mixing.strategy=manual mixing.weights=[1,2]",
+    ),
+    (
+        "train: manual weights all zero",
+        "train lego mixing.strategy=manual mixing.weights=[0,0,0,0,0]",
+    ),
+    ("train: lego k 30", "train lego data.lego.k=30"),
+    ("train: lego unknown format", "train lego data.lego.fmt=prose"),
+    ("train: lego proportions wrong length", "train lego data.lego.proportions=[1,2]"),
+    ("train: addition digits 0", "train lego data.source=addition data.addition.digits=0"),
+    ("train: jsonl without a path", "train lego data.source=jsonl"),
+    ("train: jsonl missing file", "train lego data.source=jsonl data.jsonl.path=nope.jsonl"),
+    ("train: jsonl not json", f"train lego data.source=jsonl data.jsonl.path=notjson.jsonl {TINY}"),
+    (
+        "train: jsonl missing fields",
+        f"train lego data.source=jsonl data.jsonl.path=missing.jsonl {TINY}",
+    ),
+    ("train: jsonl not utf-8", f"train lego data.source=jsonl data.jsonl.path=latin.jsonl {TINY}"),
+    ("train: natinst without a root", "train lego data.source=natinst data.natinst.root=null"),
+    ("train: natinst root missing", "train lego data.source=natinst data.natinst.root=nope"),
+    ("train: natinst unknown natural", "train lego data.natinst.natural=words"),
+    ("train: run_dir is a file", f"train lego run_dir=ok.jsonl {TINY}"),
+    ("train: resume a missing run", "train --resume nope"),
+    ("train: resume an empty checkpoint", "train --resume empty.ckpt"),
+    ("train: resume and overwrite", "train lego --resume x --overwrite"),
+    ("train: unknown flag", "train lego --bogus"),
+    ("train: negative curriculum pool", "train lego mixing.curriculum_pool=0"),
+    ("train: stages 0", "train lego mixing.stages=0"),
+    ("generate: unknown task", "generate chess --n 5 --output x.jsonl"),
+    ("generate: negative n", "generate lego --n -1 --output x.jsonl"),
+    ("generate: k 0", "generate lego --k 0 --n 5 --output x.jsonl"),
+    ("generate: bad proportions", "generate lego --n 5 --proportions 1,x --output x.jsonl"),
+    ("generate: output in a missing folder", "generate lego --n 5 --output nope/x.jsonl"),
+    ("graph learn: no config", "graph learn --method linear"),
+    ("graph learn: unknown method", "graph learn lego_chain --method magic"),
+    ("graph learn: steps 0", "graph learn lego_chain --method linear --steps 0"),
+    ("graph learn: seeds 0", "graph learn lego_chain --method linear --seeds 0"),
+    ("graph learn: jobs 0", "graph learn lego_chain --method linear --jobs 0"),
+    (
+        "graph learn: brute out of domain",
+        "graph learn lego_chain --method brute skills.train=[lego1,lego2] skills.eval=[lego3]",
+    ),
+    ("graph plot: missing file", "graph plot nope.json"),
+    ("graph plot: not json", "graph plot badjson_graph.json"),
+    ("bench: no suite", "bench"),
+    ("bench: unknown suite", "bench nosuch"),
+    ("bench: unknown variant", "bench lego-cpt --variant gpu"),
+    ("bench: unknown strategy", "bench lego-cpt --strategies best"),
+    ("bench: bad seeds", "bench lego-cpt --seeds a,b"),
+    ("bench: jobs 0", "bench lego-cpt --jobs 0"),
+    (
+        "bench: steps not fitting eval_every",
+        "bench lego-cpt --steps 120 --seeds 0-0 --strategies random --no-progress --out bench_out",
+    ),
+    ("bench: suite with unknown key", "bench suite_unknown.yaml"),
+    ("bench: suite without steps", "bench suite_nosteps.yaml"),
+]
+
+
+def run_case(exe: str, line: str, cwd: Path) -> tuple[int, str, bool]:
+    proc = subprocess.run(
+        [exe, *line.split()], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+    err = proc.stderr.strip().splitlines()
+    traceback = "Traceback (most recent call last)" in proc.stderr
+    message = next(
+        (x for x in reversed(err) if "error:" in x or "Warning" in x), err[-1] if err else ""
+    )
+    return proc.returncode, message.strip(), traceback
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="also write the table to this markdown file")
+    args = parser.parse_args()
+    exe = str(Path(sys.executable).with_name("skillit"))
+    rows, bad = [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name, text in FILES.items():
+            (folder / name).write_text(text)
+        for name, data in BINARY.items():
+            (folder / name).write_bytes(data)
+        for i, (what, line) in enumerate(CASES, 1):
+            code, message, traceback = run_case(exe, line, folder)
+            ok = not traceback and code != 0 or "warn" in message.lower()
+            bad += not ok
+            rows.append(
+                f"| {i} | {what} | `skillit {line[:70]}` | {code} | {'TRACEBACK ' if traceback else ''}{message[:180].replace('|', '/')} |"
+            )
+            print(rows[-1], flush=True)
+    table = "| # | input | command | exit | message |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+    print(f"\n{len(CASES)} cases, {bad} without a clear message")
+
+
+if __name__ == "__main__":
+    main()
