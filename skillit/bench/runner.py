@@ -75,7 +75,10 @@ def plan_runs(suite: Suite, out: Path, threads: int = 1) -> list[RunSpec]:
             try:
                 load_config([suite.config], overrides)
             except SkillitError as exc:
-                raise SkillitError(f"suite {suite.label}, strategy {strategy}: {exc}") from exc
+                raise SkillitError(
+                    f"suite {suite.label}, strategy {strategy}: {exc} (skillit bench sets keys "
+                    "with --set KEY=VALUE)"
+                ) from exc
             specs.append(
                 RunSpec(
                     strategy, seed, str(run_dir.resolve()), str(suite.config), overrides, threads
