@@ -2,9 +2,10 @@
 
 Lightning's ModelCheckpoint writes `last.ckpt` in place (or stages it elsewhere and copies it), so
 a kill or a full disk mid-write can leave a broken file as the only checkpoint. `RoundCheckpoint`
-writes `checkpoints/.last.ckpt.tmp` beside it, then moves `last.ckpt` to `previous.ckpt` and the
-finished file to `last.ckpt` (renames on one file system: atomic), and `read_checkpoint` turns an
-unreadable file into a message that names it and the fallback to resume from.
+writes `checkpoints/.last.ckpt.tmp` beside it and renames the finished file onto `last.ckpt` (a
+rename on one file system is atomic), so a complete `last.ckpt` is on disk at every moment; the
+round before stays reachable as `previous.ckpt` (a hard link); `read_checkpoint` turns an unreadable file into a message that names it and
+the fallback to resume from.
 """
 
 from __future__ import annotations
@@ -32,16 +33,29 @@ class RoundCheckpoint(L.Callback):
             return
         if trainer.is_global_zero:
             self.last.parent.mkdir(parents=True, exist_ok=True)
+            # previous.ckpt becomes a second name of the current last.ckpt (a hard link: no copy,
+            # no window in which last.ckpt is missing); at most two checkpoints' worth of disk.
+            self.previous.unlink(missing_ok=True)
+            if self.last.exists():
+                try:
+                    os.link(self.last, self.previous)
+                except OSError:  # a file system without hard links: no fallback copy
+                    pass
         try:
             trainer.save_checkpoint(str(self.tmp), weights_only=False)  # all ranks; rank 0 writes
-        except BaseException:
+        except BaseException as exc:
             if trainer.is_global_zero:
                 self.tmp.unlink(missing_ok=True)  # never leave a partial file behind
+            if isinstance(exc, OSError):
+                kept = f"{self.last} (the round before) is kept" if self.last.exists() else ""
+                raise SkillitError(
+                    f"could not write the checkpoint of step {trainer.global_step} into "
+                    f"{self.last.parent} ({exc.strerror or exc}); {kept}; free space and resume "
+                    f"with: skillit train --resume {self.last.parent.parent}"
+                ) from None
             raise
         if trainer.is_global_zero:
-            if self.last.exists():
-                os.replace(self.last, self.previous)
-            os.replace(self.tmp, self.last)
+            os.replace(self.tmp, self.last)  # atomic: the old or the new, never neither
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -153,8 +153,10 @@ def test_a_checkpoint_write_that_fails_keeps_the_last_complete_one(tmp_path):
         Path(path).write_bytes(b"partial")
         raise OSError("No space left on device")
 
-    trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, save_checkpoint=dies)
-    with pytest.raises(OSError):
+    trainer = SimpleNamespace(
+        sanity_checking=False, is_global_zero=True, save_checkpoint=dies, global_step=8
+    )
+    with pytest.raises(SkillitError, match=r"step 8.*No space left.*is kept"):
         saver.on_train_epoch_end(trainer, None)
     assert saver.last.read_bytes() == b"round 1" and not saver.tmp.exists()
 
@@ -164,3 +166,59 @@ def test_a_checkpoint_write_that_fails_keeps_the_last_complete_one(tmp_path):
     trainer.save_checkpoint = writes
     saver.on_train_epoch_end(trainer, None)
     assert torch.load(saver.last)["round"] == 2 and saver.previous.read_bytes() == b"round 1"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 400 kB file system: one checkpoint of the tiny run (258 kB) fits, two do not."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode().strip()})")
+    yield mount
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_the_run_with_a_message_and_keeps_the_last_checkpoint(small_disk, capsys):
+    run_dir = small_disk / "run"
+    assert skillit_train(run_dir, "logger.csv=false") == 2
+    err = capsys.readouterr().err
+    assert "could not write the checkpoint" in err and "is kept" in err
+    assert not (run_dir / "checkpoints" / ".last.ckpt.tmp").exists()
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert state["global_step"] == 4  # round 1's, whole
+
+
+KILL_DURING_PUBLISH = """
+import os, signal, sys
+import skillit.checkpoints as ck
+real = os.replace
+calls = []
+def replace(src, dst):
+    calls.append(src)
+    if str(src).endswith(".last.ckpt.tmp") and len([c for c in calls if str(c).endswith(".tmp")]) == 2:
+        with open(src, "r+b") as fh:
+            fh.truncate(100)  # the second checkpoint half written, then the process is killed
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst)
+ck.os.replace = replace
+from skillit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_writing_a_checkpoint_resumes_from_the_last_whole_one(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["train", "lego", f"run_dir={run_dir}", *TINY]
+    killed = subprocess.run([sys.executable, "-c", KILL_DURING_PUBLISH, *args], capture_output=True)
+    assert killed.returncode == -9
+    assert (run_dir / "run.lock").exists()  # left by the killed process
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4
+    assert main(["train", "--resume", str(run_dir)]) == 0  # the dead writer's lock is taken over
+    assert json.loads((run_dir / "final_eval.json").read_text())["global_step"] == 12
+    assert not (run_dir / "run.lock").exists()
