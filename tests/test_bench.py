@@ -236,3 +236,14 @@ def test_suite_file_errors_name_the_file_and_the_key(tmp_path, body, message):
     suite.write_text("config: run.yaml\nstrategies: {a: [mixing.strategy=random]}\n" + body)
     with pytest.raises(SkillitError, match=message):
         load_suite(str(suite))
+
+
+@pytest.mark.slow  # trains one short run
+def test_steps_that_the_suites_eval_interval_does_not_divide_evaluate_at_round_ends(
+    tmp_path, capsys
+):
+    args = ["bench", "lego-cpt", "--steps", "120", "--seeds", "0-0", "--strategies", "random"]
+    assert main([*args, "--no-progress", "--no-plots", "--out", str(tmp_path)]) == 0
+    assert "evaluating at round ends only" in capsys.readouterr().err
+    history = (tmp_path / "runs" / "random" / "seed0" / "mixture_history.jsonl").read_text()
+    assert len(history.splitlines()) == 6

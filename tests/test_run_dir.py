@@ -222,3 +222,10 @@ def test_a_run_killed_while_writing_a_checkpoint_resumes_from_the_last_whole_one
     assert main(["train", "--resume", str(run_dir)]) == 0  # the dead writer's lock is taken over
     assert json.loads((run_dir / "final_eval.json").read_text())["global_step"] == 12
     assert not (run_dir / "run.lock").exists()
+
+
+def test_a_run_that_fails_before_writing_leaves_no_folder(tmp_path, capsys):
+    run_dir = tmp_path / "never"
+    assert skillit_train(run_dir, "mixing.strategy=skillit", "mixing.graph.path=nope.json") == 2
+    assert "nope.json does not exist" in capsys.readouterr().err
+    assert not run_dir.exists()

@@ -14,6 +14,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -59,6 +60,7 @@ class RunSpec:
 def plan_runs(suite: Suite, out: Path, threads: int = 1) -> list[RunSpec]:
     """One RunSpec per (strategy, seed), strategies in suite order; configs validated up front."""
     specs = []
+    _fit_eval_every(suite)
     for strategy, strategy_overrides in suite.strategies.items():
         for seed in suite.seeds:
             run_dir = out / "runs" / strategy / f"seed{seed}"
@@ -85,6 +87,28 @@ def plan_runs(suite: Suite, out: Path, threads: int = 1) -> list[RunSpec]:
                 )
             )
     return specs
+
+
+def _fit_eval_every(suite: Suite) -> None:
+    """A --steps that the suite's mixing.eval_every does not divide evaluates at round ends only.
+
+    The user did not set mixing.eval_every (the suite's run config did), so say what happens
+    instead of failing on a key they never wrote.
+    """
+    if any(o.startswith("mixing.eval_every=") for o in suite.overrides):
+        return  # the user's own choice: validated (and refused if it does not fit) as given
+    try:
+        load_config([suite.config], [*suite.overrides, f"trainer.max_steps={suite.steps}"])
+    except SkillitError as exc:
+        if "mixing.eval_every" not in str(exc):
+            return  # reported with the strategy's name in plan_runs
+        suite.overrides = [*suite.overrides, "mixing.eval_every=null"]
+        print(
+            f"skillit bench: the suite's mixing.eval_every does not divide the rounds of "
+            f"--steps {suite.steps}; evaluating at round ends only (--set mixing.eval_every=N "
+            "to choose another interval)",
+            file=sys.stderr,
+        )
 
 
 def check_reuse(spec: RunSpec) -> None:

@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 from skillit.commands.common import add_config_items, split_items
 from skillit.config import config_to_yaml
@@ -84,6 +85,7 @@ def run(args) -> int:
     show_skillit_info()
     os.environ.setdefault("WANDB_SILENT", "true")
     check_runtime(cfg)  # before any run folder is made
+    made = cfg.run_dir is None or not Path(cfg.run_dir).exists()
     run_dir = resolve_run_dir(cfg)
     if resume is None and is_launcher_process():
         claim_fresh_run_dir(run_dir, overwrite=args.overwrite)
@@ -102,6 +104,11 @@ def run(args) -> int:
             hint = f"no round had finished, so there is no checkpoint in {run_dir} to resume from"
         print(f"skillit train: interrupted; {hint}", file=sys.stderr)
         return 130
+    except BaseException:
+        # A run that failed before writing anything leaves no empty folder behind.
+        if made and is_launcher_process() and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
     finally:
         signal.signal(signal.SIGINT, sigint)
     if is_launcher_process():
