@@ -156,7 +156,7 @@ def test_interrupt_mid_write_removes_the_partial_file(tmp_path, monkeypatch):
         return real_draw(*args, **kwargs)
 
     monkeypatch.setattr(command, "CHUNK", 10)
-    monkeypatch.setattr(synthetic.common, "draw", draw_then_interrupt)
+    monkeypatch.setattr(command, "draw", draw_then_interrupt)
     rc = main(["generate", "lego", "--n", "100", "--output", str(tmp_path / "out.jsonl")])
     assert rc == 130 and len(calls) == 3
     assert list(tmp_path.iterdir()) == []

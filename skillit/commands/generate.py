@@ -7,6 +7,18 @@ Each line holds ``skill`` (0-based index), ``skill_name`` (``lego1``.., ``add1``
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from skillit.errors import SkillitError
+from synthetic import addition, lego
+from synthetic.common import draw, skill_assignment, validation_samples
 
 CHUNK = 50_000  # samples generated and written per step; bounds memory for any --n
 PROGRESS_FROM = 2 * CHUNK  # show a progress bar from this many samples on
@@ -113,8 +125,6 @@ def register(subparsers) -> None:
 
 
 def _task(args):
-    from skillit.errors import SkillitError
-    from synthetic import addition, lego
 
     if args.task == "lego":
         if not 1 <= args.k <= lego.MAX_K:
@@ -130,7 +140,6 @@ def _task(args):
 
 
 def _proportions(text: str | None, n_skills: int) -> list[float] | None:
-    from skillit.errors import SkillitError
 
     if text is None:
         return None
@@ -152,9 +161,6 @@ def _proportions(text: str | None, n_skills: int) -> list[float] | None:
 
 
 def _check_output(path: str):
-    from pathlib import Path
-
-    from skillit.errors import SkillitError
 
     if path == "-":
         return None
@@ -169,10 +175,6 @@ def _check_output(path: str):
 
 
 def run(args) -> int:
-    import numpy as np
-
-    from skillit.errors import SkillitError
-    from synthetic.common import skill_assignment, validation_samples
 
     if args.answer_loss is not None and args.fmt != "chain":
         raise SkillitError(
@@ -212,8 +214,6 @@ def run(args) -> int:
 
 
 def _train_chunks(task, skills, rng, avoid):
-    from skillit.errors import SkillitError
-    from synthetic.common import draw
 
     for start in range(0, len(skills), CHUNK):
         part = skills[start : start + CHUNK]
@@ -225,14 +225,6 @@ def _train_chunks(task, skills, rng, avoid):
 
 def _write(out, chunks, total: int, names: list[str]) -> None:
     """Write every chunk as JSONL to stdout or, via a temp file renamed at the end, to ``out``."""
-    import json
-    import os
-    import sys
-    import tempfile
-
-    from tqdm import tqdm
-
-    from skillit.errors import SkillitError
 
     def write_lines(handle) -> None:
         with tqdm(
