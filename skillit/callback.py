@@ -190,7 +190,8 @@ class SkillItCallback(L.Callback):
             "mixture_history.jsonl"
         )
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def draw_plots(self, trainer: L.Trainer) -> None:
+        """The run's PNGs (and W&B images), drawn once its results are on disk (by train())."""
         if not (self.plots and trainer.is_global_zero and self.history_path.exists()):
             return
         try:

@@ -213,25 +213,33 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
     try:
+        out = _fit(trainer, module, dm, resume, run_dir, parts.eval_skills)
+        callbacks[0].draw_plots(trainer)  # results first: a plot can only fail after them
+    finally:
+        _finish_wandb(cfg)
+    return out
+
+
+def _fit(trainer, module, dm, resume, run_dir: Path, eval_skills: list[str]) -> TrainResult:
+    """Train, then write final_eval.json (before anything else that could fail)."""
+    try:
         trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
     except SystemExit:
         # Lightning exits after a graceful Ctrl-C shutdown; report it as the interrupt it was.
         if trainer.interrupted:
             raise KeyboardInterrupt from None
         raise
-    finally:
-        _finish_wandb(cfg)
     if trainer.interrupted:
         raise KeyboardInterrupt
     result = module.last_eval
     if result is None:
         raise RuntimeError("training ended without an evaluation")
-    out = TrainResult(run_dir, parts.eval_skills, result.loss, result.acc, trainer.global_step)
+    out = TrainResult(run_dir, eval_skills, result.loss, result.acc, trainer.global_step)
     if trainer.is_global_zero:
         summary = {
             "global_step": out.global_step,
-            "eval_loss": dict(zip(parts.eval_skills, map(float, out.loss))),
-            "eval_acc": dict(zip(parts.eval_skills, map(float, out.acc))),
+            "eval_loss": dict(zip(eval_skills, map(float, out.loss))),
+            "eval_acc": dict(zip(eval_skills, map(float, out.acc))),
         }
         (run_dir / FINAL_FILE).write_text(jsonio.dumps(summary, indent=2) + "\n")
     return out

@@ -249,7 +249,7 @@ def test_a_failing_plot_is_a_warning_and_leaves_no_partial_file(dm, tmp_path, mo
     monkeypatch.setattr(callback_module, "plot_run", broken)
     cb = SkillItCallback(ManualStrategy(weights=[1, 1, 1]), SKILLS, SKILLS, tmp_path, plots=True)
     with pytest.warns(RuntimeWarning, match="could not draw the plots.*results are kept"):
-        cb.on_train_end(fake_trainer(dm), None)
+        cb.draw_plots(fake_trainer(dm))
     assert not list(tmp_path.glob("*.png"))
 
 
@@ -269,3 +269,36 @@ def test_a_plot_that_fails_while_saving_leaves_no_partial_png(tmp_path, monkeypa
     with pytest.raises(OSError):
         plot_run(tmp_path / HISTORY_FILE, tmp_path)
     assert list(tmp_path.iterdir()) == [tmp_path / HISTORY_FILE]
+
+
+def test_the_curriculum_scores_with_the_reference_checkpoint_when_one_is_given(dm, tmp_path):
+    from skillit.model.gpt import GPT, GPTConfig
+
+    net = GPT(
+        GPTConfig(vocab_size=dm.source.tokenizer.get_vocab_size(), n_layer=1, n_head=2, d_model=16)
+    )
+    reference = GPT(
+        GPTConfig(vocab_size=dm.source.tokenizer.get_vocab_size(), n_layer=1, n_head=2, d_model=16)
+    )
+    torch.save(
+        {"state_dict": {f"network.{k}": v for k, v in reference.state_dict().items()}},
+        tmp_path / "ref.ckpt",
+    )
+    cb = CurriculumCallback(
+        CurriculumSchedule(stages=3),
+        30,
+        8,
+        seed=0,
+        pool_size=30,
+        reference=str(tmp_path / "ref.ckpt"),
+    )
+    scorer = cb._reference_network(SimpleNamespace(network=net))
+    assert scorer is not net
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(scorer.state_dict().values(), reference.state_dict().values())
+    )
+    assert not all(
+        torch.equal(a, b)
+        for a, b in zip(net.state_dict().values(), reference.state_dict().values())
+    )

@@ -229,3 +229,18 @@ def test_a_run_that_fails_before_writing_leaves_no_folder(tmp_path, capsys):
     assert skillit_train(run_dir, "mixing.strategy=skillit", "mixing.graph.path=nope.json") == 2
     assert "nope.json does not exist" in capsys.readouterr().err
     assert not run_dir.exists()
+
+
+def test_a_read_only_run_directory_is_a_clear_error_before_training(tmp_path, capsys):
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here ({made.stderr.decode().strip()})")
+    try:
+        assert skillit_train(mount) == 2
+        assert f"run_dir={mount}" in capsys.readouterr().err
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
