@@ -13,6 +13,7 @@ import sys
 
 from skillit import __version__
 from skillit.errors import SkillitError
+from skillit.quiet import plain_skillit_warnings
 
 COMMANDS = ("generate", "train", "graph", "bench")
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    plain_skillit_warnings()
     args, extra = parser.parse_known_args(argv)
     if extra:  # CONFIG and key=value items may come after a flag too
         if hasattr(args, "items") and not any(e.startswith("-") for e in extra):

@@ -18,6 +18,20 @@ def quiet_known_warnings() -> None:
     warnings.filterwarnings("ignore", message=".*litlogger.*")
 
 
+def plain_skillit_warnings() -> None:
+    """Show skillit's own warnings as `skillit: warning: ...`, without a source location."""
+    from skillit.errors import SkillitWarning
+
+    default = warnings.formatwarning
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if issubclass(category, SkillitWarning):
+            return f"skillit: warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = formatwarning
+
+
 def quiet_lightning() -> None:
     """Keep Lightning's banners (device availability, tips, stop reasons) out of the output.
 
