@@ -101,7 +101,10 @@ def run(args) -> int:
         if (run_dir / CHECKPOINT).is_file():
             hint = f"continue from the last finished round with: skillit train --resume {run_dir}"
         else:
-            hint = f"no round had finished, so there is no checkpoint in {run_dir} to resume from"
+            hint = (
+                f"no round had finished, so there is no checkpoint in {run_dir} to resume from; "
+                "start it again with --overwrite"
+            )
         print(f"skillit train: interrupted; {hint}", file=sys.stderr)
         return 130
     except BaseException:
