@@ -31,6 +31,7 @@ def resolve_config(item: str, default_group: str = "experiment") -> Path:
         if candidate.is_file():
             return candidate
     raise SkillitError(
-        f"{item!r} is neither a config file nor a shipped config; shipped "
+        f"{item!r} is neither a config file nor a shipped config (an override is written "
+        f"key=value); shipped "
         f"{default_group} configs: {', '.join(sorted(p.stem for p in (CONFIG_DIR / default_group).glob('*.yaml')))}"
     )
