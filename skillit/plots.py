@@ -65,3 +65,34 @@ def _finish(fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
         tmp.unlink(missing_ok=True)
         plt.close(fig)
     return path
+
+
+def plot_mixtures(runs: dict[str, list[dict]], path: str | Path) -> Path:
+    """The mixture trajectories of several runs side by side (one panel per run), as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs) + 1.5, 3.5), squeeze=False)
+    for ax, (label, history) in zip(axes[0], runs.items()):
+        rounds = [h["round"] for h in history]
+        bottom = [0.0] * len(rounds)
+        for skill in history[0]["weights"]:
+            w = [h["weights"][skill] for h in history]
+            ax.bar(rounds, w, bottom=bottom, label=skill)
+            bottom = [b + x for b, x in zip(bottom, w)]
+        ax.set_title(label, fontsize="small")
+        ax.set_xlabel("round")
+    axes[0][0].set_ylabel("mixture weight")
+    axes[0][-1].legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
+    return path

@@ -1,0 +1,67 @@
+"""`skillit mixture export RUN_DIR` and `skillit mixture plot RUN_DIR [RUN_DIR ...]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from skillit.errors import SkillitError
+from skillit.mixture_export import export_mixture, load_run_history
+
+EXPORT_HELP = """\
+Write a run's mixture as two config files a new run reads back:
+  mixture_schedule.yaml  mixing.strategy=manual with the run's weights per round (mixing.schedule)
+  mixture_average.yaml   mixing.strategy=manual with their step-weighted average (mixing.weights)
+e.g. to train a larger model on the mixture a small one found:
+
+  skillit mixture export runs/small
+  skillit train big.yaml runs/small/mixture_schedule.yaml
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "mixture",
+        help="export a run's mixture as a reusable config, or plot mixture trajectories",
+        description="Mixtures of finished (or running) runs: export and plot.",
+    )
+    sub = p.add_subparsers(dest="mixture_command", metavar="ACTION", required=True)
+    export = sub.add_parser(
+        "export",
+        help="write the run's schedule and average mixture as config files",
+        description=EXPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a skillit run directory")
+    export.add_argument(
+        "--out", default=None, metavar="DIR", help="folder for the two files (default: RUN_DIR)"
+    )
+    export.set_defaults(run=run_export, parser=export)
+    plot = sub.add_parser(
+        "plot",
+        help="draw the mixture trajectories of one or more runs side by side",
+        description="Draw the mixture per round of each run, one panel per run, into one PNG.",
+    )
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="skillit run directories")
+    plot.add_argument("--out", default="mixtures.png", metavar="PNG", help="(default mixtures.png)")
+    plot.set_defaults(run=run_plot, parser=plot)
+
+
+def run_export(args) -> int:
+    paths = export_mixture(args.run_dir, args.out)
+    print(f"schedule: {paths['schedule']}\naverage:  {paths['average']}")
+    print(f"use one as a config file: skillit train CONFIG {paths['schedule']}")
+    return 0
+
+
+def run_plot(args) -> int:
+    runs = {str(Path(r)): load_run_history(r) for r in args.run_dirs}
+    if len(set(runs)) != len(args.run_dirs):
+        raise SkillitError("each RUN_DIR may be given once")
+    try:
+        from skillit.plots import plot_mixtures
+
+        print(plot_mixtures(runs, args.out))
+    except ImportError:
+        raise SkillitError("plots need matplotlib: pip install 'skillit[plots]'") from None
+    return 0

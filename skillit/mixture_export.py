@@ -1,0 +1,84 @@
+"""A run's mixture as a config a new run reads back: the per-round schedule, or its average.
+
+A mixture found on a small model can then run unchanged on a large one:
+
+    skillit mixture export runs/small            # writes runs/small/mixture_schedule.yaml, ...average.yaml
+    skillit train big.yaml runs/small/mixture_schedule.yaml
+
+Both files are ordinary config files (`mixing.strategy: manual` with `mixing.schedule` or
+`mixing.weights`, and `skills.train` so the weights keep their skills' order). The average weighs
+each round by its number of steps. For a curriculum run the weights are the skill mix each round
+drew, so the export repeats the mixture, not the order of the samples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from skillit.callback import HISTORY_FILE
+from skillit.errors import SkillitError
+from skillit.plots import read_history
+
+
+def load_run_history(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / HISTORY_FILE
+    if not path.is_file():
+        raise SkillitError(f"{run_dir} has no {HISTORY_FILE}; is it a skillit run directory?")
+    try:
+        history = read_history(path)
+    except ValueError as exc:
+        raise SkillitError(f"{path} is not valid JSON lines: {exc}") from None
+    if not history:
+        raise SkillitError(f"{path} holds no finished round yet")
+    return history
+
+
+def schedule_of(history: list[dict]) -> tuple[list[str], list[tuple[int, list[float]]]]:
+    """(training skills, [(start_round, weights)]) with consecutive equal mixtures merged."""
+    skills = list(history[0]["weights"])
+    entries: list[tuple[int, list[float]]] = []
+    for row in history:
+        weights = [float(row["weights"][s]) for s in skills]
+        if not entries or entries[-1][1] != weights:
+            entries.append((int(row["round"]), weights))
+    return skills, entries
+
+
+def average_of(history: list[dict]) -> tuple[list[str], list[float]]:
+    """The mixture averaged over the run, each round weighted by its number of steps."""
+    skills = list(history[0]["weights"])
+    ends = np.array([row["step"] for row in history], dtype=np.float64)
+    lengths = np.diff(np.concatenate([[0.0], ends]))
+    weights = np.array([[row["weights"][s] for s in skills] for row in history], dtype=np.float64)
+    mean = (lengths[:, None] * weights).sum(axis=0) / lengths.sum()
+    return skills, (mean / mean.sum()).tolist()
+
+
+def export_mixture(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Write mixture_schedule.yaml and mixture_average.yaml; returns their paths."""
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir
+    history = load_run_history(run_dir)
+    skills, entries = schedule_of(history)
+    _, mean = average_of(history)
+    note = f"# exported from {run_dir} ({len(history)} rounds) by `skillit mixture export`\n"
+    schedule = {
+        "skills": {"train": skills},
+        "mixing": {
+            "strategy": "manual",
+            "rounds": len(history),
+            "schedule": [{"start_round": r, "weights": w} for r, w in entries],
+        },
+    }
+    average = {"skills": {"train": skills}, "mixing": {"strategy": "manual", "weights": mean}}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "schedule": out_dir / "mixture_schedule.yaml",
+        "average": out_dir / "mixture_average.yaml",
+    }
+    for key, content in (("schedule", schedule), ("average", average)):
+        paths[key].write_text(note + OmegaConf.to_yaml(OmegaConf.create(content)))
+    return paths
