@@ -8,6 +8,7 @@ points (`skillit.commands`, bench and probe workers).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,10 +52,11 @@ def build_loggers(cfg: RunConfig, run_dir: Path, resumed: bool = False) -> list:
         if resumed:
             version = f"resume-{len(list((run_dir / 'csv').glob('resume-*'))) + 1}"
         loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=version))
-    if cfg.logger.wandb != "off":
+    if cfg.logger.wandb != "off" and is_launcher_process() and os.environ.get("RANK", "0") == "0":
         import wandb  # optional at run time: only runs that log to W&B load it
 
-        # The run is started here (not by WandbLogger, whose default settings make W&B warn).
+        # The run is started here, by the global rank 0 only (not by WandbLogger, whose default
+        # settings make W&B warn); the other ranks of a DDP run log nothing to W&B.
         experiment = wandb.init(
             project=cfg.logger.project,
             name=cfg.name,

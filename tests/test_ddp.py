@@ -108,6 +108,10 @@ def test_reduced_losses_equal_a_single_process_evaluation_of_the_same_weights(dd
     np.testing.assert_allclose([last["eval_loss"][s] for s in eval_skills], loss, rtol=1e-5)
 
 
+def test_only_rank_zero_logs_to_wandb(ddp_run):
+    assert len(list((ddp_run / "wandb").glob("offline-run-*"))) == 1
+
+
 def test_two_ranks_train_the_same_trajectory_as_one_process_at_the_same_global_batch(
     ddp_run, single_run
 ):
