@@ -23,16 +23,10 @@ def plot_run(history_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     if not history:
         return out
-    rounds = [h["round"] for h in history]
     steps = [h["step"] for h in history]
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    skills = list(history[0]["weights"])
-    bottom = [0.0] * len(rounds)
-    for skill in skills:
-        w = [h["weights"][skill] for h in history]
-        ax.bar(rounds, w, bottom=bottom, label=skill)
-        bottom = [b + x for b, x in zip(bottom, w)]
+    _stacked_mixture(ax, history)
     out["mixture"] = _finish(
         fig, ax, "round", "mixture weight", "Training mixture per round", out_dir / "mixture.png"
     )
@@ -49,13 +43,29 @@ def plot_run(history_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
 
 
 def _finish(fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
-    """Label, save whole (a temporary file renamed into place: never a partial PNG) and close."""
-    import matplotlib.pyplot as plt
-
+    """Label, save whole and close."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
+    return _save(fig, path)
+
+
+def _stacked_mixture(ax, history: list[dict]) -> None:
+    """One stacked bar per round: the weight of every skill."""
+    rounds = [h["round"] for h in history]
+    bottom = [0.0] * len(rounds)
+    for skill in history[0]["weights"]:
+        w = [h["weights"][skill] for h in history]
+        ax.bar(rounds, w, bottom=bottom, label=skill)
+        bottom = [b + x for b, x in zip(bottom, w)]
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Save whole (a temporary file renamed into place: never a partial PNG) and close."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     try:
@@ -76,23 +86,9 @@ def plot_mixtures(runs: dict[str, list[dict]], path: str | Path) -> Path:
 
     fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs) + 1.5, 3.5), squeeze=False)
     for ax, (label, history) in zip(axes[0], runs.items()):
-        rounds = [h["round"] for h in history]
-        bottom = [0.0] * len(rounds)
-        for skill in history[0]["weights"]:
-            w = [h["weights"][skill] for h in history]
-            ax.bar(rounds, w, bottom=bottom, label=skill)
-            bottom = [b + x for b, x in zip(bottom, w)]
+        _stacked_mixture(ax, history)
         ax.set_title(label, fontsize="small")
         ax.set_xlabel("round")
     axes[0][0].set_ylabel("mixture weight")
     axes[0][-1].legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
-    fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        plt.close(fig)
-    return path
+    return _save(fig, path)

@@ -244,3 +244,28 @@ def test_a_read_only_run_directory_is_a_clear_error_before_training(tmp_path, ca
         assert f"run_dir={mount}" in capsys.readouterr().err
     finally:
         subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+@pytest.mark.slow  # one tiny run in a subprocess, as a user sees it
+def test_the_console_shows_one_device_line_and_no_framework_banners(tmp_path):
+    cmd = [sys.executable, "-m", "skillit.cli", "train", "lego", f"run_dir={tmp_path / 'r'}", *TINY]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    assert out.count("skillit: training on 1 x cpu") == 1
+    for banner in ("GPU available", "TPU available", "Tip:", "wandb: WARNING", "weights_only"):
+        assert banner not in out
+
+
+def test_the_progress_bar_names_the_round_and_the_step_and_drops_the_logger_version():
+    from types import SimpleNamespace
+
+    from skillit.progress import RoundProgressBar
+
+    bar = RoundProgressBar(rounds=4, total_steps=2000)
+    logger = SimpleNamespace(version="u81q")
+    trainer = SimpleNamespace(
+        loggers=[logger], progress_bar_metrics={"train/loss": 0.5}, global_step=750
+    )
+    items = bar.get_metrics(trainer, None)
+    assert "v_num" not in items and items["step"] == "750/2000" and items["train/loss"] == 0.5
