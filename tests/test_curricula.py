@@ -78,3 +78,10 @@ def test_skill_curriculum_trains_each_skill_alone_by_mean_score_then_everything(
         assert set(skills[part]) == {skill} and len(set(part)) == phase
     rest = sched.rows[3 * phase :]
     assert len(rest) == 60 and len(set(rest)) == 60 and set(skills[rest]) == {0, 1, 2}
+
+
+def test_a_budget_smaller_than_two_samples_per_skill_trains_on_everything():
+    sched = skill_schedule(
+        np.arange(6.0), np.repeat([0, 1, 2], 2), total_steps=1, batch=4, seed=0, hardest_first=False
+    )
+    assert len(sched.rows) == 4 and len(set(sched.rows)) == 4  # no phase of its own: all rows

@@ -32,15 +32,14 @@ class SampleSchedule:
     rows: np.ndarray  # (H * G,) pool row of every training sample of the run, in training order
     admitted: np.ndarray  # (H,) pool rows eligible at each step
 
-    def step_rows(self, step: int, batch: int) -> np.ndarray:
-        return self.rows[step * batch : (step + 1) * batch]
-
 
 def _draw_without_replacement(
     candidates: np.ndarray, size: int, rng: np.random.Generator
 ) -> np.ndarray:
     """`size` rows of `candidates`, each at most once until all are used (then a new permutation)."""
     rounds = math.ceil(size / len(candidates))
+    if rounds == 0:
+        return np.empty(0, dtype=np.int64)
     return np.concatenate([rng.permutation(candidates) for _ in range(rounds)])[:size]
 
 
@@ -87,17 +86,16 @@ def skill_schedule(
     s = np.asarray(scores, dtype=np.float64)
     skills = np.asarray(skills, dtype=np.int64)
     order = skill_order(s, skills, hardest_first)
-    present = order
     total = total_steps * batch
-    phase = total // (2 * len(present))  # each skill alone; the rest (about half) over everything
+    phase = total // (2 * len(order))  # each skill alone; the rest (about half) over everything
     rows, admitted = [], []
     for j, skill in enumerate(order):
         candidates = np.flatnonzero(skills == skill)
         rng = derive_rng(seed, _SKILL_KEY, j)
         rows.append(_draw_without_replacement(candidates, phase, rng))
         admitted.append(np.full(phase, candidates.size))
-    rest = total - phase * len(present)
-    rng = derive_rng(seed, _SKILL_KEY, len(present))
+    rest = total - phase * len(order)
+    rng = derive_rng(seed, _SKILL_KEY, len(order))
     rows.append(_draw_without_replacement(np.arange(s.size), rest, rng))
     admitted.append(np.full(rest, s.size))
     per_sample = np.concatenate(admitted)
