@@ -408,5 +408,15 @@ def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = ())
     return merge_structured(RunConfig, layers)
 
 
+def flatten_keys(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as {"a.b.c": value} (for comparing configs key by key)."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        out.update(flatten_keys(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
 def config_to_yaml(cfg: RunConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from skillit.config import RunConfig, load_config
+from skillit.config import RunConfig, flatten_keys, load_config
 from skillit.errors import SkillitError
 
 RUN_DIR_ENV = "SKILLIT_RUN_DIR"
@@ -164,18 +164,7 @@ def resolve_resume(resume: str | Path) -> tuple[Path, Path]:
 
 
 def _flat(cfg: RunConfig) -> dict[str, object]:
-    plain = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
-    out: dict[str, object] = {}
-
-    def walk(node, prefix: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            out[prefix.rstrip(".")] = node
-
-    walk(plain, "")
-    return out
+    return flatten_keys(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
 
 
 def changed_keys(before: RunConfig, after: RunConfig) -> list[str]:

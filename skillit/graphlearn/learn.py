@@ -28,6 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from skillit import jsonio
+from skillit.config import flatten_keys
 from skillit.errors import SkillitError
 from skillit.graph.io import SkillGraph, export_npy, save_graph
 from skillit.graph.plot import plot_graph
@@ -174,8 +175,8 @@ def check_setup(out_dir: Path, setup: dict[str, Any]) -> None:
         if before != current:
             changed = sorted(
                 k
-                for k in _flat(before).keys() | _flat(current).keys()
-                if _flat(before).get(k) != _flat(current).get(k)
+                for k in flatten_keys(before).keys() | flatten_keys(current).keys()
+                if flatten_keys(before).get(k) != flatten_keys(current).get(k)
             )
             raise SkillitError(
                 f"{out_dir} holds probe results of a different setup (changed: "
@@ -184,15 +185,6 @@ def check_setup(out_dir: Path, setup: dict[str, Any]) -> None:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, json.dumps(current, indent=2) + "\n")
-
-
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
 
 
 # -- running probes ---------------------------------------------------------------------------------
