@@ -28,7 +28,7 @@ from skillit.sources.base import SkillSource
 from skillit.sources.jsonl import JsonlSource
 from skillit.sources.natinst import NatInstSource
 from skillit.sources.rendered import RenderedSource
-from skillit.sources.synthetic import AdditionSource, LegoSource
+from skillit.sources.synthetic import AdditionSource, ComposeSource, LegoSource
 from skillit.tokenization import load_tokenizer
 
 GRAPH_STRATEGIES = ("skillit", "static")
@@ -50,10 +50,16 @@ def model_tokenizer(cfg: RunConfig) -> Path | None:
 
 def build_source(cfg: RunConfig) -> SkillSource:
     name = cfg.data.source
-    tokenizer_path = model_tokenizer(cfg) if name in ("lego", "addition", "natinst") else None
+    generated = ("lego", "addition", "compose")
+    tokenizer_path = model_tokenizer(cfg) if name in (*generated, "natinst") else None
     tokenizer = load_tokenizer(tokenizer_path) if tokenizer_path else None
-    if name in ("lego", "addition"):
-        inner = LegoSource(cfg.data.lego) if name == "lego" else AdditionSource(cfg.data.addition)
+    if name in generated:
+        if name == "lego":
+            inner = LegoSource(cfg.data.lego)
+        elif name == "addition":
+            inner = AdditionSource(cfg.data.addition)
+        else:
+            inner = ComposeSource(cfg.data.compose, run_seed=cfg.seed)
         return RenderedSource(inner, tokenizer) if tokenizer else inner
     if name == "jsonl":
         return JsonlSource(cfg.data.jsonl)

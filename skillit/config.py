@@ -22,11 +22,11 @@ from skillit.mixing.strategies import STRATEGY_NAMES
 from skillit.sampling import round_lengths
 from skillit.sources.jsonl import JsonlSourceConfig
 from skillit.sources.natinst.config import NatInstSourceConfig
-from skillit.sources.synthetic import AdditionSourceConfig, LegoSourceConfig
+from skillit.sources.synthetic import AdditionSourceConfig, ComposeSourceConfig, LegoSourceConfig
 
 T = TypeVar("T")
 
-SOURCES = ("lego", "addition", "jsonl", "natinst")
+SOURCES = ("lego", "addition", "compose", "jsonl", "natinst")
 WANDB_MODES = ("offline", "online", "off")
 TRAIN_LOSSES = ("answer", "all")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -63,6 +63,7 @@ class DataConfig:
     num_workers: int = 0
     lego: LegoSourceConfig = field(default_factory=LegoSourceConfig)
     addition: AdditionSourceConfig = field(default_factory=AdditionSourceConfig)
+    compose: ComposeSourceConfig = field(default_factory=ComposeSourceConfig)
     jsonl: JsonlSourceConfig | None = None  # set data.jsonl.path to use it
     natinst: NatInstSourceConfig = field(default_factory=NatInstSourceConfig)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from skillit import jsonio
+from skillit.bench.paired import acc_at, area_under_curve, paired_difference
 from skillit.bench.plots import plot_suite
 from skillit.bench.suite import Suite, Target
 from skillit.callback import EVAL_FILE, HISTORY_FILE
@@ -118,6 +119,7 @@ def summarise(suite: Suite, records: list[RunRecord]) -> dict:
     return {
         "suite": suite.name,
         "variant": suite.variant,
+        "paired": paired_summary(suite, records),
         "description": suite.description,
         "config": str(suite.config),
         "overrides": suite.overrides,
@@ -145,6 +147,115 @@ def summarise(suite: Suite, records: list[RunRecord]) -> dict:
             for r in records
         ],
     }
+
+
+def curve_metrics(suite: Suite, record: RunRecord) -> dict[str, float]:
+    """The per-run numbers the paired comparisons use: mean accuracy over the report's skills at
+    each budget fraction, the area under that curve, and steps to target (the budget if never:
+    a censored value, so a ratio of means is a bound when some runs never reach it)."""
+    skills = list(suite.paired.skills or record.skills)
+    out = {}
+    for fraction in suite.paired.at:
+        value = acc_at(record.curve, round(fraction * suite.steps), skills)
+        out[f"acc@{fraction:g}"] = float("nan") if value is None else value
+    out["auc"] = area_under_curve(record.curve, skills, suite.steps)
+    reached = steps_to_target(record.curve, suite.target)
+    out["steps_to_target"] = float(suite.steps if reached is None else reached)
+    out["reached_target"] = float(reached is not None)
+    return out
+
+
+def paired_summary(suite: Suite, records: list[RunRecord]) -> dict:
+    """Per strategy: each curve metric (mean ± std); per configured pair: candidate - baseline
+    per seed with a 95% bootstrap interval and wins, and the ratio of mean steps to target."""
+    if not suite.paired.pairs:
+        return {}
+    by_strategy: dict[str, dict[int, dict[str, float]]] = {}
+    for r in records:
+        by_strategy.setdefault(r.strategy, {})[r.seed] = curve_metrics(suite, r)
+    metrics = {
+        name: {
+            key: mean_std([m[key] for m in per_seed.values()])
+            for key in next(iter(per_seed.values()))
+        }
+        for name, per_seed in by_strategy.items()
+    }
+    pairs = {}
+    for candidate, baselines in suite.paired.pairs.items():
+        for baseline in baselines:
+            if candidate not in by_strategy or baseline not in by_strategy:
+                continue
+            a, b = by_strategy[candidate], by_strategy[baseline]
+            keys = [k for k in next(iter(a.values())) if k not in ("steps_to_target", "reached_target")]
+            entry = {
+                key: paired_difference(
+                    {s: m[key] for s, m in a.items()}, {s: m[key] for s, m in b.items()}
+                ).as_dict()
+                for key in keys
+            }
+            common = sorted(set(a) & set(b))
+            steps_a = np.mean([a[s]["steps_to_target"] for s in common])
+            steps_b = np.mean([b[s]["steps_to_target"] for s in common])
+            entry["steps_ratio"] = {
+                "ratio": float(steps_a / steps_b),
+                "candidate_reached": int(sum(a[s]["reached_target"] for s in common)),
+                "baseline_reached": int(sum(b[s]["reached_target"] for s in common)),
+                "n": len(common),
+            }
+            pairs[f"{candidate} - {baseline}"] = entry
+    return {
+        "skills": list(suite.paired.skills) if suite.paired.skills else None,
+        "at": list(suite.paired.at),
+        "metrics": metrics,
+        "pairs": pairs,
+    }
+
+
+def paired_table(results: dict) -> str:
+    paired = results.get("paired") or {}
+    if not paired.get("pairs"):
+        return ""
+    budget = results["steps"]
+    over = ", ".join(paired["skills"]) if paired["skills"] else "all eval skills"
+    keys = [f"acc@{f:g}" for f in paired["at"]] + ["auc"]
+    heads = [f"mean acc @{round(f * budget)}" for f in paired["at"]] + ["AUC"]
+    lines = [
+        "",
+        f"Mean accuracy (%) over {over} at fractions of the budget and the area under its curve "
+        f"(accuracy averaged over training), mean ± std over seeds; steps to target as above, "
+        f"counting the budget ({budget}) for runs that never reach it.",
+        "",
+        "| strategy | " + " | ".join(heads) + " | steps to target |",
+        "|---" * (len(heads) + 2) + "|",
+    ]
+    for name, m in paired["metrics"].items():
+        cells = [_pm(m[k], 100) for k in keys]
+        reached = round(m["reached_target"][0] * len(results["strategies"][name]["seeds"]))
+        cells.append(f"{m['steps_to_target'][0]:.0f} ({reached} reached)")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Paired differences (same seed: same initial weights and world), percentage points: mean "
+        "[95% bootstrap interval], wins/n; steps ratio = mean steps to target, candidate / baseline.",
+        "",
+        "| pair | " + " | ".join(heads) + " | steps ratio |",
+        "|---" * (len(heads) + 2) + "|",
+    ]
+    for pair, entry in paired["pairs"].items():
+        cells = []
+        for k in keys:
+            d = entry[k]
+            cells.append(
+                f"{d['mean'] * 100:+.1f} [{d['ci95'][0] * 100:+.1f}, {d['ci95'][1] * 100:+.1f}], "
+                f"{d['wins']}/{d['n']}"
+            )
+        ratio = entry["steps_ratio"]
+        cells.append(
+            f"{ratio['ratio']:.2f} ({ratio['candidate_reached']} vs {ratio['baseline_reached']} "
+            f"of {ratio['n']} reached)"
+        )
+        lines.append(f"| {pair} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def machine() -> str:
@@ -218,7 +329,7 @@ def write_report(suite: Suite, specs: list[RunSpec], out: Path, plots: bool = Tr
     results = summarise(suite, records)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(jsonio.dumps(results, indent=2) + "\n")
-    (out / "results.md").write_text(markdown_table(results))
+    (out / "results.md").write_text(markdown_table(results) + paired_table(results))
     if plots and records:
         results["plots"] = {
             k: str(v) for k, v in plot_suite(records, list(suite.strategies), out).items()

@@ -8,6 +8,9 @@ A suite is a YAML file under skillit/configs/suites/ (or any path):
     steps: 1500                        # trainer.max_steps
     seeds: 5                           # a count (seeds 0..n-1) or a list
     target: {metric: acc, value: 0.95} # "steps to target": mean over `skills` (default: all)
+    paired:                            # optional: per-seed differences candidate - baseline
+      skillit: [stratified, random]    # of mean acc at `at` budget fractions, AUC, steps to target
+    report: {skills: [a, b], at: [0.4, 1.0]}  # skills of the paired mean acc; budget fractions
     strategies:                        # label -> overrides of that strategy
       random: [mixing.strategy=random]
       skillit: [mixing.strategy=skillit]
@@ -19,7 +22,7 @@ A variant replaces any of config, overrides, steps, seeds, target and strategies
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,15 @@ class Target:
         return f"mean {self.metric} over {over} {op} {self.value:g}"
 
 
+@dataclass(frozen=True)
+class PairedReport:
+    """Which paired comparisons a report prints, and over which skills and budget fractions."""
+
+    pairs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # candidate -> baselines
+    skills: tuple[str, ...] | None = None  # None: every eval skill
+    at: tuple[float, ...] = (0.4, 1.0)
+
+
 @dataclass
 class Suite:
     name: str
@@ -76,6 +88,7 @@ class Suite:
     target: Target
     strategies: dict[str, list[str]] = field(default_factory=dict)
     variants: list[str] = field(default_factory=list)  # names of the file's other variants
+    paired: PairedReport = field(default_factory=PairedReport)
 
     @property
     def label(self) -> str:
@@ -157,6 +170,12 @@ class TargetFile:
 
 
 @dataclass
+class ReportFile:
+    skills: list[str] | None = None
+    at: list[float] = field(default_factory=lambda: [0.4, 1.0])
+
+
+@dataclass
 class VariantFile:
     """A variant replaces any of these keys of the suite (null: keep the suite's)."""
 
@@ -178,6 +197,8 @@ class SuiteFile:
     overrides: list[str] = field(default_factory=list)  # for every run
     seeds: Any = 5  # a count (seeds 0..n-1), a list, or "0-4"
     target: TargetFile = field(default_factory=TargetFile)
+    paired: dict[str, list[str]] = field(default_factory=dict)  # candidate -> baselines
+    report: ReportFile = field(default_factory=ReportFile)
     variants: dict[str, VariantFile] = field(default_factory=dict)
 
 
@@ -238,6 +259,25 @@ def load_suite(name: str, variant: str = "default", directory: Path = SUITE_DIR)
             for label, items in raw.strategies.items()
         },
         variants=list(raw.variants),
+        paired=_paired_report(raw, where),
+    )
+
+
+def _paired_report(raw: SuiteFile, where: str) -> PairedReport:
+    for candidate, baselines in raw.paired.items():
+        unknown = [s for s in (candidate, *baselines) if s not in raw.strategies]
+        if unknown:
+            raise SkillitError(
+                f"{where}: paired names {unknown}, which are not strategies of the suite: "
+                f"{', '.join(raw.strategies)}"
+            )
+    bad = [f for f in raw.report.at if not 0 < f <= 1]
+    if bad:
+        raise SkillitError(f"{where}: report.at takes budget fractions in (0, 1], got {bad}")
+    return PairedReport(
+        pairs={str(c): tuple(b) for c, b in raw.paired.items()},
+        skills=tuple(raw.report.skills) if raw.report.skills else None,
+        at=tuple(float(f) for f in raw.report.at),
     )
 
 
@@ -262,6 +302,12 @@ def restrict(
                 f"--strategies names {unknown}, not in suite {suite.name}; valid: {', '.join(suite.strategies)}"
             )
         suite.strategies = {s: suite.strategies[s] for s in strategies}
+        kept = {
+            c: tuple(b for b in bs if b in suite.strategies)
+            for c, bs in suite.paired.pairs.items()
+            if c in suite.strategies
+        }
+        suite.paired = replace(suite.paired, pairs={c: bs for c, bs in kept.items() if bs})
     if extra:
         bad = [o for o in extra if "=" not in o]
         if bad:

@@ -1,4 +1,4 @@
-"""`skillit generate {lego,addition}`: write synthetic samples as JSONL, one sample a line.
+"""`skillit generate {lego,addition,compose}`: write synthetic samples as JSONL, one sample a line.
 
 Each line holds ``skill`` (0-based index), ``skill_name`` (``lego1``.., ``add1``..), ``prompt`` and
 ``answer`` (the text the model is asked to produce after the prompt).
@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from skillit.errors import SkillitError
-from synthetic import addition, lego
+from synthetic import addition, compose, lego
 from synthetic.common import draw, skill_assignment, validation_samples
 
 CHUNK = 50_000  # samples generated and written per step; bounds memory for any --n
@@ -32,14 +32,7 @@ validation sets; --split val writes the fixed validation sets (--val-size per sk
 """
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--n",
-        type=int,
-        default=None,
-        help=f"number of training samples to write (default {DEFAULT_N}); only with --split train",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the training samples (default 0)")
+def _add_format(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format",
         dest="fmt",
@@ -55,6 +48,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="chain format only: 'last' puts only the asked value in the answer (default), 'all' "
         "puts the whole listed answer section there",
     )
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help=f"number of training samples to write (default {DEFAULT_N}); only with --split train",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the training samples (default 0)")
     p.add_argument(
         "--proportions",
         default=None,
@@ -110,6 +113,7 @@ def register(subparsers) -> None:
         help="'chain' (default; k skills) or 'tree' (balanced binary tree in breadth-first "
         "order; one skill per depth)",
     )
+    _add_format(lego)
     _add_common(lego)
     add = tasks.add_parser(
         "addition",
@@ -119,13 +123,59 @@ def register(subparsers) -> None:
     add.add_argument(
         "--digits", type=int, default=3, help="digits per operand, 1 to 10 (default 3)"
     )
+    _add_format(add)
     _add_common(add)
-    for sub in (p, lego, add):
+    comp = tasks.add_parser(
+        "compose",
+        help="composition of fixed permutations; skill d applies d of them (ordered skills)",
+        description=_DESCRIPTION
+        + "\nFor compose the world is small, so training samples may repeat validation prompts "
+        "(validation measures learning, not generalisation); --novel-fraction holds out "
+        "compositions of the deepest skill, written only with --split val.",
+    )
+    comp.add_argument("--symbols", type=int, default=8, help="symbols permuted (default 8)")
+    comp.add_argument("--functions", type=int, default=8, help="permutations (default 8)")
+    comp.add_argument(
+        "--depths", default="1,2,3", metavar="D1,D2,...", help="one skill per depth (default 1,2,3)"
+    )
+    comp.add_argument("--world", type=int, default=0, help="seed of the permutations (default 0)")
+    comp.add_argument(
+        "--separator", default=None, help="a word between prompt and answer (default none)"
+    )
+    comp.add_argument(
+        "--novel-fraction",
+        type=float,
+        default=0.0,
+        help="fraction of the deepest skill's function sequences never used for training "
+        "(default 0); adds the validation-only skill depth<D>_novel",
+    )
+    _add_common(comp)
+    comp.set_defaults(fmt=None, answer_loss=None)
+    for sub in (p, lego, add, comp):
         sub.set_defaults(run=run, parser=sub)
+
+
+def _compose_task(args) -> compose.ComposeTask:
+    try:
+        depths = tuple(int(d) for d in args.depths.split(","))
+    except ValueError:
+        raise SkillitError(f"--depths must look like 1,2,3; got {args.depths!r}") from None
+    try:
+        return compose.ComposeTask(
+            args.symbols, args.functions, depths, args.world, args.separator, args.novel_fraction
+        )
+    except ValueError as exc:
+        flags = {"n_symbols": "--symbols", "n_functions": "--functions"}
+        text = str(exc)
+        for field_name, flag in flags.items():
+            text = text.replace(field_name, flag)
+        raise SkillitError(text.replace("novel_fraction", "--novel-fraction")) from None
 
 
 def _task(args):
 
+    if args.task == "compose":
+        return _compose_task(args)
     if args.task == "lego":
         if not 1 <= args.k <= lego.MAX_K:
             raise SkillitError(
@@ -176,13 +226,14 @@ def _check_output(path: str):
 
 def run(args) -> int:
 
-    if args.answer_loss is not None and args.fmt != "chain":
+    if args.answer_loss is not None and args.fmt not in ("chain", None):
         raise SkillitError(
             "--answer-loss applies to --format chain (the paper format's answer is one token)"
         )
     args.answer_loss = args.answer_loss or "last"
     task = _task(args)
-    proportions = _proportions(args.proportions, task.n_skills)
+    trainable = getattr(task, "n_train_skills", task.n_skills)  # compose: not the novel split
+    proportions = _proportions(args.proportions, trainable)
     if args.val_size < 1:
         raise SkillitError(f"--val-size must be >= 1, got {args.val_size}")
     if args.split == "val":
@@ -204,9 +255,14 @@ def run(args) -> int:
         chunks = iter(val_sets)
         total = args.val_size * task.n_skills
     else:
-        avoid = np.unique(np.concatenate([v.hashes() for v in val_sets]))
+        # compose: the world's few prompts are all covered by validation, so do not avoid them
+        avoid = (
+            None
+            if args.task == "compose"
+            else np.unique(np.concatenate([v.hashes() for v in val_sets]))
+        )
         rng = np.random.default_rng(args.seed)
-        skills = skill_assignment(n, proportions, task.n_skills, rng)
+        skills = skill_assignment(n, proportions, trainable, rng)
         chunks = _train_chunks(task, skills, rng, avoid)
         total = n
     _write(out, chunks, total, task.skill_names())

@@ -47,6 +47,10 @@ class RenderedSource:
         return self.inner.skill_names
 
     @property
+    def train_skill_names(self) -> list[str]:
+        return list(getattr(self.inner, "train_skill_names", self.inner.skill_names))
+
+    @property
     def tokenizer(self) -> Tokenizer:
         return self._tokenizer
 

@@ -1,4 +1,4 @@
-"""Sources backed by the synthetic generators: fresh LEGO or addition samples on every call.
+"""Sources backed by the synthetic generators: fresh LEGO, addition or composition samples.
 
 Each skill has a fixed validation set (``val_size`` samples drawn from ``val_seed`` and the skill
 index only, so it does not move with the training seed). Training samples are generated on demand
@@ -9,7 +9,7 @@ vocabulary, which maps the rendered text to the same ids (ids 0..2 are <pad>, <u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -17,7 +17,7 @@ from tokenizers import Tokenizer
 from skillit.errors import SkillitError
 from skillit.sources.base import SkillExamples
 from skillit.tokenization import wordlevel_tokenizer
-from synthetic import addition, lego
+from synthetic import addition, compose, lego
 from synthetic.common import (
     ANSWER_LOSSES,
     FORMATS,
@@ -109,15 +109,27 @@ def _to_examples(samples: Samples, copy: bool = False) -> SkillExamples:
 
 
 class GeneratedSource:
-    """A :class:`~skillit.sources.base.SkillSource` over a synthetic task."""
+    """A :class:`~skillit.sources.base.SkillSource` over a synthetic task.
 
-    def __init__(self, task: Task, proportions, val_size: int, val_seed: int) -> None:
+    ``avoid_validation``: training samples never coincide with a validation sample (LEGO,
+    addition: huge sample spaces); off for tasks whose whole sample space is small enough for
+    the validation sets to cover it (composition), where validation measures learning, not
+    generalisation.
+    """
+
+    def __init__(
+        self, task: Task, proportions, val_size: int, val_seed: int, avoid_validation: bool = True
+    ) -> None:
         self.task = task
         self._proportions = normalise_proportions(proportions, task.n_skills)
         self._validation = [
             validation_samples(task, s, val_size, val_seed) for s in range(task.n_skills)
         ]
-        self._val_hashes = np.unique(np.concatenate([v.hashes() for v in self._validation]))
+        self._val_hashes = (
+            np.unique(np.concatenate([v.hashes() for v in self._validation]))
+            if avoid_validation
+            else None
+        )
         self._tokenizer: Tokenizer | None = None
 
     @property
@@ -172,3 +184,81 @@ class AdditionSource(GeneratedSource):
     def __init__(self, cfg: AdditionSourceConfig) -> None:
         self.cfg = cfg
         super().__init__(cfg.task(), cfg.proportions, cfg.val_size, cfg.val_seed)
+
+
+@dataclass
+class ComposeSourceConfig:
+    """Composition of fixed permutations (see synthetic/compose.py): skill depth<d> asks for the
+    image of a symbol under d of the world's permutations, so each depth builds on the last."""
+
+    n_symbols: int = 8
+    n_functions: int = 8
+    depths: list[int] = field(default_factory=lambda: [1, 2, 3])
+    # The permutation set. null: the run's seed, so every seed of a suite is its own world (and
+    # tuning seeds never share a world with reported ones).
+    world: int | None = None
+    separator: str | None = None  # a word between prompt and answer; null: none
+    # Fraction of the deepest skill's function sequences never trained on; > 0 adds the
+    # validation-only skill depth<D>_novel (prompts of unseen compositions).
+    novel_fraction: float = 0.0
+    proportions: list[float] | None = None  # natural mix over the depths; None = uniform
+    val_size: int = 256  # validation samples per skill, drawn from the training distribution
+    val_seed: int = 1234
+
+    def __post_init__(self) -> None:
+        self.task(0)  # the generator checks the world's shape and names the field
+        if self.proportions is not None:
+            props = list(self.proportions)
+            if len(props) != len(self.depths):
+                raise SkillitError(
+                    f"data.compose.proportions must have {len(self.depths)} entries (one per "
+                    f"depth in data.compose.depths), got {len(props)}; or null for uniform"
+                )
+            if any(not np.isfinite(p) or p < 0 for p in props) or sum(props) <= 0:
+                raise SkillitError(
+                    "data.compose.proportions must be finite, non-negative and not all zero; "
+                    f"got {props}"
+                )
+        if self.val_size < 1:
+            raise SkillitError(f"data.compose.val_size must be >= 1, got {self.val_size}")
+        if self.world is not None and not 0 <= self.world < 2**32:
+            raise SkillitError(f"data.compose.world must be in [0, 2**32) or null, got {self.world}")
+
+    def task(self, world: int) -> compose.ComposeTask:
+        try:
+            return compose.ComposeTask(
+                self.n_symbols,
+                self.n_functions,
+                tuple(self.depths),
+                world,
+                self.separator,
+                self.novel_fraction,
+            )
+        except ValueError as exc:
+            raise SkillitError(f"data.compose: {exc}") from None
+
+
+class ComposeSource(GeneratedSource):
+    """The composition family of one world. Its validation sets come from the training
+    distribution (training may draw the same prompts); ``depth<D>_novel``, when configured, is
+    validation only."""
+
+    def __init__(self, cfg: ComposeSourceConfig, run_seed: int = 0) -> None:
+        self.cfg = cfg
+        self.world = cfg.world if cfg.world is not None else run_seed
+        task = cfg.task(self.world)
+        props = normalise_proportions(cfg.proportions, task.n_train_skills)
+        props = np.concatenate([props, np.zeros(task.n_skills - task.n_train_skills)])
+        super().__init__(task, props, cfg.val_size, cfg.val_seed, avoid_validation=False)
+
+    @property
+    def train_skill_names(self) -> list[str]:
+        return self.skill_names[: self.task.n_train_skills]
+
+    def train_samples(self, skill: int, n: int, rng: np.random.Generator) -> Samples:
+        if skill >= self.task.n_train_skills:
+            raise SkillitError(
+                f"{self.skill_names[skill]} holds compositions that are never trained on; it can "
+                f"only be evaluated (skills.train must name skills of {self.train_skill_names})"
+            )
+        return super().train_samples(skill, n, rng)
