@@ -19,6 +19,7 @@ trajectory.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import warnings
 from pathlib import Path
@@ -164,6 +165,8 @@ class SkillItCallback(L.Callback):
             append_jsonl(self.rank_path(trainer.global_rank), record)
         if trainer.is_global_zero:
             append_jsonl(self.history_path, record)
+            rounds = len(getattr(dm, "round_lengths", ())) or None
+            show_round(trainer, round_summary(record, rounds))
             # per-skill eval losses reach the loggers as val/loss/<skill> from the module
             metrics = {f"mixture/{s}": w for s, w in record["weights"].items()}
             metrics["round"] = float(round_t)
@@ -213,6 +216,26 @@ class SkillItCallback(L.Callback):
             if hasattr(logger, "log_image"):
                 for key, path in images.items():
                     logger.log_image(key=f"plots/{key}", images=[str(path)])
+
+
+def round_summary(record: dict, rounds: int | None = None) -> str:
+    """One line per round for the console: accuracy per eval skill, then the next mixture."""
+    of = f"/{rounds}" if rounds else ""
+    acc = "  ".join(f"{s} {a * 100:.0f}%" for s, a in record["eval_acc"].items())
+    final = rounds is not None and record["round"] >= rounds
+    mix = "  ".join(f"{s} {w:.2f}" for s, w in record["next_weights"].items())
+    trained = "  ".join(f"{s} {w:.2f}" for s, w in record["weights"].items())
+    tail = f"trained on: {trained}" if final else f"next mixture: {mix}"
+    return f"round {record['round']}{of} (step {record['step']}): acc {acc} | {tail}"
+
+
+def show_round(trainer: L.Trainer, line: str) -> None:
+    """Above the progress bar when there is one (it is redrawn below), else as skillit INFO."""
+    bar = trainer.progress_bar_callback
+    if bar is not None and hasattr(bar, "print"):
+        bar.print(line)
+    else:
+        logging.getLogger("skillit").info(line)
 
 
 class TrainingDiverged(SkillitError):

@@ -162,6 +162,11 @@ def curve_metrics(suite: Suite, record: RunRecord) -> dict[str, float]:
     reached = steps_to_target(record.curve, suite.target)
     out["steps_to_target"] = float(suite.steps if reached is None else reached)
     out["reached_target"] = float(reached is not None)
+    if suite.paired.extra_skills:
+        from skillit.run_eval import evaluate_run  # loads torch: only when asked for
+
+        for skill, result in evaluate_run(record.run_dir, suite.paired.extra_skills).items():
+            out[f"{skill} acc"] = result["acc"]
     return out
 
 
@@ -206,6 +211,7 @@ def paired_summary(suite: Suite, records: list[RunRecord]) -> dict:
     return {
         "skills": list(suite.paired.skills) if suite.paired.skills else None,
         "at": list(suite.paired.at),
+        "extra_skills": list(suite.paired.extra_skills),
         "metrics": metrics,
         "pairs": pairs,
     }
@@ -217,8 +223,10 @@ def paired_table(results: dict) -> str:
         return ""
     budget = results["steps"]
     over = ", ".join(paired["skills"]) if paired["skills"] else "all eval skills"
-    keys = [f"acc@{f:g}" for f in paired["at"]] + ["auc"]
+    extra = [f"{s} acc" for s in paired.get("extra_skills", [])]
+    keys = [f"acc@{f:g}" for f in paired["at"]] + ["auc", *extra]
     heads = [f"mean acc @{round(f * budget)}" for f in paired["at"]] + ["AUC"]
+    heads += [f"{s} acc (final)" for s in paired.get("extra_skills", [])]
     lines = [
         "",
         f"Mean accuracy (%) over {over} at fractions of the budget and the area under its curve "

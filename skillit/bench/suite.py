@@ -10,7 +10,8 @@ A suite is a YAML file under skillit/configs/suites/ (or any path):
     target: {metric: acc, value: 0.95} # "steps to target": mean over `skills` (default: all)
     paired:                            # optional: per-seed differences candidate - baseline
       skillit: [stratified, random]    # of mean acc at `at` budget fractions, AUC, steps to target
-    report: {skills: [a, b], at: [0.4, 1.0]}  # skills of the paired mean acc; budget fractions
+    report:                            # skills of the paired mean acc, budget fractions, and
+      {skills: [a, b], at: [0.4, 1.0], extra_skills: [c_heldout]}  # skills scored afterwards
     strategies:                        # label -> overrides of that strategy
       random: [mixing.strategy=random]
       skillit: [mixing.strategy=skillit]
@@ -73,6 +74,9 @@ class PairedReport:
     pairs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # candidate -> baselines
     skills: tuple[str, ...] | None = None  # None: every eval skill
     at: tuple[float, ...] = (0.4, 1.0)
+    # source skills outside the run's eval skills (e.g. a held-out split), scored afterwards on
+    # each run's final checkpoint
+    extra_skills: tuple[str, ...] = ()
 
 
 @dataclass
@@ -173,6 +177,7 @@ class TargetFile:
 class ReportFile:
     skills: list[str] | None = None
     at: list[float] = field(default_factory=lambda: [0.4, 1.0])
+    extra_skills: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -278,6 +283,7 @@ def _paired_report(raw: SuiteFile, where: str) -> PairedReport:
         pairs={str(c): tuple(b) for c, b in raw.paired.items()},
         skills=tuple(raw.report.skills) if raw.report.skills else None,
         at=tuple(float(f) for f in raw.report.at),
+        extra_skills=tuple(raw.report.extra_skills),
     )
 
 
