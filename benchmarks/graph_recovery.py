@@ -11,6 +11,12 @@ init (1-layer GPT d=64, batch 64, lr 1e-3), seeds 0..--seeds-1 averaged.
   needs every skill j < i. Known edges: j -> i for j < i (10 of the 20 ordered pairs).
 - lego_tree: LEGO on a balanced binary tree of k=15 variables, skill i = a variable at depth i
   (4 skills); the answer walks from the root, so again j -> i for j < i (6 of 12 pairs).
+- compose: the ordered-skill family (composition of 8 permutations of 8 symbols, world 0), depths
+  1..3, with its own 3-layer model (configs/graph_learn/compose.yaml, 200-step probes unless
+  --steps is given). Depth d composes d lookups, so depth d needs every shallower depth: known
+  edges j -> i for j < i (3 of 6 pairs). Brute force probes from each seed's random init; the
+  linear method from a start model that already knows the format (as the paper's probes do):
+  --compose-start-steps steps of stratified training on seed 0 (written under the output folder).
 - independent (control): a toy JSONL set of three skills that share nothing: each has its own
   prompt and answer tokens (no token appears in two skills, and no end-of-sequence token is scored,
   which would be a shared answer) and its own operation (copy the first token; look a pair up in a
@@ -46,6 +52,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "graph_learn" / "lego_chain.yaml"
+COMPOSE_CONFIG = ROOT / "configs" / "graph_learn" / "compose.yaml"
 
 
 # -- the independent control ----------------------------------------------------------------------
@@ -98,7 +105,42 @@ def workloads(work: Path) -> list[dict]:
             ],
             "known": "none",
         },
+        {
+            "name": "compose",
+            "config": COMPOSE_CONFIG,
+            "overrides": [],
+            "known": "j -> i for j < i",
+            "steps": 200,
+            "linear_from_start_model": True,
+        },
     ]
+
+
+def compose_start_model(work: Path, steps: int) -> Path:
+    """A model that knows the composition format: `steps` of stratified training (seed 0)."""
+    from skillit.config import load_config
+    from skillit.train import train
+
+    run_dir = work / "compose-start"
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    if ckpt.is_file():
+        return ckpt
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cfg = load_config(
+        [COMPOSE_CONFIG],
+        [
+            f"trainer.max_steps={steps}",
+            "mixing.strategy=stratified",
+            "mixing.rounds=1",
+            "optim.warmup_steps=100",
+            "mixing.plots=false",
+            "logger.csv=false",
+            "seed=0",
+            f"run_dir={run_dir}",
+        ],
+    )
+    train(cfg)
+    return ckpt
 
 
 def score(found: np.ndarray, known: np.ndarray) -> dict:
@@ -128,14 +170,23 @@ def learn(workload: dict, method: str, args, work: Path) -> dict:
     from skillit.graphlearn.learn import LearnSettings, learn_graph, write_outputs
     from skillit.graphlearn.runner import TrainerProbeRunner
 
-    cfg = load_config([CONFIG], [*workload["overrides"], "logger.wandb=off", "seed=0"])
+    overrides = list(workload["overrides"])
+    start_model = "each seed's random init"
+    if method == "linear" and workload.get("linear_from_start_model"):
+        ckpt = compose_start_model(work, args.compose_start_steps)
+        overrides.append(f"model.init_from={ckpt}")
+        start_model = f"{args.compose_start_steps} steps of stratified training ({ckpt})"
+    cfg = load_config(
+        [workload.get("config", CONFIG)], [*overrides, "logger.wandb=off", "seed=0"]
+    )
+    steps = args.steps if args.steps is not None else workload.get("steps", 100)
     train, evals = resolve_skills(cfg, build_source(cfg))
     out = work / f"{workload['name']}-{method}"
     if not args.reuse:
         shutil.rmtree(out, ignore_errors=True)
     settings = LearnSettings(
         method=method,
-        steps=args.steps,
+        steps=steps,
         seeds=list(range(args.seeds)),
         normalize="paper",  # own entries 1, strongest edge 0.5: small edges stay visible
         jobs=args.jobs,
@@ -155,6 +206,8 @@ def learn(workload: dict, method: str, args, work: Path) -> dict:
         "method": method,
         "skills": train,
         "known": workload["known"],
+        "steps_per_probe": steps,
+        "start_model": start_model,
         "probes": len(result.losses),
         "probes_run": result.ran,
         "seconds": round(seconds, 1),
@@ -201,7 +254,18 @@ def print_table(rows: list[dict], z: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100, help="training steps per probe (h = H)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps per probe (h = H); default 100 (LEGO, control) and 200 (compose)",
+    )
+    parser.add_argument(
+        "--compose-start-steps",
+        type=int,
+        default=600,
+        help="stratified training steps of the compose start model for the linear method",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds averaged (0, 1, ...)")
     parser.add_argument("--min-z", type=float, default=2.0, help="keep edges above Z std. errors")
     parser.add_argument("--jobs", type=int, default=2, help="probe worker processes")
@@ -235,7 +299,7 @@ def main() -> None:
         + " ".join(
             f"--{k.replace('_', '-')} {v}"
             for k, v in vars(args).items()
-            if k in ("steps", "seeds", "min_z", "jobs")
+            if k in ("steps", "seeds", "min_z", "jobs", "compose_start_steps") and v is not None
         ),
         "machine": {
             "platform": platform.platform(),
@@ -245,11 +309,12 @@ def main() -> None:
             "threads_per_process": 1,
         },
         "workload": {
-            "model": "GPT 1 layer, d_model 64, 4 heads (configs/model/gpt_tiny.yaml)",
+            "model": "GPT 1 layer, d_model 64, 4 heads (configs/model/gpt_tiny.yaml); compose: "
+            "3 layers (configs/model/gpt_compose.yaml)",
             "batch_size": 64,
-            "steps_per_probe": args.steps,
+            "steps_per_probe": "per result (steps_per_probe)",
             "seeds": list(range(args.seeds)),
-            "start_model": "each seed's random init",
+            "start_model": "per result (start_model)",
             "edge_rules": {
                 "mean_rule": "A[i, j] > 0 (mean drop over seeds > 0), i != j",
                 "z_rule": f"mean drop > {args.min_z} standard errors over the seeds, i != j",

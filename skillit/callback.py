@@ -111,6 +111,9 @@ class SkillItCallback(L.Callback):
             trim_history(self.eval_path, self.rounds_done)
         # The first mixture reaches the data module the way every later one does.
         trainer.datamodule.set_mixture(self.strategy.current_weights)
+        if trainer.is_global_zero and self.rounds_done == 0:
+            weights = dict(zip(self.train_skills, map(float, trainer.datamodule.mixture)))
+            show_round(trainer, mixture_line(1, weights))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         result = pl_module.last_eval
@@ -216,6 +219,10 @@ class SkillItCallback(L.Callback):
             if hasattr(logger, "log_image"):
                 for key, path in images.items():
                     logger.log_image(key=f"plots/{key}", images=[str(path)])
+
+
+def mixture_line(round_t: int, weights: dict[str, float]) -> str:
+    return f"round {round_t} mixture: " + "  ".join(f"{s} {w:.2f}" for s, w in weights.items())
 
 
 def round_summary(record: dict, rounds: int | None = None) -> str:
