@@ -176,9 +176,7 @@ def learn(workload: dict, method: str, args, work: Path) -> dict:
         ckpt = compose_start_model(work, args.compose_start_steps)
         overrides.append(f"model.init_from={ckpt}")
         start_model = f"{args.compose_start_steps} steps of stratified training ({ckpt})"
-    cfg = load_config(
-        [workload.get("config", CONFIG)], [*overrides, "logger.wandb=off", "seed=0"]
-    )
+    cfg = load_config([workload.get("config", CONFIG)], [*overrides, "logger.wandb=off", "seed=0"])
     steps = args.steps if args.steps is not None else workload.get("steps", 100)
     train, evals = resolve_skills(cfg, build_source(cfg))
     out = work / f"{workload['name']}-{method}"

@@ -86,6 +86,12 @@ def resolve_skills(cfg: RunConfig, source: SkillSource) -> tuple[list[str], list
             raise SkillitError(f"{key} names unknown skills {unknown}; valid: {names}")
         if len(set(group)) != len(group):
             raise SkillitError(f"{key} lists a skill twice: {group}")
+    eval_only = [s for s in train if s not in default_train]
+    if eval_only and hasattr(source, "train_skill_names"):
+        raise SkillitError(
+            f"skills.train names {eval_only}, which the source offers for evaluation only; "
+            f"trainable skills: {default_train}"
+        )
     return train, evals
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+from tqdm import tqdm
 
 from skillit import jsonio
 from skillit.errors import SkillitError
@@ -237,10 +238,10 @@ def round_summary(record: dict, rounds: int | None = None) -> str:
 
 
 def show_round(trainer: L.Trainer, line: str) -> None:
-    """Above the progress bar when there is one (it is redrawn below), else as skillit INFO."""
-    bar = trainer.progress_bar_callback
-    if bar is not None and hasattr(bar, "print"):
-        bar.print(line)
+    """Above the progress bars when there are any (tqdm redraws them below), else as skillit
+    INFO (which the CLI shows and benchmark workers do not)."""
+    if trainer.progress_bar_callback is not None:
+        tqdm.write(line)
     else:
         logging.getLogger("skillit").info(line)
 

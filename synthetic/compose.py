@@ -79,8 +79,12 @@ class ComposeTask:
             raise ValueError(f"depths must be integers between 1 and {MAX_DEPTH}; got {depths}")
         if list(depths) != sorted(set(depths)):
             raise ValueError(f"depths must be increasing and distinct; got {depths}")
-        if self.separator is not None and (not self.separator or any(c.isspace() for c in self.separator)):
-            raise ValueError(f"separator must be one word without spaces, or None; got {self.separator!r}")
+        if self.separator is not None and (
+            not self.separator or any(c.isspace() for c in self.separator)
+        ):
+            raise ValueError(
+                f"separator must be one word without spaces, or None; got {self.separator!r}"
+            )
         if self.separator is not None and self.separator in self._names():
             raise ValueError(f"separator {self.separator!r} is also a symbol or function name")
         if not 0.0 <= self.novel_fraction < 1.0:

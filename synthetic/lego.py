@@ -24,6 +24,11 @@ Formats:
   ``answer_loss="last"`` only the asked variable's value is scored (the prompt is everything
   before it); with ``"all"`` every value listed is scored (the prompt ends at ``Output:`` and the
   answer text also holds the listed names, which are given, not scored).
+- ``query``: the chain format's merged clauses with one query and no listed path,
+  ``Input: b=not a a=val 1 c=val b Output: b`` with the answer ``0``: every hop is resolved inside
+  the model, so deeper skills build on shallower ones. (Asking the leaf of a chain allows a
+  shortcut: its value is the root's XOR the parity of every sign; train on skills short of the
+  leaf, or use a tree, to rule it out.)
 
 Token ids follow :mod:`synthetic.common`: ``VOCAB[j]`` has id ``j + 3``. The vocabulary is the
 same for every k, structure and format.
@@ -50,6 +55,7 @@ from synthetic.common import (
 
 LETTERS = string.ascii_lowercase
 STRUCTURES = ("chain", "tree")
+LEGO_FORMATS = (*FORMATS, "query")
 MAX_K = len(LETTERS)
 
 VOCAB: tuple[str, ...] = (
@@ -108,7 +114,7 @@ class LegoTask:
                 f"k must be between 1 and {MAX_K} (one letter per variable); got {self.k}"
             )
         check_choice("structure", self.structure, STRUCTURES)
-        check_choice("fmt", self.fmt, FORMATS)
+        check_choice("fmt", self.fmt, LEGO_FORMATS)
         check_choice("answer_loss", self.answer_loss, ANSWER_LOSSES)
 
     @property
@@ -148,6 +154,8 @@ class LegoTask:
         rows = np.arange(n)[:, None]
         if self.fmt == "paper":
             return self._paper(skills, names, signs, values, operand, order, asked, rows)
+        if self.fmt == "query":
+            return self._query(skills, names, signs, values, operand, order, asked, rows)
         return self._chain(skills, names, signs, values, operand, order, asked, parent, rows)
 
     def _paper(self, skills, names, signs, values, operand, order, asked, rows) -> Samples:
@@ -168,6 +176,24 @@ class LegoTask:
         ids[:, 5 * k + 2] = _LETTER0 + names[rows[:, 0], asked]
         ids[:, 5 * k + 3] = _EQ
         ids[:, 5 * k + 4] = _VAL
+        ids[:, length - 1] = _ZERO + values[rows[:, 0], asked]
+        mask = np.zeros((n, length), dtype=bool)
+        mask[:, -1] = True
+        lengths = np.full(n, length, dtype=np.int64)
+        return Samples(ids, lengths, lengths - 1, mask, skills, VOCAB)
+
+    def _query(self, skills, names, signs, values, operand, order, asked, rows) -> Samples:
+        n, k = names.shape
+        clause = np.empty((n, k, 2), dtype=np.int64)
+        clause[:, :, 0] = _MERGED0 + 2 * names + signs
+        clause[:, :, 1] = operand
+        clause = clause[rows, order]
+        length = 2 * k + 4
+        ids = np.empty((n, length), dtype=np.int64)
+        ids[:, 0] = _INPUT
+        ids[:, 1 : 2 * k + 1] = clause.reshape(n, 2 * k)
+        ids[:, 2 * k + 1] = _OUTPUT
+        ids[:, 2 * k + 2] = _LETTER0 + names[rows[:, 0], asked]
         ids[:, length - 1] = _ZERO + values[rows[:, 0], asked]
         mask = np.zeros((n, length), dtype=bool)
         mask[:, -1] = True

@@ -33,7 +33,9 @@ def sequence_code(prompt: str, n_functions: int) -> int:
 
 @pytest.mark.parametrize("separator", [None, "="])
 def test_every_answer_is_the_composition_named_in_the_prompt(separator):
-    task = compose.ComposeTask(n_symbols=6, n_functions=5, depths=(1, 2, 4), world=7, separator=separator)
+    task = compose.ComposeTask(
+        n_symbols=6, n_functions=5, depths=(1, 2, 4), world=7, separator=separator
+    )
     samples = compose.generate(
         600, seed=3, n_symbols=6, n_functions=5, depths=(1, 2, 4), world=7, separator=separator
     )
@@ -159,6 +161,7 @@ def test_a_shipped_ordered_run_trains_prints_rounds_and_scores_the_held_out_spli
     assert main(["train", "ordered", *tiny]) == 0
     out = capsys.readouterr()
     shown = out.out + out.err
+    assert "round 1 mixture: depth1 0.36  depth2 0.36  depth3 0.28" in shown  # p_1 of the graph
     for r in range(1, 6):
         assert f"round {r}/6 (step {2 * r}): acc depth1 " in shown
     assert "round 6/6 (step 12)" in shown and "trained on: depth1" in shown
@@ -174,3 +177,17 @@ def test_a_shipped_ordered_run_trains_prints_rounds_and_scores_the_held_out_spli
     }
     with pytest.raises(SkillitError, match="no skills \\['depth9'\\]"):
         evaluate_run(run_dir, ["depth9"])
+
+
+def test_the_held_out_split_cannot_be_chosen_as_a_training_skill():
+    from skillit.build import build_parts
+
+    cfg = load_config(
+        overrides=[
+            "data.source=compose",
+            "data.compose.novel_fraction=0.1",
+            "skills.train=[depth1,depth3_novel]",
+        ]
+    )
+    with pytest.raises(SkillitError, match="depth3_novel.*evaluation only"):
+        build_parts(cfg)

@@ -224,3 +224,12 @@ def test_k_outside_the_alphabet_is_rejected(k):
 def test_unknown_format_is_rejected():
     with pytest.raises(ValueError, match="fmt must be one of paper, chain"):
         lego.generate(10, fmt="prose")
+
+
+def test_query_format_asks_one_variable_whose_value_the_clauses_resolve():
+    samples = lego.generate(400, k=6, fmt="query", seed=4)
+    for prompt, answer, skill in zip(samples.prompts(), samples.answers(), samples.skill):
+        body, asked = prompt.split(" Output: ")
+        value, depth = resolve(parse_clauses(body), asked)
+        assert depth == skill and answer == str(value)
+    assert samples.answer_mask.sum(axis=1).tolist() == [1] * 400

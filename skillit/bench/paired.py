@@ -29,7 +29,9 @@ def acc_at(curve: list[dict], step: int, skills: Sequence[str]) -> float | None:
 def area_under_curve(curve: list[dict], skills: Sequence[str], budget: int) -> float:
     """Mean accuracy averaged over training time: the trapezoid area under the curve from step 0
     (accuracy taken as the first evaluation's before it) to `budget`, divided by `budget`."""
-    points = sorted((int(r["step"]), mean_acc(r, skills)) for r in curve if int(r["step"]) <= budget)
+    points = sorted(
+        (int(r["step"]), mean_acc(r, skills)) for r in curve if int(r["step"]) <= budget
+    )
     if not points:
         return float("nan")
     steps = np.array([0] + [s for s, _ in points] + [budget], dtype=np.float64)

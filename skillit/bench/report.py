@@ -191,7 +191,9 @@ def paired_summary(suite: Suite, records: list[RunRecord]) -> dict:
             if candidate not in by_strategy or baseline not in by_strategy:
                 continue
             a, b = by_strategy[candidate], by_strategy[baseline]
-            keys = [k for k in next(iter(a.values())) if k not in ("steps_to_target", "reached_target")]
+            keys = [
+                k for k in next(iter(a.values())) if k not in ("steps_to_target", "reached_target")
+            ]
             entry = {
                 key: paired_difference(
                     {s: m[key] for s, m in a.items()}, {s: m[key] for s, m in b.items()}

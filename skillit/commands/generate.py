@@ -32,14 +32,19 @@ validation sets; --split val writes the fixed validation sets (--val-size per sk
 """
 
 
-def _add_format(p: argparse.ArgumentParser) -> None:
+def _add_format(p: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -> None:
     p.add_argument(
         "--format",
         dest="fmt",
-        choices=("paper", "chain"),
+        choices=("paper", "chain", *extra),
         default="paper",
         help="text format: 'paper' (one question, one answer token; default) or 'chain' (the "
-        "answer lists every step up to the asked one, learns fast on CPU)",
+        "answer lists every step up to the asked one, learns fast on CPU)"
+        + (
+            "; 'query': chain's merged clauses, one query, no listed path (lego only)"
+            if "query" in extra
+            else ""
+        ),
     )
     p.add_argument(
         "--answer-loss",
@@ -113,7 +118,7 @@ def register(subparsers) -> None:
         help="'chain' (default; k skills) or 'tree' (balanced binary tree in breadth-first "
         "order; one skill per depth)",
     )
-    _add_format(lego)
+    _add_format(lego, ("query",))
     _add_common(lego)
     add = tasks.add_parser(
         "addition",

@@ -35,9 +35,9 @@ def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
         raise SkillitError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
 
 
-def _check_common(prefix: str, cfg, n_skills: int) -> None:
+def _check_common(prefix: str, cfg, n_skills: int, formats: tuple[str, ...] = FORMATS) -> None:
     """Checks shared by both configs; keys are named as they appear in a run config."""
-    _check_choice(f"{prefix}.fmt", cfg.fmt, FORMATS)
+    _check_choice(f"{prefix}.fmt", cfg.fmt, formats)
     _check_choice(f"{prefix}.answer_loss", cfg.answer_loss, ANSWER_LOSSES)
     if cfg.proportions is not None:
         props = list(cfg.proportions)
@@ -58,7 +58,7 @@ def _check_common(prefix: str, cfg, n_skills: int) -> None:
 class GeneratedSourceConfig:
     """What both generators take: the format, what is scored, the natural mix, validation sets."""
 
-    fmt: str = "paper"  # paper | chain (chain-of-answers, learns fast on CPU)
+    fmt: str = "paper"  # paper | chain (chain-of-answers, learns fast on CPU) | query (LEGO only)
     answer_loss: str = "last"  # chain format: score the asked value only (last) or all values
     proportions: list[float] | None = (
         None  # natural skill mix, one weight per skill; None = uniform
@@ -78,7 +78,9 @@ class LegoSourceConfig(GeneratedSourceConfig):
         if not 1 <= self.k <= lego.MAX_K:
             raise SkillitError(f"data.lego.k must be between 1 and {lego.MAX_K}, got {self.k}")
         _check_choice("data.lego.structure", self.structure, lego.STRUCTURES)
-        _check_common("data.lego", self, lego.skill_count(self.k, self.structure))
+        _check_common(
+            "data.lego", self, lego.skill_count(self.k, self.structure), lego.LEGO_FORMATS
+        )
 
     def task(self) -> lego.LegoTask:
         return lego.LegoTask(self.k, self.structure, self.fmt, self.answer_loss)
@@ -222,7 +224,9 @@ class ComposeSourceConfig:
         if self.val_size < 1:
             raise SkillitError(f"data.compose.val_size must be >= 1, got {self.val_size}")
         if self.world is not None and not 0 <= self.world < 2**32:
-            raise SkillitError(f"data.compose.world must be in [0, 2**32) or null, got {self.world}")
+            raise SkillitError(
+                f"data.compose.world must be in [0, 2**32) or null, got {self.world}"
+            )
 
     def task(self, world: int) -> compose.ComposeTask:
         try:
