@@ -202,9 +202,15 @@ def test_every_shipped_suite_and_variant_loads():
         "ni-stance",
         "ni-ood",
     } <= set(names)
+    paper_settings = {"lego-cpt", "addition-cpt", "lego-ft", "addition-ft"}
+    paper_settings |= {"ni-spanish-qg", "ni-stance", "ni-ood"}
+    assert {"ordered-cpt", "ordered-ft", "lego-query"} <= set(names)
     for name in names:
-        assert load_suite(name).strategies
-        assert load_suite(name, "paper").steps >= load_suite(name).steps
+        suite = load_suite(name)
+        assert suite.strategies
+        assert ("paper" in suite.variants) == (name in paper_settings)
+        for variant in suite.variants:
+            assert load_suite(name, variant).steps >= suite.steps
 
 
 @pytest.mark.slow  # trains the tiny suite

@@ -48,6 +48,7 @@ def fake_trainer(dm, epoch=0, step=10, rank=0, world=1, sanity=False, rank0_valu
         sanity_checking=sanity,
         strategy=FakeStrategy(rank0_value),
         loggers=[],
+        progress_bar_callback=None,
     )
 
 
@@ -302,3 +303,23 @@ def test_the_curriculum_scores_with_the_reference_checkpoint_when_one_is_given(d
         torch.equal(a, b)
         for a, b in zip(net.state_dict().values(), reference.state_dict().values())
     )
+
+
+def test_fit_start_and_every_round_end_show_one_line_without_a_progress_bar(dm, tmp_path, caplog):
+    import logging
+
+    strategy = SkillItStrategy(A, eta=1.0, window=2)
+    callback = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    trainer = fake_trainer(dm, epoch=0, step=10)
+    logger = logging.getLogger("skillit")
+    logger.addHandler(caplog.handler)  # the CLI may have stopped it propagating to the root
+    try:
+        with caplog.at_level(logging.INFO, logger="skillit"):
+            callback.on_fit_start(trainer, None)
+            callback.on_train_epoch_end(trainer, module_with_eval(10, [1.0, 2.0, 3.0]))
+    finally:
+        logger.removeHandler(caplog.handler)
+    # one copy of each line (the handler may see a record twice: directly and from the root)
+    lines = list(dict.fromkeys(r.getMessage() for r in caplog.records if r.name == "skillit"))
+    assert lines[0].startswith("round 1 mixture: toy1 ")
+    assert lines[1].startswith("round 1/3 (step 10): acc toy1 0%") and "next mixture:" in lines[1]
