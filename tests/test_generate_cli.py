@@ -196,3 +196,35 @@ def test_a_generate_flag_that_would_do_nothing_is_refused(tmp_path, capsys, flag
     assert main(["generate", "lego", *flags, "--output", str(tmp_path / "x.jsonl")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_compose_train_file_follows_the_world_and_never_holds_the_novel_split(tmp_path):
+    from synthetic import compose
+
+    out, val = tmp_path / "train.jsonl", tmp_path / "val.jsonl"
+    common = ["--world", "5", "--novel-fraction", "0.25", "--depths", "1,2"]
+    assert (
+        main(["generate", "compose", *common, "--n", "90", "--proportions", "1,2", "-o", str(out)])
+        == 0
+    )
+    assert (
+        main(["generate", "compose", *common, "--split", "val", "--val-size", "3", "-o", str(val)])
+        == 0
+    )
+    rows, val_rows = read_jsonl(out), read_jsonl(val)
+    assert [sum(r["skill"] == s for r in rows) for s in range(3)] == [30, 60, 0]
+    assert {r["skill_name"] for r in val_rows} == {"depth1", "depth2", "depth2_novel"}
+    task = compose.ComposeTask(
+        n_symbols=8, n_functions=8, depths=(1, 2), world=5, novel_fraction=0.25
+    )
+    table = task.table.tolist()
+    held = set(task.novel.tolist())
+    for r in rows + val_rows:
+        words = r["prompt"].split()
+        value = int(words[0][1:])
+        for f in words[1:]:
+            value = table[int(f[1:])][value]
+        assert r["answer"] == f"x{value}"
+        if len(words) == 3:  # a depth-2 prompt: novel exactly when its sequence is held out
+            code = int(words[1][1:]) * 8 + int(words[2][1:])
+            assert (code in held) == (r["skill_name"] == "depth2_novel")
