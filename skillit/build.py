@@ -116,20 +116,20 @@ def build_network(cfg: RunConfig, vocab_size: int):
     )
 
 
-def load_initial_weights(network, path: str | Path) -> None:
+def load_initial_weights(network, path: str | Path, key: str = "model.init_from") -> None:
     """Copy the network weights of a skillit checkpoint (model.init_from) into `network`."""
     import torch
 
     if not Path(path).is_file():
-        raise SkillitError(f"model.init_from: no checkpoint at {path}")
+        raise SkillitError(f"{key}: no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # truncated, empty or not a checkpoint
         raise SkillitError(
-            f"model.init_from: {path} cannot be read as a checkpoint ({type(exc).__name__})"
+            f"{key}: {path} cannot be read as a checkpoint ({type(exc).__name__})"
         ) from None
     if not isinstance(state, dict):
-        raise SkillitError(f"model.init_from: {path} is not a skillit checkpoint")
+        raise SkillitError(f"{key}: {path} is not a skillit checkpoint")
     weights = {
         k.removeprefix("network."): v
         for k, v in state.get("state_dict", state).items()
@@ -139,7 +139,7 @@ def load_initial_weights(network, path: str | Path) -> None:
         network.load_state_dict(weights)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise SkillitError(f"model.init_from: {path} does not fit this model: {first}") from exc
+        raise SkillitError(f"{key}: {path} does not fit this model: {first}") from exc
 
 
 def check_sequence_length(cfg: RunConfig, width: int) -> None:
@@ -193,6 +193,26 @@ def natural_weights(source: SkillSource, train: list[str]) -> np.ndarray:
     return w / w.sum()
 
 
+def doremi_reference_losses(
+    cfg: RunConfig, source: SkillSource, evals: list[str]
+) -> list[float] | None:
+    """The reference model's per-skill eval losses (mixing.doremi.reference), for doremi only."""
+    if cfg.mixing.strategy != "doremi":
+        return None
+    path = cfg.mixing.doremi.reference
+    if path is None:
+        raise SkillitError(
+            "mixing.strategy=doremi needs mixing.doremi.reference: a skillit checkpoint of the "
+            "reference model (e.g. RUN/checkpoints/last.ckpt of a stratified or random run)"
+        )
+    if not Path(path).is_file():
+        raise SkillitError(f"mixing.doremi.reference: no checkpoint at {path}")
+    from skillit.run_eval import score_checkpoint  # loads torch: only for doremi
+
+    scored = score_checkpoint(cfg, source, path, evals, key="mixing.doremi.reference")
+    return [scored[s]["loss"] for s in evals]
+
+
 def build_mixing(
     cfg: RunConfig, source: SkillSource, train: list[str], evals: list[str]
 ) -> MixingPlan:
@@ -214,10 +234,12 @@ def build_mixing(
         relevant = stratified_mask(m.setting, train, evals, graph)
     strategy = build_strategy(
         m.strategy,
+        reference_losses=doremi_reference_losses(cfg, source, evals),
+        smoothing=m.doremi.smoothing,
         train_skills=train,
         eval_skills=evals,
         graph=graph,
-        eta=m.eta,
+        eta=m.doremi.eta if m.strategy == "doremi" else m.eta,
         window=m.window,
         weights=m.weights,
         schedule=[(e.start_round, e.weights) for e in m.schedule] or None,

@@ -163,6 +163,10 @@ class SkillItCallback(L.Callback):
             "eval_loss": dict(zip(self.eval_skills, map(float, losses))),
             "eval_acc": dict(zip(self.eval_skills, map(float, result.acc))),
             "next_weights": dict(zip(self.train_skills, map(float, next_w))),
+            **{
+                key: dict(zip(self.train_skills, values))
+                for key, values in self.strategy.signal().items()
+            },
             **details,
         }
         if trainer.world_size > 1:  # each rank's own view, to check that all ranks agree

@@ -162,6 +162,25 @@ class ScheduleEntry:
 
 
 @dataclass
+class DoReMiConfig:
+    """DoReMi-style online reweighting (mixing.strategy=doremi; Xie et al. 2023, arXiv 2305.10429).
+
+    Defaults are the paper's: step size eta 1 and smoothing c 1e-3 (the authors' sample run
+    scripts, sangmichaelxie/doremi, use c = 1e-4).
+    """
+
+    reference: str | None = None  # a skillit checkpoint (.ckpt) of the reference model
+    eta: float = 1.0
+    smoothing: float = 1e-3  # c: weight of the uniform distribution mixed into every update
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.eta) or self.eta < 0:
+            raise SkillitError(f"mixing.doremi.eta must be a finite number >= 0, got {self.eta}")
+        if not 0.0 <= self.smoothing <= 1.0:
+            raise SkillitError(f"mixing.doremi.smoothing must be in [0, 1], got {self.smoothing}")
+
+
+@dataclass
 class MixingConfig:
     strategy: str = "random"
     setting: str = "continual_pretraining"
@@ -177,6 +196,7 @@ class MixingConfig:
     curriculum_reference: str | None = None  # checkpoint that scores them; null: the start model
     eval_every: int | None = None  # extra evaluations every N steps (curves); None: round ends only
     plots: bool = True
+    doremi: DoReMiConfig = field(default_factory=DoReMiConfig)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_NAMES:
@@ -319,6 +339,7 @@ PATH_KEYS = (
     "model.hf_path",
     "model.init_from",
     "mixing.curriculum_reference",
+    "mixing.doremi.reference",
 )
 
 

@@ -14,21 +14,58 @@ from pathlib import Path
 
 from skillit import jsonio
 from skillit.build import build_network, build_source, load_initial_weights
-from skillit.config import load_config
+from skillit.config import RunConfig, load_config
 from skillit.errors import SkillitError
 from skillit.run_dir import CHECKPOINT, CONFIG_FILE
+from skillit.sources.base import SkillSource
 
 EXTRA_EVAL_FILE = "extra_eval.json"
 
 
-def evaluate_run(run_dir: str | Path, skills: Sequence[str]) -> dict[str, dict[str, float]]:
-    """{skill: {"loss", "acc", "samples", "step"}} of the run's final weights; cached per skill
-    in ``extra_eval.json`` (recomputed when the checkpoint is newer)."""
+def score_checkpoint(
+    cfg: RunConfig,
+    source: SkillSource,
+    ckpt: str | Path,
+    skills: Sequence[str],
+    key: str = "checkpoint",
+) -> dict[str, dict[str, float]]:
+    """{skill: {"loss", "acc", "samples", "step"}}: the network of `cfg` with the weights of
+    `ckpt`, scored on the validation sets of `skills` (loss as `cfg.model.eval_loss`)."""
     import torch
 
     from skillit.data import examples_to_batch
     from skillit.model.evaluation import evaluate_groups
 
+    names = list(source.skill_names)
+    unknown = [s for s in skills if s not in names]
+    if unknown:
+        raise SkillitError(f"{ckpt}: the source has no skills {unknown}; it has {names}")
+    network = build_network(cfg, source.tokenizer.get_vocab_size())
+    load_initial_weights(network, ckpt, key)
+    step = int(torch.load(ckpt, map_location="cpu", weights_only=False).get("global_step", -1))
+
+    def batches():
+        for group, skill in enumerate(skills):
+            batch = examples_to_batch(source.validation_examples(names.index(skill)))
+            batch["group"] = torch.full((len(batch["input_ids"]),), group)
+            yield batch
+
+    result = evaluate_groups(network, batches(), "group", len(skills))
+    loss = result["loss" if cfg.model.eval_loss == "token" else "seq_loss"]
+    return {
+        skill: {
+            "loss": float(loss[i]),
+            "acc": float(result["acc"][i]),
+            "samples": int(result["samples"][i]),
+            "step": step,
+        }
+        for i, skill in enumerate(skills)
+    }
+
+
+def evaluate_run(run_dir: str | Path, skills: Sequence[str]) -> dict[str, dict[str, float]]:
+    """{skill: {"loss", "acc", "samples", "step"}} of the run's final weights; cached per skill
+    in ``extra_eval.json`` (recomputed when the checkpoint is newer)."""
     run_dir = Path(run_dir)
     ckpt = run_dir / CHECKPOINT
     if not (run_dir / CONFIG_FILE).is_file() or not ckpt.is_file():
@@ -39,31 +76,8 @@ def evaluate_run(run_dir: str | Path, skills: Sequence[str]) -> dict[str, dict[s
     wanted = [s for s in skills if not (fresh and s in cache.get("skills", {}))]
     if wanted:
         cfg = load_config([run_dir / CONFIG_FILE], [f"run_dir={run_dir}"])
-        source = build_source(cfg)
-        names = list(source.skill_names)
-        unknown = [s for s in wanted if s not in names]
-        if unknown:
-            raise SkillitError(f"{run_dir}: the source has no skills {unknown}; it has {names}")
-        network = build_network(cfg, source.tokenizer.get_vocab_size())
-        load_initial_weights(network, ckpt)
-        step = int(torch.load(ckpt, map_location="cpu", weights_only=False).get("global_step", -1))
-
-        def batches():
-            for group, skill in enumerate(wanted):
-                batch = examples_to_batch(source.validation_examples(names.index(skill)))
-                batch["group"] = torch.full((len(batch["input_ids"]),), group)
-                yield batch
-
-        result = evaluate_groups(network, batches(), "group", len(wanted))
-        loss = result["loss" if cfg.model.eval_loss == "token" else "seq_loss"]
         kept = cache.get("skills", {}) if fresh else {}
-        for i, skill in enumerate(wanted):
-            kept[skill] = {
-                "loss": float(loss[i]),
-                "acc": float(result["acc"][i]),
-                "samples": int(result["samples"][i]),
-                "step": step,
-            }
+        kept.update(score_checkpoint(cfg, build_source(cfg), ckpt, wanted))
         cache = {"checkpoint_mtime": ckpt.stat().st_mtime_ns, "skills": kept}
         tmp = cache_path.with_name(f".{EXTRA_EVAL_FILE}.tmp")
         tmp.write_text(jsonio.dumps(cache, indent=2) + "\n")

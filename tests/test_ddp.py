@@ -133,3 +133,24 @@ def test_two_ranks_train_the_same_trajectory_as_one_process_at_the_same_global_b
         np.testing.assert_allclose(
             list(a["next_weights"].values()), list(b["next_weights"].values()), rtol=1e-5
         )
+
+
+def test_a_doremi_run_on_two_ranks_holds_the_same_weights_and_signal_on_both(tmp_path):
+    reference = launch(tmp_path / "reference", "logger.wandb=off", "trainer.max_steps=30")
+    ckpt = reference / "checkpoints" / "last.ckpt"
+    run = launch(
+        tmp_path / "doremi",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "logger.wandb=off",
+        "mixing.strategy=doremi",
+        "mixing.doremi.eta=5.0",
+        f"mixing.doremi.reference={ckpt}",
+    )
+    rank0 = records(run / "ranks" / "rank0.jsonl")
+    rank1 = records(run / "ranks" / "rank1.jsonl")
+    assert [r["round"] for r in rank0] == [r["round"] for r in rank1] == [1, 2, 3]
+    for a, b in zip(rank0, rank1):
+        assert a["weights"] == b["weights"] and a["next_weights"] == b["next_weights"]
+        assert a["excess_loss"] == b["excess_loss"] and a["eval_loss"] == b["eval_loss"]
+    assert len({tuple(r["next_weights"].values()) for r in rank0}) == 3  # it did reweight

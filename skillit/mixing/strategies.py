@@ -39,6 +39,7 @@ STRATEGY_NAMES = (
     "skillit",
     "static",
     "no_graph",
+    "doremi",
 )
 
 
@@ -112,6 +113,11 @@ class MixingStrategy(ABC):
         self._weights = weights
         self._last_round = round_number
         return weights.copy()
+
+    def signal(self) -> dict[str, list[float]]:
+        """What the last update read besides the eval losses, per training skill (for the
+        round's record in mixture_history.jsonl); empty for most strategies."""
+        return {}
 
     def _eval_name(self, j: int) -> str:
         return repr(self.eval_skills[j]) if self.eval_skills is not None else f"#{j}"
@@ -426,6 +432,64 @@ class StaticStrategy(MixingStrategy):
         return self._p.copy()
 
 
+# -- reference-model strategies -------------------------------------------------------------------
+
+
+class DoReMiStrategy(MixingStrategy):
+    """DoReMi-style online reweighting (Xie et al. 2023) by a round's excess eval loss.
+
+    After round t, with L_t the model's and R the reference model's per-skill eval losses:
+    w_{t+1} = (1 - c) normalise(w_t * exp(eta * max(L_t - R, 0))) + c / k. The weights are the
+    mixture the next round samples from; their step-weighted average over the run (what
+    `skillit mixture export` writes as mixture_average.yaml) is DoReMi's output.
+    """
+
+    name = "doremi"
+    uses_losses = True
+
+    def __init__(
+        self,
+        initial: Sequence[float],
+        reference_losses: Sequence[float],
+        eta: float,
+        smoothing: float,
+        eval_skills: Sequence[str] | None = None,
+    ) -> None:
+        self._p = check_weights(initial, None)
+        self.reference = np.asarray(reference_losses, dtype=np.float64)
+        if self.reference.shape != self._p.shape or not np.isfinite(self.reference).all():
+            raise SkillitError(
+                f"doremi needs one finite reference loss per training skill ({self._p.size}), "
+                f"got {list(self.reference)}"
+            )
+        self.eta = float(eta)
+        self.smoothing = float(smoothing)
+        updates.doremi_update(self._p, np.zeros_like(self._p), self.eta, self.smoothing)
+        super().__init__(self._p.size, eval_skills)
+        self.last_excess: np.ndarray | None = None  # the signal of the last update (for the record)
+
+    @property
+    def num_eval(self) -> int:
+        return self.num_skills  # one eval loss per training skill, in the same order
+
+    def initial_weights(self) -> np.ndarray:
+        return self._p.copy()
+
+    def excess(self, losses: np.ndarray) -> np.ndarray:
+        return np.maximum(np.asarray(losses, dtype=np.float64) - self.reference, 0.0)
+
+    def signal(self) -> dict[str, list[float]]:
+        if self.last_excess is None:
+            return {}
+        return {"excess_loss": [float(v) for v in self.last_excess]}
+
+    def _next(self, round_number: int, losses: np.ndarray) -> np.ndarray:
+        self.last_excess = self.excess(losses)
+        return updates.doremi_update(
+            self.current_weights, self.last_excess, self.eta, self.smoothing
+        )
+
+
 # -- factory ------------------------------------------------------------------------------------
 
 
@@ -442,6 +506,8 @@ def build_strategy(
     natural_proportions: Sequence[float] | None = None,
     relevant: Sequence[bool] | None = None,
     stages: int = 5,
+    reference_losses: Sequence[float] | None = None,
+    smoothing: float = 1e-3,
 ) -> MixingStrategy:
     """Build the strategy called `name` (the value of mixing.strategy) from what it needs.
 
@@ -480,6 +546,26 @@ def build_strategy(
         if natural_proportions is None:
             raise SkillitError(f"the {name} strategy needs the source's natural proportions")
         return CurriculumStrategy(check_weights(natural_proportions, k), plan, eval_skills)
+    if name == "doremi":
+        if reference_losses is None:
+            raise SkillitError(
+                "mixing.strategy=doremi needs the reference model's losses "
+                "(mixing.doremi.reference: a skillit checkpoint)"
+            )
+        if (
+            train_skills is not None
+            and eval_skills is not None
+            and list(eval_skills) != list(train_skills)
+        ):
+            raise SkillitError(
+                "mixing.strategy=doremi reweights each training skill by its own excess loss, so "
+                f"skills.eval must equal skills.train in the same order; got {list(eval_skills)} "
+                f"and {list(train_skills)}"
+            )
+        start = weights if weights is not None else np.full(len(reference_losses), 1.0)
+        return DoReMiStrategy(
+            check_weights(start, k), reference_losses, eta, smoothing, eval_skills
+        )
     if name == "no_graph":
         if train_skills is None or eval_skills is None:
             raise SkillitError("the no_graph strategy needs skills.train and skills.eval")

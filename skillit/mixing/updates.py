@@ -105,3 +105,23 @@ def skillit_update(graph: np.ndarray, loss_window: np.ndarray, eta: float) -> np
 def static_weights(graph: np.ndarray, eta: float) -> np.ndarray:
     """The T = 1 ablation: the softmax over eta times A's row sums (identical to p_1)."""
     return skillit_initial(graph, eta)
+
+
+def doremi_update(
+    weights: np.ndarray, excess: np.ndarray, eta: float, smoothing: float
+) -> np.ndarray:
+    """DoReMi's domain-weight step: a' = w * exp(eta * excess), then (1 - c) a'/sum(a') + c/k.
+
+    `excess` is each domain's excess loss over the reference model, already clipped at 0 by
+    the caller's rule; `smoothing` (c) mixes in the uniform distribution so no domain dies.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    lam = np.asarray(excess, dtype=np.float64)
+    if w.ndim != 1 or lam.shape != w.shape or not np.isfinite(lam).all():
+        raise ValueError(f"excess must be {w.shape[0]} finite values, got {lam}")
+    if not 0.0 <= smoothing <= 1.0:
+        raise ValueError(f"smoothing must be in [0, 1], got {smoothing}")
+    with np.errstate(divide="ignore"):
+        log_w = np.log(w)  # a zero weight stays zero before smoothing
+    moved = softmax_weights(log_w + _check_eta(eta) * lam)
+    return (1.0 - smoothing) * moved + smoothing / w.size
