@@ -232,7 +232,7 @@ def load_run_config(files: Sequence[str], overrides: Sequence[str]) -> RunConfig
     """The config of a new run."""
     if not files and not overrides:
         raise SkillitError(
-            "give a config file or a shipped experiment (e.g. `skillit train lego`), key=value "
+            "give a config file or a shipped experiment (e.g. `skillit train ordered`), key=value "
             "overrides, or --resume RUN_DIR"
         )
     return load_config(files, overrides)

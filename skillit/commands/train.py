@@ -28,7 +28,8 @@ Train a model on skill-weighted batches. CONFIG files are merged in order (later
 key=value overrides. A CONFIG is a YAML path or the name of a shipped experiment
 (`skillit train lego_cpt` reads experiment/lego_cpt.yaml of the installed configs), e.g.
 
-  skillit train lego trainer.max_steps=200 seed=3
+  skillit train ordered                            (the quick start: Skill-It, ordered skills)
+  skillit train ordered mixing.strategy=stratified (the same with a fixed uniform mixture)
   skillit train lego_cpt mixing.strategy=stratified trainer.max_steps=600
 
 Every run writes into its run directory (run_dir=..., default runs/<name>-<time>): config.yaml,
