@@ -207,10 +207,12 @@ def doremi_reference_losses(
         )
     if not Path(path).is_file():
         raise SkillitError(f"mixing.doremi.reference: no checkpoint at {path}")
-    from skillit.run_eval import score_checkpoint  # loads torch: only for doremi
+    from skillit.model.evaluation import evaluate_validation_sets  # torch: only for doremi
 
-    scored = score_checkpoint(cfg, source, path, evals, key="mixing.doremi.reference")
-    return [scored[s]["loss"] for s in evals]
+    network = build_network(cfg, source.tokenizer.get_vocab_size())
+    load_initial_weights(network, path, key="mixing.doremi.reference")
+    scored = evaluate_validation_sets(network, source, evals, cfg.model.eval_loss)
+    return [float(v) for v in scored["loss"]]
 
 
 def build_mixing(

@@ -33,8 +33,7 @@ def score_checkpoint(
     `ckpt`, scored on the validation sets of `skills` (loss as `cfg.model.eval_loss`)."""
     import torch
 
-    from skillit.data import examples_to_batch
-    from skillit.model.evaluation import evaluate_groups
+    from skillit.model.evaluation import evaluate_validation_sets
 
     names = list(source.skill_names)
     unknown = [s for s in skills if s not in names]
@@ -43,18 +42,10 @@ def score_checkpoint(
     network = build_network(cfg, source.tokenizer.get_vocab_size())
     load_initial_weights(network, ckpt, key)
     step = int(torch.load(ckpt, map_location="cpu", weights_only=False).get("global_step", -1))
-
-    def batches():
-        for group, skill in enumerate(skills):
-            batch = examples_to_batch(source.validation_examples(names.index(skill)))
-            batch["group"] = torch.full((len(batch["input_ids"]),), group)
-            yield batch
-
-    result = evaluate_groups(network, batches(), "group", len(skills))
-    loss = result["loss" if cfg.model.eval_loss == "token" else "seq_loss"]
+    result = evaluate_validation_sets(network, source, list(skills), cfg.model.eval_loss)
     return {
         skill: {
-            "loss": float(loss[i]),
+            "loss": float(result["loss"][i]),
             "acc": float(result["acc"][i]),
             "samples": int(result["samples"][i]),
             "step": step,

@@ -62,6 +62,27 @@ def evaluate_skills(
     return result["loss" if eval_loss == "token" else "seq_loss"], result["acc"]
 
 
+def evaluate_validation_sets(
+    network: torch.nn.Module, source, skills: list[str], eval_loss: str = "token"
+) -> dict[str, np.ndarray]:
+    """loss (as `eval_loss`), acc and samples of each of `skills`' validation sets of `source`
+    (any skill the source has, trained or not), in `skills` order."""
+    names = list(source.skill_names)
+
+    def batches():
+        for group, skill in enumerate(skills):
+            batch = examples_to_batch(source.validation_examples(names.index(skill)))
+            batch["group"] = torch.full((len(batch["input_ids"]),), group)
+            yield batch
+
+    result = evaluate_groups(network, batches(), "group", len(skills))
+    return {
+        "loss": result["loss" if eval_loss == "token" else "seq_loss"],
+        "acc": result["acc"],
+        "samples": result["samples"],
+    }
+
+
 def score_samples(
     network: torch.nn.Module,
     pool: SkillExamples,
