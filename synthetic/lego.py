@@ -99,6 +99,24 @@ def skill_count(k: int, structure: str = "chain") -> int:
     return int(depths(k, structure).max()) + 1
 
 
+def merged_clauses(names, signs, operand, order, rows) -> np.ndarray:
+    """(n, k, 2): each clause as its merged ``<var>=<val|not>`` token and operand, in `order`."""
+    n, k = names.shape
+    clause = np.empty((n, k, 2), dtype=np.int64)
+    clause[:, :, 0] = _MERGED0 + 2 * names + signs
+    clause[:, :, 1] = operand
+    return clause[rows, order]
+
+
+def one_answer(ids: np.ndarray, skills: np.ndarray) -> Samples:
+    """Samples of full-width rows whose last token is the one scored answer."""
+    n, length = ids.shape
+    mask = np.zeros((n, length), dtype=bool)
+    mask[:, -1] = True
+    lengths = np.full(n, length, dtype=np.int64)
+    return Samples(ids, lengths, lengths - 1, mask, skills, VOCAB)
+
+
 @dataclass(frozen=True)
 class LegoTask:
     """One LEGO configuration; :meth:`sample` draws token ids for given skills."""
@@ -177,17 +195,11 @@ class LegoTask:
         ids[:, 5 * k + 3] = _EQ
         ids[:, 5 * k + 4] = _VAL
         ids[:, length - 1] = _ZERO + values[rows[:, 0], asked]
-        mask = np.zeros((n, length), dtype=bool)
-        mask[:, -1] = True
-        lengths = np.full(n, length, dtype=np.int64)
-        return Samples(ids, lengths, lengths - 1, mask, skills, VOCAB)
+        return one_answer(ids, skills)
 
     def _query(self, skills, names, signs, values, operand, order, asked, rows) -> Samples:
         n, k = names.shape
-        clause = np.empty((n, k, 2), dtype=np.int64)
-        clause[:, :, 0] = _MERGED0 + 2 * names + signs
-        clause[:, :, 1] = operand
-        clause = clause[rows, order]
+        clause = merged_clauses(names, signs, operand, order, rows)
         length = 2 * k + 4
         ids = np.empty((n, length), dtype=np.int64)
         ids[:, 0] = _INPUT
@@ -195,17 +207,11 @@ class LegoTask:
         ids[:, 2 * k + 1] = _OUTPUT
         ids[:, 2 * k + 2] = _LETTER0 + names[rows[:, 0], asked]
         ids[:, length - 1] = _ZERO + values[rows[:, 0], asked]
-        mask = np.zeros((n, length), dtype=bool)
-        mask[:, -1] = True
-        lengths = np.full(n, length, dtype=np.int64)
-        return Samples(ids, lengths, lengths - 1, mask, skills, VOCAB)
+        return one_answer(ids, skills)
 
     def _chain(self, skills, names, signs, values, operand, order, asked, parent, rows) -> Samples:
         n, k = names.shape
-        clause = np.empty((n, k, 2), dtype=np.int64)
-        clause[:, :, 0] = _MERGED0 + 2 * names + signs
-        clause[:, :, 1] = operand
-        clause = clause[rows, order]
+        clause = merged_clauses(names, signs, operand, order, rows)
         top = int(skills.max()) + 1 if n else 1  # answer entries of the deepest sample
         # path[r, t]: the ancestor at depth t of the asked node (valid for t <= skills[r]).
         path = np.zeros((n, top), dtype=np.int64)
