@@ -8,6 +8,7 @@ mixtures planned by processes that never train.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +249,10 @@ def build_mixing(
         natural_proportions=natural_weights(source, train),
         relevant=relevant,
         stages=m.stages or m.rounds,  # M; by default one pacing stage per round
+        odm=dataclasses.asdict(m.odm),
+        aioli=dataclasses.asdict(m.aioli),
+        rounds=m.rounds,
+        seed=cfg.seed,
     )
     if graph is not None and m.strategy in GRAPH_STRATEGIES and not (graph > 0).any():
         warnings.warn(

@@ -181,6 +181,64 @@ class DoReMiConfig:
 
 
 @dataclass
+class ODMConfig:
+    """Online Data Mixing (mixing.strategy=odm; Albalak et al. 2023, arXiv 2312.02406).
+
+    EXP3 rewarded by each skill's training loss. Defaults: an update every step and no warm-up
+    (the paper's cadence; its 1B runs warm up 2000 steps, the authors' scripts'
+    data_sampling_warmup_steps), smoothing alpha 0.9 (the default of the authors' smoothed
+    reward in alon-albalak/online-data-mixing).
+    """
+
+    alpha: float = 0.9  # R̂ <- alpha R̂ + (1 - alpha) reward
+    update_every: int = 1  # steps between updates; 0: once per round, at its end
+    warmup_steps: int = 0  # steps on the uniform mixture before the first update
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha < 1.0:
+            raise SkillitError(f"mixing.odm.alpha must be in [0, 1), got {self.alpha}")
+        if isinstance(self.update_every, bool) or self.update_every < 0:
+            raise SkillitError(
+                f"mixing.odm.update_every must be a number of steps >= 1, or 0 for once per "
+                f"round, got {self.update_every}"
+            )
+        if self.warmup_steps < 0:
+            raise SkillitError(f"mixing.odm.warmup_steps must be >= 0, got {self.warmup_steps}")
+
+
+@dataclass
+class AioliConfig:
+    """Aioli (mixing.strategy=aioli; Chen et al. 2024, arXiv 2411.05735).
+
+    Defaults are the authors' 3-domain SlimPajama script (HazyResearch/aioli,
+    scripts/arxiv_books_stackexchange/aioli/run.sh): eta 0.1, 4 sweeps of 6 steps per skill,
+    smoothed one-hot probes 0.5, EMA 0.5 of A^t, A normalised; a round there is 250 steps.
+    """
+
+    eta: float = 0.1
+    sweeps: int = 4  # LearnParams rounds: passes over the k probe mixtures per round
+    probe_steps: int = 6  # steps per probe mixture
+    one_hot_factor: float = 0.5  # probe weight on its skill (1: one-hot)
+    ema: float | None = 0.5  # A^t <- (1 - ema) A^t + ema A^{t-1}; null: none
+    normalise: bool = True  # shift A^t to >= 0 and scale it to sum 1
+    first_probe_round: int = 1  # rounds before it train on mixing.weights (the warm start)
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.eta) or self.eta < 0:
+            raise SkillitError(f"mixing.aioli.eta must be a finite number >= 0, got {self.eta}")
+        for key in ("sweeps", "probe_steps", "first_probe_round"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or value < 1:
+                raise SkillitError(f"mixing.aioli.{key} must be an integer >= 1, got {value}")
+        if not 0.0 < self.one_hot_factor <= 1.0:
+            raise SkillitError(
+                f"mixing.aioli.one_hot_factor must be in (0, 1], got {self.one_hot_factor}"
+            )
+        if self.ema is not None and not 0.0 <= self.ema < 1.0:
+            raise SkillitError(f"mixing.aioli.ema must be in [0, 1) or null, got {self.ema}")
+
+
+@dataclass
 class MixingConfig:
     strategy: str = "random"
     setting: str = "continual_pretraining"
@@ -197,6 +255,8 @@ class MixingConfig:
     eval_every: int | None = None  # extra evaluations every N steps (curves); None: round ends only
     plots: bool = True
     doremi: DoReMiConfig = field(default_factory=DoReMiConfig)
+    odm: ODMConfig = field(default_factory=ODMConfig)
+    aioli: AioliConfig = field(default_factory=AioliConfig)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_NAMES:

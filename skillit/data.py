@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import time
+
 import lightning as L
 import numpy as np
 import torch
@@ -30,6 +32,7 @@ from skillit.errors import SkillitError
 from skillit.mixing.curricula import SampleSchedule
 from skillit.sampling import (
     batch_rng,
+    block_skill_order,
     derive_rng,
     per_rank_batch_size,
     rank_slice,
@@ -103,6 +106,110 @@ class MixtureDraw:
         return {}
 
 
+@dataclass(frozen=True)
+class Block:
+    """Consecutive steps of a round drawn from one mixture.
+
+    `weights` None: the mixture is published while the round trains (see :class:`LiveMixtures`).
+    """
+
+    steps: int
+    weights: tuple[float, ...] | None = None
+
+
+BlockPlanner = Callable[[int, int, np.ndarray], list[Block]]  # (round, steps, mixture) -> blocks
+
+
+class LiveMixtures:
+    """The mixture of every block of the running round, in memory shared with loader workers.
+
+    Row j holds block j's weights and a published flag. A block planned in advance is published
+    when the loader is built; a live block is published by the training process between steps
+    (ODM's updates), and a worker about to draw that block waits for it. Lightning fetches one
+    batch ahead, so a block is published at the latest one step before its first batch trains.
+    """
+
+    WAIT_SECONDS = 600.0
+
+    def __init__(self, blocks: Sequence[Block], num_skills: int) -> None:
+        self.steps = [int(b.steps) for b in blocks]
+        self.starts = np.concatenate([[0], np.cumsum(self.steps)]).astype(np.int64)
+        self.table = torch.zeros(len(blocks), num_skills + 1, dtype=torch.float64).share_memory_()
+        for j, block in enumerate(blocks):
+            if block.weights is not None:
+                self.publish(j, np.asarray(block.weights, dtype=np.float64))
+
+    def block_of(self, step_in_round: int) -> int:
+        return int(np.searchsorted(self.starts, step_in_round, side="right") - 1)
+
+    def publish(self, block: int, weights: np.ndarray) -> None:
+        self.table[block, :-1] = torch.from_numpy(np.asarray(weights, dtype=np.float64))
+        self.table[block, -1] = 1.0  # the flag last: a reader never sees half a mixture
+
+    def published(self, block: int) -> bool:
+        return bool(self.table[block, -1] == 1.0)
+
+    def weights(self, block: int) -> np.ndarray:
+        """Block `block`'s mixture; in a worker, wait for it to be published."""
+        deadline = time.monotonic() + self.WAIT_SECONDS
+        while not self.published(block):
+            if get_worker_info() is None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the mixture of block {block} of this round was not published before its "
+                    "batches were drawn (a live mixture needs its update at least one step "
+                    "before the block)"
+                )
+            time.sleep(0.0005)
+        return self.table[block, :-1].numpy().copy()
+
+    def all_weights(self) -> list[list[float] | None]:
+        return [
+            self.table[j, :-1].tolist() if self.published(j) else None
+            for j in range(len(self.steps))
+        ]
+
+
+class BlockDraw:
+    """A round drawn block by block, each block from its own mixture with exact counts."""
+
+    def __init__(self, source: SkillSource, source_skills: np.ndarray, live: LiveMixtures):
+        self.source = source
+        self.source_skills = source_skills
+        self.live = live
+
+    def drawer(self, plan: RoundPlan) -> BatchDrawer:
+        g = plan.global_batch_size
+        cache: dict[int, np.ndarray] = {}  # a worker draws one block's labels once
+
+        def draw(b: int, rng: np.random.Generator) -> SkillExamples:
+            j = self.live.block_of(b)
+            if j not in cache:
+                cache.clear()
+                n = self.live.steps[j] * g
+                cache[j] = block_skill_order(
+                    self.live.weights(j), n, plan.seed, plan.round_number, j
+                )
+            start = (b - int(self.live.starts[j])) * g
+            return draw_global_batch(
+                self.source, self.source_skills, cache[j][start : start + g], rng
+            )
+
+        return draw
+
+    def details(self, plan: RoundPlan) -> dict:
+        """The mixture the round drew (block mixtures weighted by their steps) and each block's."""
+        blocks = self.live.all_weights()
+        if any(w is None for w in blocks):
+            return {"block_weights": blocks}
+        w = np.asarray(blocks, dtype=np.float64)
+        steps = np.asarray(self.live.steps, dtype=np.float64)
+        return {
+            "drawn": (steps @ w / steps.sum()).tolist(),
+            "block_steps": self.live.steps,
+            "block_weights": blocks,
+        }
+
+
 class PoolDraw:
     """A round whose samples are pool rows fixed in advance, one per (step, row) of the run."""
 
@@ -146,7 +253,7 @@ class PoolDraw:
 class RoundStream(IterableDataset):
     """One round of training batches of one rank, drawn from a mixture or from a pool."""
 
-    def __init__(self, draw: MixtureDraw | PoolDraw, plan: RoundPlan):
+    def __init__(self, draw: MixtureDraw | PoolDraw | BlockDraw, plan: RoundPlan):
         self.draw = draw
         self.plan = plan
 
@@ -202,6 +309,8 @@ class SkillDataModule(L.LightningDataModule):
         self.seed = seed
         self._weights: np.ndarray | None = None  # the last mixture received
         self._pool_draw: PoolDraw | None = None  # set by a curriculum: it fixes every sample
+        self.block_planner: BlockPlanner | None = None  # set by a strategy that mixes in blocks
+        self.live: LiveMixtures | None = None  # the blocks of the round being trained
         self._validation: SkillExamples | None = None
 
     # -- what the next round is drawn from ------------------------------------------------------
@@ -221,13 +330,27 @@ class SkillDataModule(L.LightningDataModule):
         self._pool_draw = PoolDraw(pool, labels, len(self.train_skills), schedule)
 
     @property
-    def _draw(self) -> MixtureDraw | PoolDraw | None:
-        """What rounds are drawn from: the curriculum's pool once set, else the mixture."""
+    def _draw(self) -> MixtureDraw | PoolDraw | BlockDraw | None:
+        """What rounds are drawn from: the curriculum's pool once set, else the mixture (in the
+        blocks of the running round, when a strategy plans blocks)."""
         if self._pool_draw is not None:
             return self._pool_draw
         if self._weights is None:
             return None
+        if self.block_planner is not None and self.live is not None:
+            return BlockDraw(self.source, self.source_train_ids, self.live)
         return MixtureDraw(self.source, self.source_train_ids, self._weights)
+
+    def plan_blocks(self, round_number: int) -> LiveMixtures:
+        """Fix the blocks of round `round_number` (before its loader is built)."""
+        if self.block_planner is None:
+            raise RuntimeError("no block planner is set")
+        steps = self.round_lengths[round_number - 1]
+        blocks = self.block_planner(round_number, steps, self.mixture)
+        if sum(b.steps for b in blocks) != steps or any(b.steps < 1 for b in blocks):
+            raise RuntimeError(f"the blocks of round {round_number} do not cover its {steps} steps")
+        self.live = LiveMixtures(blocks, len(self.train_skills))
+        return self.live
 
     def round_details(self, round_number: int) -> dict:
         """What round `round_number` draws from, for the history ({} for a mixture)."""
@@ -277,6 +400,8 @@ class SkillDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank_world()
         round_number = self.trainer.current_epoch + 1 if self.trainer is not None else 1
+        if self.block_planner is not None:
+            self.plan_blocks(round_number)
         return self._loader(self.train_stream(round_number, rank, world))
 
     def _loader(self, dataset) -> DataLoader:

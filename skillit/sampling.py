@@ -76,6 +76,18 @@ def round_skill_order(weights: np.ndarray, total: int, seed: int, round_number: 
     return order
 
 
+def block_skill_order(
+    weights: np.ndarray, total: int, seed: int, round_number: int, block: int
+) -> np.ndarray:
+    """The skill of every sample of block `block` (0-based) of a round drawn in blocks: exact
+    counts within the block, shuffled; its own key, so blocks are independent of each other."""
+    rng = derive_rng(seed, round_number - 1, 0, block + 1)
+    counts = mixture_counts(weights, total, rng)
+    order = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    rng.shuffle(order)
+    return order
+
+
 def round_lengths(total_steps: int, rounds: int) -> list[int]:
     """Split `total_steps` into `rounds` rounds as evenly as possible (earlier rounds get extras)."""
     if rounds < 1 or total_steps < rounds:

@@ -24,6 +24,8 @@ from skillit.callback import SkillItCallback
 from skillit.checkpoints import RoundCheckpoint, read_checkpoint
 from skillit.config import RunConfig, config_to_yaml
 from skillit.curriculum import CurriculumCallback
+from skillit.mixing.strategies import AioliStrategy, ODMStrategy
+from skillit.online import ProbeCallback, TrainingLossCallback
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
 from skillit.model.module import SkillLM
@@ -145,6 +147,15 @@ def train(
         return _train(cfg, run_dir, resume, extra_callbacks)
 
 
+def inside_round_callbacks(strategy) -> list[L.Callback]:
+    """The callbacks of a strategy that changes the mixture inside rounds (none for most)."""
+    if isinstance(strategy, ODMStrategy):
+        return [TrainingLossCallback(strategy)]
+    if isinstance(strategy, AioliStrategy):
+        return [ProbeCallback(strategy)]
+    return []
+
+
 def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResult:
     if resume is not None:
         read_checkpoint(resume)  # before anything in the run directory changes
@@ -182,15 +193,12 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         (run_dir / CONFIG_FILE).write_text(config_to_yaml(cfg))
         save_tokenizer(parts.source.tokenizer, run_dir / "tokenizer.json")
 
-    callbacks: list[L.Callback] = [
-        SkillItCallback(
-            parts.mixing.strategy,
-            parts.train_skills,
-            parts.eval_skills,
-            run_dir,
-            plots=cfg.mixing.plots,
-        )
-    ]
+    strategy = parts.mixing.strategy
+    round_callback = SkillItCallback(
+        strategy, parts.train_skills, parts.eval_skills, run_dir, plots=cfg.mixing.plots
+    )
+    # ODM and Aioli act inside rounds: their callback runs before the round-end one.
+    callbacks: list[L.Callback] = [*inside_round_callbacks(strategy), round_callback]
     if parts.mixing.curriculum is not None:
         callbacks.append(
             CurriculumCallback(
@@ -216,7 +224,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         logger.log_hyperparams(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
     try:
         out = _fit(trainer, module, dm, resume, run_dir, parts.eval_skills)
-        callbacks[0].draw_plots(trainer)  # results first: a plot can only fail after them
+        round_callback.draw_plots(trainer)  # results first: a plot can only fail after them
     finally:
         _finish_wandb(cfg)
     return out

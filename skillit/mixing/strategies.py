@@ -40,6 +40,8 @@ STRATEGY_NAMES = (
     "static",
     "no_graph",
     "doremi",
+    "odm",
+    "aioli",
 )
 
 
@@ -114,7 +116,7 @@ class MixingStrategy(ABC):
         self._last_round = round_number
         return weights.copy()
 
-    def signal(self) -> dict[str, list[float]]:
+    def signal(self) -> dict[str, list]:
         """What the last update read besides the eval losses, per training skill (for the
         round's record in mixture_history.jsonl); empty for most strategies."""
         return {}
@@ -490,6 +492,267 @@ class DoReMiStrategy(MixingStrategy):
         )
 
 
+# -- training-loss bandit -----------------------------------------------------------------------
+
+
+class ODMStrategy(MixingStrategy):
+    """Online Data Mixing (Albalak et al. 2023): EXP3 over the training skills.
+
+    The reward of a skill is its mean training loss since the last update, importance-weighted by
+    the probability it was sampled with and smoothed (:func:`updates.odm_reward_estimate`); the
+    policy is the exponential-weights distribution mixed with a decaying exploration rate
+    (:func:`updates.odm_policy`). It reads no evaluation losses: `observe_training` is called with
+    per-skill (sum, count) of the training loss every `update_every` steps (0: once per round)
+    after `warmup_steps` steps on the initial mixture.
+    """
+
+    name = "odm"
+
+    def __init__(
+        self,
+        num_skills: int,
+        alpha: float,
+        update_every: int,
+        warmup_steps: int,
+        eval_skills: Sequence[str] | None = None,
+    ) -> None:
+        if num_skills < 2:
+            raise SkillitError("mixing.strategy=odm needs at least 2 training skills")
+        super().__init__(num_skills, eval_skills)
+        self.alpha = float(alpha)
+        self.update_every = int(update_every)
+        self.warmup_steps = int(warmup_steps)
+        self.estimate = np.zeros(num_skills)  # R̂: smoothed importance-weighted rewards
+        self.eps = 1.0 / num_skills  # ε of the last update (ε_0 = 1/K, as the authors start)
+        self.updates = 0
+        self.last_reward: np.ndarray | None = None  # the mean losses of the last update
+
+    def initial_weights(self) -> np.ndarray:
+        return np.full(self.num_skills, 1.0 / self.num_skills)  # EXP3 starts uniform
+
+    def observe_training(self, step: int, loss_sums, counts) -> np.ndarray:
+        """One EXP3 update from the training losses of the steps since the last one (`step`:
+        training steps done). Inside the warm-up nothing changes; a skill not drawn (count 0) or
+        with a non-finite loss keeps its reward estimate."""
+        sums = np.asarray(loss_sums, dtype=np.float64)
+        n = np.asarray(counts, dtype=np.float64)
+        if step <= self.warmup_steps:
+            return self.current_weights
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n > 0, sums / np.maximum(n, 1), np.nan)
+        seen = np.isfinite(mean)
+        if ((n > 0) & ~seen).any():
+            bad = [self._eval_name(i) for i in np.flatnonzero((n > 0) & ~seen)]
+            warnings.warn(
+                f"step {step}: non-finite training loss for skill {', '.join(bad)}; its reward "
+                "estimate is kept",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        policy = self.current_weights
+        self.estimate = updates.odm_reward_estimate(
+            self.estimate, np.where(seen, mean, 0.0), seen, policy, self.alpha
+        )
+        eps = updates.odm_exploration(step, self.num_skills)
+        self._weights = updates.odm_policy(self.estimate, self.eps, eps)
+        self.eps = eps
+        self.updates += 1
+        self.last_reward = mean
+        return self._weights.copy()
+
+    def signal(self) -> dict[str, list[float]]:
+        return {"reward_estimate": [float(v) for v in self.estimate]}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "estimate": [float(v) for v in self.estimate],
+            "eps": self.eps,
+            "updates": self.updates,
+        }
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        estimate = np.asarray(state.get("estimate", self.estimate), dtype=np.float64)
+        if estimate.shape != (self.num_skills,):
+            raise SkillitError(
+                f"the checkpoint's ODM rewards are for {estimate.size} skills, this run has "
+                f"{self.num_skills}; resume with the same training skills"
+            )
+        self.estimate = estimate
+        self.eps = float(state.get("eps", self.eps))
+        self.updates = int(state.get("updates", 0))
+
+
+# -- probe-mixture interactions -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProbeBlock:
+    """Steps of a round trained on one mixture; `probe` is the probed skill (None: main)."""
+
+    steps: int
+    weights: tuple[float, ...]
+    probe: int | None = None
+
+
+class AioliStrategy(MixingStrategy):
+    """Aioli (Chen et al. 2024): per round, estimate the interaction matrix A^t by short probe
+    mixtures, then p_{t+1} ∝ p_t exp(eta * column sums of A^t).
+
+    A probing round ends with `sweeps` x k probe blocks of `probe_steps` steps each (smoothed
+    one-hot mixtures, in a seeded order); the eval losses before and after each block give its
+    loss drops, the round-end evaluation closing the last block. The probe steps are training
+    steps of the round, so they count against the budget. Rounds before `first_probe_round` and
+    the last round train on their mixture only (the restricted variant warm-starts from another
+    strategy's mixture through `initial` and `first_probe_round`).
+    """
+
+    name = "aioli"
+    uses_losses = True
+
+    def __init__(
+        self,
+        initial: Sequence[float],
+        eta: float,
+        sweeps: int,
+        probe_steps: int,
+        one_hot_factor: float,
+        ema: float | None,
+        normalise: bool,
+        first_probe_round: int,
+        rounds: int,
+        seed: int,
+        eval_skills: Sequence[str] | None = None,
+    ) -> None:
+        self._p = check_weights(initial, None)
+        super().__init__(self._p.size, eval_skills)
+        if self.num_skills < 2:
+            raise SkillitError("mixing.strategy=aioli needs at least 2 training skills")
+        self.eta = float(eta)
+        self.sweeps = int(sweeps)
+        self.probe_steps = int(probe_steps)
+        self.one_hot_factor = float(one_hot_factor)
+        updates.probe_mixture(self.num_skills, 0, self.one_hot_factor)  # checks the factor
+        self.ema = ema
+        self.normalise = bool(normalise)
+        self.first_probe_round = int(first_probe_round)
+        self.rounds = int(rounds)
+        self.seed = int(seed)
+        self.smoothed: np.ndarray | None = None  # the EMA of A^t (when ema is set)
+        self.probing_rounds_done = 0
+        self.last_interactions: np.ndarray | None = None
+        self._drops: dict[int, np.ndarray] = {}  # round -> summed loss drops of its probes so far
+        self._before: dict[int, np.ndarray] = {}  # round -> eval losses before the next probe
+
+    @property
+    def num_eval(self) -> int:
+        return self.num_skills
+
+    @property
+    def probe_total(self) -> int:
+        """Probe steps of a probing round: sweeps x k x probe_steps."""
+        return self.sweeps * self.num_skills * self.probe_steps
+
+    def initial_weights(self) -> np.ndarray:
+        return self._p.copy()
+
+    def probes_in(self, round_number: int) -> bool:
+        return self.first_probe_round <= round_number < self.rounds
+
+    def probe_order(self, round_number: int) -> list[int]:
+        """The probed skill of each probe block of a round: `sweeps` seeded permutations."""
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, round_number, 0xA101]))
+        return [int(j) for _ in range(self.sweeps) for j in rng.permutation(self.num_skills)]
+
+    def round_blocks(
+        self, round_number: int, round_steps: int, mixture: Sequence[float] | None = None
+    ) -> list[ProbeBlock]:
+        """The round's mixture blocks: `mixture` (default: the one in force), then the probes
+        (if the round probes)."""
+        main = tuple(float(v) for v in (self.current_weights if mixture is None else mixture))
+        if not self.probes_in(round_number):
+            return [ProbeBlock(round_steps, main)]
+        if round_steps <= self.probe_total:
+            raise SkillitError(
+                f"round {round_number} has {round_steps} steps but Aioli's probes take "
+                f"{self.probe_total} (mixing.aioli.sweeps x skills x mixing.aioli.probe_steps); "
+                "use fewer probe steps or fewer, longer rounds (mixing.rounds)"
+            )
+        blocks = [ProbeBlock(round_steps - self.probe_total, main)]
+        for j in self.probe_order(round_number):
+            w = updates.probe_mixture(self.num_skills, j, self.one_hot_factor)
+            blocks.append(ProbeBlock(self.probe_steps, tuple(float(v) for v in w), j))
+        return blocks
+
+    def record_probe_eval(self, round_number: int, block: int, losses: np.ndarray) -> None:
+        """The eval losses after block `block` of the round (0: the main block, before any
+        probe); after a probe block they close its loss drop."""
+        losses = np.asarray(losses, dtype=np.float64)
+        if block > 0:
+            j = self.probe_order(round_number)[block - 1]
+            drops = self._drops.setdefault(round_number, np.zeros((self.num_skills,) * 2))
+            drops[:, j] += self._before[round_number] - losses
+        self._before[round_number] = losses
+
+    def _next(self, round_number: int, losses: np.ndarray) -> np.ndarray:
+        if not self.probes_in(round_number):
+            self.last_interactions = None  # nothing measured this round
+            return self.current_weights
+        self.record_probe_eval(round_number, self.sweeps * self.num_skills, losses)
+        drops = self._drops.pop(round_number)
+        self._before.pop(round_number, None)
+        a = updates.aioli_interactions(drops, self.sweeps, self.one_hot_factor)
+        if self.normalise:
+            a = updates.aioli_normalise(a)
+        if self.ema is not None:
+            if self.smoothed is not None:
+                a = (1.0 - self.ema) * a + self.ema * self.smoothed
+            self.smoothed = a
+        self.last_interactions = a
+        # The first update starts from uniform, as the authors' code does (a warm start only
+        # decides what the rounds before the first probes train on).
+        if self.probing_rounds_done == 0 or self.ema is not None:
+            base = np.full(self.num_skills, 1.0 / self.num_skills)
+        else:
+            base = self.current_weights
+        self.probing_rounds_done += 1
+        return updates.aioli_update(base, a, self.eta)
+
+    def signal(self) -> dict[str, list[float]]:
+        if self.last_interactions is None:
+            return {}
+        a = self.last_interactions
+        # per training skill j: A[:, j] (its effect on each eval skill's loss) and its column sum
+        return {
+            "interactions": [[float(v) for v in a[:, j]] for j in range(a.shape[1])],
+            "interaction_score": [float(v) for v in a.sum(axis=0)],
+        }
+
+    def _extra_state(self) -> dict[str, Any]:
+        def listed(a):
+            return None if a is None else np.asarray(a).tolist()
+
+        return {
+            "smoothed": listed(self.smoothed),
+            "probing_rounds_done": self.probing_rounds_done,
+            "last_interactions": listed(self.last_interactions),
+        }
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        k = self.num_skills
+        for key in ("smoothed", "last_interactions"):
+            value = state.get(key)
+            arr = None if value is None else np.asarray(value, dtype=np.float64)
+            if arr is not None and arr.shape != (k, k):
+                raise SkillitError(
+                    f"the checkpoint's Aioli matrix has shape {arr.shape}, this run needs "
+                    f"({k}, {k}); resume with the same skills"
+                )
+            setattr(self, key, arr)
+        self.probing_rounds_done = int(state.get("probing_rounds_done", 0))
+        # probe drops never outlive a round: checkpoints are written at round ends
+        self._drops, self._before = {}, {}
+
+
 # -- factory ------------------------------------------------------------------------------------
 
 
@@ -508,13 +771,20 @@ def build_strategy(
     stages: int = 5,
     reference_losses: Sequence[float] | None = None,
     smoothing: float = 1e-3,
+    odm: dict[str, Any] | None = None,
+    aioli: dict[str, Any] | None = None,
+    rounds: int = 1,
+    seed: int = 0,
 ) -> MixingStrategy:
     """Build the strategy called `name` (the value of mixing.strategy) from what it needs.
 
     random: `weights` if given, else `natural_proportions`; stratified: `relevant` (default all
     training skills); manual: `weights` or `schedule`; curriculum/anticurriculum:
     `natural_proportions` and `stages`; skillit: `graph`, `eta`, `window`; static: `graph`, `eta`;
-    no_graph: `train_skills`, `eval_skills`, `eta`, `window`.
+    no_graph: `train_skills`, `eval_skills`, `eta`, `window`; doremi: `reference_losses`, `eta`,
+    `smoothing`; odm: the `odm` options (alpha, update_every, warmup_steps); aioli: the `aioli`
+    options (eta, sweeps, probe_steps, one_hot_factor, ema, normalise, first_probe_round),
+    `rounds`, `seed` and `weights` (its warm start; default uniform).
     """
     if name not in STRATEGY_NAMES:
         raise SkillitError(
@@ -565,6 +835,28 @@ def build_strategy(
         start = weights if weights is not None else np.full(len(reference_losses), 1.0)
         return DoReMiStrategy(
             check_weights(start, k), reference_losses, eta, smoothing, eval_skills
+        )
+    if name in ("odm", "aioli"):
+        if train_skills is None:
+            raise SkillitError(f"the {name} strategy needs the training skills")
+        if eval_skills is not None and list(eval_skills) != list(train_skills) and name == "aioli":
+            raise SkillitError(
+                "mixing.strategy=aioli measures each training skill's effect on every skill's "
+                "loss, so skills.eval must equal skills.train in the same order; got "
+                f"{list(eval_skills)} and {list(train_skills)}"
+            )
+        options = odm if name == "odm" else aioli
+        if options is None:
+            raise SkillitError(f"the {name} strategy needs its options (mixing.{name}.*)")
+        if name == "odm":
+            return ODMStrategy(len(train_skills), eval_skills=eval_skills, **options)
+        start = weights if weights is not None else np.full(len(train_skills), 1.0)
+        return AioliStrategy(
+            check_weights(start, k),
+            rounds=rounds,
+            seed=seed,
+            eval_skills=eval_skills,
+            **options,
         )
     if name == "no_graph":
         if train_skills is None or eval_skills is None:

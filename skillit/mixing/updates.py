@@ -125,3 +125,101 @@ def doremi_update(
         log_w = np.log(w)  # a zero weight stays zero before smoothing
     moved = softmax_weights(log_w + _check_eta(eta) * lam)
     return (1.0 - smoothing) * moved + smoothing / w.size
+
+
+# -- ODM (Albalak et al. 2023): EXP3 over domains, rewarded by their training loss ---------------
+
+
+def odm_exploration(step: int, num_skills: int) -> float:
+    """ε_t = min(1/K, sqrt(ln K / (K t))): the exploration rate after `step` >= 1 training steps."""
+    if step < 1:
+        raise ValueError(f"step must be >= 1, got {step}")
+    k = int(num_skills)
+    return min(1.0 / k, math.sqrt(math.log(k) / (k * step)))
+
+
+def odm_reward_estimate(
+    estimate: np.ndarray,
+    mean_losses: np.ndarray,
+    observed: np.ndarray,
+    policy: np.ndarray,
+    alpha: float,
+) -> np.ndarray:
+    """R̂_i <- α R̂_i + (1 - α) L_i / π_i for every observed domain i; the others keep R̂_i.
+
+    L_i is domain i's mean training loss since the last update and π_i the probability it was
+    sampled with: dividing by π_i is EXP3's importance weight (rarely drawn domains count more).
+    """
+    r = np.asarray(estimate, dtype=np.float64)
+    seen = np.asarray(observed, dtype=bool)
+    losses = np.asarray(mean_losses, dtype=np.float64)
+    pi = np.asarray(policy, dtype=np.float64)
+    if not (r.shape == seen.shape == losses.shape == pi.shape) or r.ndim != 1:
+        raise ValueError("estimate, mean_losses, observed and policy must be k values each")
+    if not 0.0 <= alpha < 1.0:
+        raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+    if not np.isfinite(losses[seen]).all() or (pi[seen] <= 0).any():
+        raise ValueError("an observed domain needs a finite loss and a policy value > 0")
+    out = r.copy()
+    out[seen] = alpha * r[seen] + (1.0 - alpha) * losses[seen] / pi[seen]
+    return out
+
+
+def odm_policy(estimate: np.ndarray, previous_eps: float, eps: float) -> np.ndarray:
+    """π_i = (1 - K ε_t) exp(ε_{t-1} R̂_i) / Σ_j exp(ε_{t-1} R̂_j) + ε_t (sums to 1 exactly
+    in exact arithmetic; renormalised for the last bit)."""
+    r = np.asarray(estimate, dtype=np.float64)
+    k = r.size
+    if not 0.0 <= eps <= 1.0 / k:
+        raise ValueError(f"eps must be in [0, 1/K], got {eps}")
+    pi = (1.0 - k * eps) * softmax_weights(previous_eps * r) + eps
+    return pi / pi.sum()
+
+
+# -- Aioli (Chen et al. 2024): interactions estimated by probe mixtures inside the run -----------
+
+
+def probe_mixture(num_skills: int, skill: int, one_hot_factor: float) -> np.ndarray:
+    """The smoothed one-hot probe: `one_hot_factor` on `skill`, the rest shared equally."""
+    k = int(num_skills)
+    if k < 2 or not 0.0 < one_hot_factor <= 1.0:
+        raise ValueError(f"need k >= 2 and one_hot_factor in (0, 1], got {k}, {one_hot_factor}")
+    w = np.full(k, (1.0 - one_hot_factor) / (k - 1))
+    w[skill] = one_hot_factor
+    return w
+
+
+def aioli_interactions(loss_drops: np.ndarray, sweeps: int, one_hot_factor: float) -> np.ndarray:
+    """A^t (eval skill x train skill) from the summed loss drops of the probes.
+
+    `loss_drops[i, j]` is the drop of eval skill i's loss over the probes of training skill j,
+    summed over `sweeps`. With one-hot probes that average is A^t; with smoothed probes (mixture
+    rows W) the drops are D = A W^T, so A = D W^{-T}, one linear solve per row.
+    """
+    d = np.asarray(loss_drops, dtype=np.float64) / int(sweeps)
+    k = d.shape[1]
+    if one_hot_factor == 1.0:
+        return d
+    w = np.stack([probe_mixture(k, j, one_hot_factor) for j in range(k)])
+    return np.linalg.solve(w, d.T).T
+
+
+def aioli_normalise(interactions: np.ndarray) -> np.ndarray:
+    """The authors' optional normalisation: shift so the minimum is 0 (if negative), sum to 1."""
+    a = np.asarray(interactions, dtype=np.float64)
+    low = a.min()
+    if low < 0:
+        a = a - low
+    total = a.sum()
+    return a / total if total > 0 else np.full_like(a, 1.0 / a.size)
+
+
+def aioli_update(weights: np.ndarray, interactions: np.ndarray, eta: float) -> np.ndarray:
+    """p' ∝ p * exp(eta * Σ_i A[i, j]): each training skill scored by its summed loss drops."""
+    w = np.asarray(weights, dtype=np.float64)
+    a = np.asarray(interactions, dtype=np.float64)
+    if a.shape != (a.shape[0], w.size) or not np.isfinite(a).all():
+        raise ValueError(f"interactions must be finite with {w.size} columns, got {a.shape}")
+    with np.errstate(divide="ignore"):
+        log_w = np.log(w)
+    return softmax_weights(log_w + _check_eta(eta) * a.sum(axis=0))

@@ -86,6 +86,9 @@ class SkillLM(L.LightningModule):
         self.last_eval: EvalResult | None = None
         # Steps of the current round whose training loss was finite (a tensor: no host sync).
         self.finite_train_steps = torch.zeros(())
+        # Set by a strategy rewarded by training loss (ODM): keep each row's (loss sum, tokens).
+        self.keep_row_losses = False
+        self.last_row_losses: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def on_train_epoch_start(self) -> None:
         self.finite_train_steps = torch.zeros((), device=self.device)
@@ -102,8 +105,13 @@ class SkillLM(L.LightningModule):
             losses, targets = target_token_losses(logits, ids, mask)
             count = self.trainer.strategy.reduce(targets.sum().float(), reduce_op="sum")
             loss = rank_share_of_token_mean(losses.sum(), count, world)
+        elif self.keep_row_losses:
+            losses, targets = target_token_losses(logits, ids, mask)
+            loss = losses.sum() / targets.sum().clamp_min(1)
         else:
             loss = masked_mean_loss(logits, ids, mask)
+        if self.keep_row_losses:
+            self.last_row_losses = (losses.detach().sum(1), targets.sum(1).float())
         self.finite_train_steps += torch.isfinite(loss.detach())
         if self._logs_this_step():
             # the mean of the ranks' shares is the global token mean

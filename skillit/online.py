@@ -1,0 +1,129 @@
+"""Callbacks of the strategies whose mixture changes inside a round: ODM and Aioli.
+
+Both hand the data module a block planner: a round is drawn in blocks of steps, each from its
+own mixture (skillit.data.LiveMixtures). `SkillItCallback` still owns the round's end (the
+round's record, the mixture of the next round, the checkpoint state); these callbacks run
+before it in the Trainer's list, so the strategy has seen everything inside the round when it is
+asked for the next mixture.
+
+- `TrainingLossCallback` (ODM): sums each training skill's loss and token count over the steps
+  since the last update (reduced across ranks as (sum, count)), calls the strategy's
+  `observe_training` every `update_every` steps and publishes the result as the next block's
+  mixture. Lightning fetches one batch ahead, so the update for a block starting at round step
+  s fires after step s - 2 and covers the steps up to it: the same on every rank, with any number
+  of loader workers, and on a resumed run. The rest of a round's steps are observed at its end.
+- `ProbeCallback` (Aioli): a probing round ends with probe blocks planned at its start; after
+  the round's main block and after every probe block but the last the callback evaluates every
+  eval skill (the full validation sets, on every rank) and hands the losses to the strategy; the
+  round-end evaluation closes the last probe.
+"""
+
+from __future__ import annotations
+
+import time
+
+import lightning as L
+import numpy as np
+import torch
+
+from skillit.data import Block
+from skillit.mixing.strategies import AioliStrategy, ODMStrategy
+from skillit.model.evaluation import evaluate_skills
+
+
+def odm_blocks(round_steps: int, update_every: int, mixture: np.ndarray) -> list[Block]:
+    """Blocks of `update_every` steps (0: one block); the first, and a block whose update would
+    fire before the round's first step (the second, when update_every is 1), use `mixture`."""
+    size = update_every or round_steps
+    starts = range(0, round_steps, size)
+    first = tuple(float(v) for v in mixture)
+    return [Block(min(size, round_steps - s), first if s - 2 < 0 else None) for s in starts]
+
+
+class TrainingLossCallback(L.Callback):
+    def __init__(self, strategy: ODMStrategy) -> None:
+        self.strategy = strategy
+        self.lookup: torch.Tensor | None = None  # source skill id -> training skill index
+        self.sums: torch.Tensor | None = None
+        self.counts: torch.Tensor | None = None
+        self.update_seconds = 0.0  # time in reductions and updates (for the overhead benchmark)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        dm = trainer.datamodule
+        pl_module.keep_row_losses = True
+        ids = dm.source_train_ids
+        lookup = torch.full((int(ids.max()) + 1,), -1, dtype=torch.long)
+        lookup[torch.from_numpy(ids)] = torch.arange(len(ids))
+        self.lookup = lookup.to(pl_module.device)
+        every = self.strategy.update_every
+
+        def planner(round_number: int, steps: int, mixture: np.ndarray) -> list[Block]:
+            return odm_blocks(steps, every, mixture)
+
+        dm.block_planner = planner
+
+    def _reset(self, device: torch.device) -> None:
+        k = self.strategy.num_skills
+        self.sums = torch.zeros(k, dtype=torch.float64, device=device)
+        self.counts = torch.zeros(k, dtype=torch.float64, device=device)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._reset(pl_module.device)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        row_sum, row_tokens = pl_module.last_row_losses
+        skills = self.lookup[batch["skill"].to(self.lookup.device)]
+        self.sums.index_add_(0, skills, row_sum.double())
+        self.counts.index_add_(0, skills, row_tokens.double())
+        live = trainer.datamodule.live
+        upcoming = live.block_of(batch_idx + 2)
+        if (
+            0 < upcoming < len(live.steps)
+            and batch_idx + 2 == int(live.starts[upcoming])
+            and not live.published(upcoming)
+        ):
+            live.publish(upcoming, self._update(trainer, pl_module))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.counts is not None and float(self.counts.sum()) > 0:
+            self._update(trainer, pl_module)  # the round's tail: the next round starts from it
+
+    def _update(self, trainer: L.Trainer, pl_module: L.LightningModule) -> np.ndarray:
+        start = time.perf_counter()
+        both = torch.stack([self.sums, self.counts])
+        both = trainer.strategy.reduce(both, reduce_op="sum")  # every rank's rows
+        sums, counts = both.cpu().numpy()
+        weights = self.strategy.observe_training(trainer.global_step, sums, counts)
+        self._reset(pl_module.device)
+        self.update_seconds += time.perf_counter() - start
+        return weights
+
+
+class ProbeCallback(L.Callback):
+    def __init__(self, strategy: AioliStrategy) -> None:
+        self.strategy = strategy
+        self.probe_eval_seconds = 0.0  # evaluations between probes (for the overhead benchmark)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        def planner(round_number: int, steps: int, mixture: np.ndarray) -> list[Block]:
+            return [
+                Block(b.steps, b.weights)
+                for b in self.strategy.round_blocks(round_number, steps, mixture)
+            ]
+
+        trainer.datamodule.block_planner = planner
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        round_t = trainer.current_epoch + 1
+        live = trainer.datamodule.live
+        if not self.strategy.probes_in(round_t):
+            return
+        block = live.block_of(batch_idx)
+        last = len(live.steps) - 1
+        if block < last and batch_idx + 1 == int(live.starts[block + 1]):
+            start = time.perf_counter()
+            losses, _ = evaluate_skills(
+                pl_module.network, trainer.datamodule, pl_module.device, pl_module.eval_loss
+            )
+            self.strategy.record_probe_eval(round_t, block, losses)
+            self.probe_eval_seconds += time.perf_counter() - start
