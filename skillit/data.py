@@ -18,10 +18,9 @@ same for any number of workers and, at a fixed global batch, for any number of r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import time
 
 import lightning as L
 import numpy as np

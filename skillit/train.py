@@ -24,11 +24,11 @@ from skillit.callback import SkillItCallback
 from skillit.checkpoints import RoundCheckpoint, read_checkpoint
 from skillit.config import RunConfig, config_to_yaml
 from skillit.curriculum import CurriculumCallback
-from skillit.mixing.strategies import AioliStrategy, ODMStrategy
-from skillit.online import ProbeCallback, TrainingLossCallback
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
+from skillit.mixing.strategies import AioliStrategy, ODMStrategy
 from skillit.model.module import SkillLM
+from skillit.online import ProbeCallback, TrainingLossCallback
 from skillit.progress import RoundProgressBar
 from skillit.run_dir import CONFIG_FILE, FINAL_FILE, RunLock, is_launcher_process, resolve_run_dir
 from skillit.sampling import round_lengths
