@@ -154,3 +154,46 @@ def test_a_doremi_run_on_two_ranks_holds_the_same_weights_and_signal_on_both(tmp
         assert a["weights"] == b["weights"] and a["next_weights"] == b["next_weights"]
         assert a["excess_loss"] == b["excess_loss"] and a["eval_loss"] == b["eval_loss"]
     assert len({tuple(r["next_weights"].values()) for r in rank0}) == 3  # it did reweight
+
+
+def test_an_odm_run_on_two_ranks_holds_the_same_block_mixtures_on_both(tmp_path):
+    run = launch(
+        tmp_path / "odm",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "logger.wandb=off",
+        "mixing.strategy=odm",
+        "mixing.odm.update_every=4",
+        "mixing.odm.alpha=0.5",
+    )
+    rank0 = records(run / "ranks" / "rank0.jsonl")
+    rank1 = records(run / "ranks" / "rank1.jsonl")
+    assert [r["round"] for r in rank0] == [r["round"] for r in rank1] == [1, 2, 3]
+    for a, b in zip(rank0, rank1):
+        # the training losses were reduced as (sum, count) over both ranks before each update
+        assert a["block_weights"] == b["block_weights"]
+        assert (
+            a["reward_estimate"] == b["reward_estimate"] and a["next_weights"] == b["next_weights"]
+        )
+    assert len({tuple(w) for r in rank0 for w in r["block_weights"]}) > 3  # it did move
+
+
+def test_an_aioli_run_on_two_ranks_holds_the_same_interactions_and_weights_on_both(tmp_path):
+    run = launch(
+        tmp_path / "aioli",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
+        "logger.wandb=off",
+        "mixing.strategy=aioli",
+        "mixing.aioli.sweeps=1",
+        "mixing.aioli.probe_steps=3",
+        "mixing.aioli.eta=20.0",
+    )
+    rank0 = records(run / "ranks" / "rank0.jsonl")
+    rank1 = records(run / "ranks" / "rank1.jsonl")
+    assert [r["round"] for r in rank0] == [r["round"] for r in rank1] == [1, 2, 3]
+    for a, b in zip(rank0, rank1):
+        assert a["block_weights"] == b["block_weights"] and a["next_weights"] == b["next_weights"]
+        assert a.get("interactions") == b.get("interactions")
+    assert rank0[0]["block_steps"] == [11, 3, 3, 3]
+    assert len({tuple(r["next_weights"].values()) for r in rank0}) >= 2  # it did reweight
