@@ -123,9 +123,10 @@ class LiveMixtures:
     """The mixture of every block of the running round, in memory shared with loader workers.
 
     Row j holds block j's weights and a published flag. A block planned in advance is published
-    when the loader is built; a live block is published by the training process between steps
-    (ODM's updates), and a worker about to draw that block waits for it. Lightning fetches one
-    batch ahead, so a block is published at the latest one step before its first batch trains.
+    when the loader is built; a live block is published by the training process after the last
+    step of the block before it (ODM's updates), and a worker about to draw it waits for it.
+    Lightning does not fetch ahead from a loader whose length it knows, so in the training
+    process the block is always published before it is drawn.
     """
 
     WAIT_SECONDS = 600.0

@@ -8,10 +8,11 @@ asked for the next mixture.
 
 - `TrainingLossCallback` (ODM): sums each training skill's loss and token count over the steps
   since the last update (reduced across ranks as (sum, count)), calls the strategy's
-  `observe_training` every `update_every` steps and publishes the result as the next block's
-  mixture. Lightning fetches one batch ahead, so the update for a block starting at round step
-  s fires after step s - 2 and covers the steps up to it: the same on every rank, with any number
-  of loader workers, and on a resumed run. The rest of a round's steps are observed at its end.
+  `observe_training` at the end of every block of `update_every` steps and publishes the result
+  as the next block's mixture before its first batch is drawn (Lightning does not fetch ahead
+  from a loader whose length it knows; loader workers that do wait for the publication). So
+  every block is drawn from the mixture of all the losses before it, the same on every rank,
+  with any number of workers, and on a resumed run. The last block is observed at the round end.
 - `ProbeCallback` (Aioli): a probing round ends with probe blocks planned at its start; after
   the round's main block and after every probe block but the last the callback evaluates every
   eval skill (the full validation sets, on every rank) and hands the losses to the strategy; the
@@ -32,12 +33,14 @@ from skillit.model.evaluation import evaluate_skills
 
 
 def odm_blocks(round_steps: int, update_every: int, mixture: np.ndarray) -> list[Block]:
-    """Blocks of `update_every` steps (0: one block); the first, and a block whose update would
-    fire before the round's first step (the second, when update_every is 1), use `mixture`."""
+    """Blocks of `update_every` steps (0: one block); the first uses `mixture`, the others are
+    published by the updates."""
     size = update_every or round_steps
-    starts = range(0, round_steps, size)
     first = tuple(float(v) for v in mixture)
-    return [Block(min(size, round_steps - s), first if s - 2 < 0 else None) for s in starts]
+    return [
+        Block(min(size, round_steps - s), first if s == 0 else None)
+        for s in range(0, round_steps, size)
+    ]
 
 
 class TrainingLossCallback(L.Callback):
@@ -76,12 +79,8 @@ class TrainingLossCallback(L.Callback):
         self.sums.index_add_(0, skills, row_sum.double())
         self.counts.index_add_(0, skills, row_tokens.double())
         live = trainer.datamodule.live
-        upcoming = live.block_of(batch_idx + 2)
-        if (
-            0 < upcoming < len(live.steps)
-            and batch_idx + 2 == int(live.starts[upcoming])
-            and not live.published(upcoming)
-        ):
+        upcoming = live.block_of(batch_idx + 1)
+        if 0 < upcoming < len(live.steps) and batch_idx + 1 == int(live.starts[upcoming]):
             live.publish(upcoming, self._update(trainer, pl_module))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
