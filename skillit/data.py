@@ -156,8 +156,8 @@ class LiveMixtures:
             if get_worker_info() is None or time.monotonic() > deadline:
                 raise RuntimeError(
                     f"the mixture of block {block} of this round was not published before its "
-                    "batches were drawn (a live mixture needs its update at least one step "
-                    "before the block)"
+                    "batches were drawn: the loader fetched a batch before the step that "
+                    "decides its mixture had trained"
                 )
             time.sleep(0.0005)
         return self.table[block, :-1].numpy().copy()
