@@ -253,3 +253,45 @@ def test_steps_that_the_suites_eval_interval_does_not_divide_evaluate_at_round_e
     assert "evaluating at round ends only" in capsys.readouterr().err
     history = (tmp_path / "runs" / "random" / "seed0" / "mixture_history.jsonl").read_text()
     assert len(history.splitlines()) == 6
+
+
+def test_a_strategy_can_name_another_strategys_run_of_the_same_seed(tmp_path):
+    from skillit.bench.runner import plan_runs
+
+    suite = load_suite(str(write_tiny_suite(tmp_path)))
+    suite.strategies["doremi"] = [
+        "mixing.strategy=doremi",
+        "mixing.doremi.reference={run:stratified}/checkpoints/last.ckpt",
+    ]
+    specs = {(s.strategy, s.seed): s for s in plan_runs(suite, tmp_path / "out")}
+    for seed in (0, 1):
+        doremi, stratified = specs["doremi", seed], specs["stratified", seed]
+        assert doremi.after == (stratified.run_dir,)
+        assert f"mixing.doremi.reference={stratified.run_dir}/checkpoints/last.ckpt" in (
+            doremi.overrides
+        )
+        assert not doremi.ready and specs["random", seed].after == ()
+    suite.strategies["doremi"] = ["mixing.doremi.reference={run:nope}/last.ckpt"]
+    with pytest.raises(SkillitError, match=r"\{run:nope\} must name another strategy"):
+        plan_runs(suite, tmp_path / "out")
+
+
+@pytest.mark.slow  # trains a tiny suite of 4 runs, two of them after the other two
+def test_a_run_that_needs_another_run_waits_for_it_even_with_parallel_jobs(tmp_path):
+    from skillit.bench.runner import execute, plan_runs
+
+    suite = load_suite(str(write_tiny_suite(tmp_path)))
+    suite.strategies = {
+        "doremi": [
+            "mixing.strategy=doremi",
+            "mixing.doremi.reference={run:stratified}/checkpoints/last.ckpt",
+        ],
+        "stratified": ["mixing.strategy=stratified"],
+    }
+    specs = plan_runs(suite, tmp_path / "out")
+    done = execute(specs, jobs=2, progress=False)
+    order = [(r["strategy"], r["seed"]) for r in done["ran"]]
+    for seed in (0, 1):
+        assert order.index(("stratified", seed)) < order.index(("doremi", seed))
+    with pytest.raises(SkillitError, match="needs the finished run"):
+        execute(plan_runs(suite, tmp_path / "other")[:2], jobs=1, progress=False)  # doremi only

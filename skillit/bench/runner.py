@@ -5,6 +5,10 @@ bench continues where it stopped. A run directory without it is a run that was c
 cleared and trained again from the start. Every run directory keeps `bench_run.json` (the config
 files and overrides it was trained with) so a rerun with other settings into the same output
 directory is refused instead of silently mixing results.
+
+A strategy's overrides may name another strategy's run of the same seed as `{run:NAME}` (its run
+directory), e.g. DoReMi's reference model `mixing.doremi.reference={run:stratified}/checkpoints/
+last.ckpt`: that run is trained first.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import sys
 import time
@@ -44,6 +49,11 @@ class RunSpec:
     config: str
     overrides: tuple[str, ...]
     threads: int = 1
+    after: tuple[str, ...] = ()  # run directories that must be finished first
+
+    @property
+    def ready(self) -> bool:
+        return all((Path(d) / FINAL_FILE).is_file() for d in self.after)
 
     @property
     def finished(self) -> bool:
@@ -57,6 +67,30 @@ class RunSpec:
         }
 
 
+RUN_REFERENCE = re.compile(r"\{run:([^}]*)\}")
+
+
+def _link_runs(
+    overrides: list[str], suite: Suite, strategy: str, out: Path, seed: int
+) -> tuple[list[str], tuple[str, ...]]:
+    """Replace `{run:NAME}` by NAME's run directory of this seed; return the directories."""
+    needed: list[str] = []
+
+    def resolve(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in suite.strategies or name == strategy:
+            raise SkillitError(
+                f"suite {suite.label}, strategy {strategy}: {{run:{name}}} must name another "
+                f"strategy of the suite ({', '.join(s for s in suite.strategies if s != strategy)})"
+            )
+        run_dir = str((out / "runs" / name / f"seed{seed}").resolve())
+        needed.append(run_dir)
+        return run_dir
+
+    linked = [RUN_REFERENCE.sub(resolve, o) for o in overrides]
+    return linked, tuple(dict.fromkeys(needed))
+
+
 def plan_runs(suite: Suite, out: Path, threads: int = 1) -> list[RunSpec]:
     """One RunSpec per (strategy, seed), strategies in suite order; configs validated up front."""
     specs = []
@@ -64,9 +98,10 @@ def plan_runs(suite: Suite, out: Path, threads: int = 1) -> list[RunSpec]:
     for strategy, strategy_overrides in suite.strategies.items():
         for seed in suite.seeds:
             run_dir = out / "runs" / strategy / f"seed{seed}"
+            linked, after = _link_runs(list(strategy_overrides), suite, strategy, out, seed)
             overrides = (
                 *suite.overrides,
-                *strategy_overrides,
+                *linked,
                 f"seed={seed}",
                 f"trainer.max_steps={suite.steps}",
                 f"name={suite.label}-{strategy}-seed{seed}",
@@ -83,7 +118,13 @@ def plan_runs(suite: Suite, out: Path, threads: int = 1) -> list[RunSpec]:
                 ) from exc
             specs.append(
                 RunSpec(
-                    strategy, seed, str(run_dir.resolve()), str(suite.config), overrides, threads
+                    strategy,
+                    seed,
+                    str(run_dir.resolve()),
+                    str(suite.config),
+                    overrides,
+                    threads,
+                    after,
                 )
             )
     return specs
@@ -180,16 +221,17 @@ def execute(
 
     try:
         if jobs == 1 or len(todo) <= 1:
-            for spec in todo:
+            while todo:
+                spec = _next_ready(todo)
+                todo.remove(spec)
                 done(spec, run_one(spec))
         else:
             # spawn: a clean interpreter per worker (no forked torch/Lightning state).
             with ProcessPoolExecutor(
                 jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init
             ) as pool:
-                pending = {pool.submit(run_one, spec): spec for spec in todo}
                 try:
-                    _collect(pending, done)
+                    _run_pool(pool, todo, done)
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)  # queued runs never start
                     raise
@@ -198,9 +240,28 @@ def execute(
     return {"ran": ran, "skipped": skipped}
 
 
-def _collect(pending: dict, done: Callable[[RunSpec, dict], None]) -> None:
-    """Hand each finished future to `done`; the first failure cancels the rest and is raised."""
-    while pending:
+def _next_ready(todo: list[RunSpec]) -> RunSpec:
+    for spec in todo:
+        if spec.ready:
+            return spec
+    spec = todo[0]
+    missing = [d for d in spec.after if not (Path(d) / FINAL_FILE).is_file()]
+    raise SkillitError(
+        f"run {spec.strategy}/seed{spec.seed} needs the finished run(s) {missing}, which this "
+        "bench does not train (include their strategies in --strategies)"
+    )
+
+
+def _run_pool(pool, todo: list[RunSpec], done: Callable[[RunSpec, dict], None]) -> None:
+    """Submit every run whose dependencies are finished; more as runs finish. The first
+    failure is raised (the caller cancels the rest)."""
+    pending: dict = {}
+    while todo or pending:
+        for spec in [s for s in todo if s.ready]:
+            todo.remove(spec)
+            pending[pool.submit(run_one, spec)] = spec
+        if not pending:
+            _next_ready(todo)  # raises: what is left waits for runs that will never exist
         finished, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in finished:
             spec = pending.pop(future)
