@@ -20,11 +20,13 @@ from skillit.errors import SkillitError, SkillitWarning
 from skillit.graph.io import SkillGraph, graph_from_config, load_graph, treat_negative
 from skillit.mixing.settings import check_setting, stratified_mask
 from skillit.mixing.strategies import (
+    AioliStrategy,
     CurriculumSchedule,
     CurriculumStrategy,
     MixingStrategy,
     build_strategy,
 )
+from skillit.sampling import round_lengths
 from skillit.sources.base import SkillSource
 from skillit.sources.jsonl import JsonlSource
 from skillit.sources.natinst import NatInstSource
@@ -261,6 +263,8 @@ def build_mixing(
             SkillitWarning,
             stacklevel=2,
         )
+    if isinstance(strategy, AioliStrategy):
+        strategy.check_rounds(round_lengths(cfg.trainer.max_steps, m.rounds))
     curriculum = strategy.schedule if isinstance(strategy, CurriculumStrategy) else None
     return MixingPlan(strategy, curriculum, graph)
 

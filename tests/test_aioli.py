@@ -255,3 +255,11 @@ def test_an_aioli_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_c
         np.testing.assert_allclose(
             list(a["next_weights"].values()), list(b["next_weights"].values()), rtol=1e-6
         )
+
+
+def test_rounds_too_short_for_the_probes_are_refused_before_training(run_config, tmp_path):
+    from skillit.build import build_parts
+
+    cfg = run_config(tmp_path, "mixing.strategy=aioli", "trainer.max_steps=60", "mixing.rounds=3")
+    with pytest.raises(SkillitError, match="round 1 has 20 steps but Aioli's probes take 72"):
+        build_parts(cfg)

@@ -683,6 +683,12 @@ class AioliStrategy(MixingStrategy):
             blocks.append(ProbeBlock(self.probe_steps, tuple(float(v) for v in w), j))
         return blocks
 
+    def check_rounds(self, round_lengths: Sequence[int]) -> None:
+        """Refuse, before training, a probing round too short for its probes."""
+        for t, steps in enumerate(round_lengths, start=1):
+            if self.probes_in(t):
+                self.round_blocks(t, steps, self._p)
+
     def record_probe_eval(self, round_number: int, block: int, losses: np.ndarray) -> None:
         """The eval losses after block `block` of the round (0: the main block, before any
         probe); after a probe block they close its loss drop."""
