@@ -171,6 +171,20 @@ CASES = [
     ),
     ("bench: suite with unknown key", "bench suite_unknown.yaml"),
     ("bench: suite without steps", "bench suite_nosteps.yaml"),
+    ("train: aioli rounds shorter than its probes", f"train {TINY} mixing.strategy=aioli"),
+    (
+        "train: aioli one-hot factor 0",
+        f"train {TINY} mixing.strategy=aioli mixing.aioli.one_hot_factor=0",
+    ),
+    (
+        "train: aioli fine-tuning (eval != train)",
+        f"train {TINY} mixing.strategy=aioli mixing.setting=fine_tuning skills.eval=[lego3]",
+    ),
+    (
+        "train: odm negative update interval",
+        f"train {TINY} mixing.strategy=odm mixing.odm.update_every=-2",
+    ),
+    ("train: odm alpha 1", f"train {TINY} mixing.strategy=odm mixing.odm.alpha=1"),
 ]
 
 
