@@ -8,9 +8,12 @@ makes every rank hold rank 0's copy, sets it on the data module (it takes effect
 round's loader is built), logs `mixture/<skill>` and appends one line to `mixture_history.jsonl`:
 
     {"round": t, "step": ..., "weights": {skill: p_t}, "eval_loss": {skill: L after round t},
-     "eval_acc": {...}, "next_weights": {skill: p_t+1}}
+     "eval_acc": {...}, "next_weights": {skill: p_t+1},
+     "delivered_samples": {skill: rows trained}, "delivered_tokens": {skill: non-pad tokens}}
 
-so p_{t+1} can be recomputed from the logged losses and the graph. The strategy owns the mixture
+so p_{t+1} can be recomputed from the logged losses and the graph; the delivered counts (summed
+over ranks) say what the round actually trained on, and reach the loggers as
+`delivered_tokens/<skill>` and `delivered_samples/<skill>`. The strategy owns the mixture
 and its state; the callback saves it in every checkpoint with the rounds done, and on resume cuts
 the history files back to the rounds the checkpoint has seen, so a killed run continues the same
 trajectory.
@@ -27,6 +30,7 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from skillit import jsonio
@@ -72,6 +76,8 @@ class SkillItCallback(L.Callback):
         self.run_dir = Path(run_dir)
         self.plots = plots
         self.rounds_done = 0
+        self._lookup = None  # source skill id -> training skill index
+        self._delivered: torch.Tensor | None = None  # (2, k): samples and tokens this round
 
     @property
     def history_path(self) -> Path:
@@ -115,6 +121,28 @@ class SkillItCallback(L.Callback):
         if trainer.is_global_zero and self.rounds_done == 0:
             weights = dict(zip(self.train_skills, map(float, trainer.datamodule.mixture)))
             show_round(trainer, mixture_line(1, weights))
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._lookup is None:
+            self._lookup = trainer.datamodule.skill_lookup().to(pl_module.device)
+        k = len(self.train_skills)
+        self._delivered = torch.zeros(2, k, dtype=torch.float64, device=pl_module.device)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        skills = self._lookup[batch["skill"]]
+        tokens = (batch["input_ids"] != trainer.datamodule.source.pad_id).sum(1)
+        self._delivered[0].index_add_(0, skills, torch.ones_like(skills, dtype=torch.float64))
+        self._delivered[1].index_add_(0, skills, tokens.double())
+
+    def delivered(self, trainer: L.Trainer) -> dict[str, dict[str, int]]:
+        """Rows and non-pad tokens of each training skill this round, summed over the ranks."""
+        if self._delivered is None:  # resumed at a round end: the round trained elsewhere
+            return {}
+        total = trainer.strategy.reduce(self._delivered.clone(), reduce_op="sum").cpu().numpy()
+        return {
+            "delivered_samples": {s: int(v) for s, v in zip(self.train_skills, total[0])},
+            "delivered_tokens": {s: int(v) for s, v in zip(self.train_skills, total[1])},
+        }
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         result = pl_module.last_eval
@@ -168,6 +196,7 @@ class SkillItCallback(L.Callback):
                 for key, values in self.strategy.signal().items()
             },
             **details,
+            **self.delivered(trainer),
         }
         if trainer.world_size > 1:  # each rank's own view, to check that all ranks agree
             append_jsonl(self.rank_path(trainer.global_rank), record)
@@ -177,6 +206,8 @@ class SkillItCallback(L.Callback):
             show_round(trainer, round_summary(record, rounds))
             # per-skill eval losses reach the loggers as val/loss/<skill> from the module
             metrics = {f"mixture/{s}": w for s, w in record["weights"].items()}
+            for key in ("delivered_samples", "delivered_tokens"):
+                metrics.update({f"{key}/{s}": v for s, v in record.get(key, {}).items()})
             metrics["round"] = float(round_t)
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=trainer.global_step)

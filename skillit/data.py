@@ -363,6 +363,13 @@ class SkillDataModule(L.LightningDataModule):
         labels = round_skill_order(self.mixture, n, seed, 1)
         return draw_global_batch(self.source, self.source_train_ids, labels, derive_rng(seed, 0, 0))
 
+    def skill_lookup(self) -> torch.Tensor:
+        """source skill id -> index into `train_skills` (-1: not a training skill), for batches
+        (whose `skill` column carries source ids)."""
+        lookup = torch.full((int(self.source_train_ids.max()) + 1,), -1, dtype=torch.long)
+        lookup[torch.from_numpy(self.source_train_ids)] = torch.arange(len(self.train_skills))
+        return lookup
+
     def pool_labels(self, pool: SkillExamples) -> np.ndarray:
         """Each pool row's index into `train_skills` (pool rows carry the source's skill ids)."""
         position = {int(sid): i for i, sid in enumerate(self.source_train_ids)}

@@ -54,10 +54,7 @@ class TrainingLossCallback(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm = trainer.datamodule
         pl_module.keep_row_losses = True
-        ids = dm.source_train_ids
-        lookup = torch.full((int(ids.max()) + 1,), -1, dtype=torch.long)
-        lookup[torch.from_numpy(ids)] = torch.arange(len(ids))
-        self.lookup = lookup.to(pl_module.device)
+        self.lookup = dm.skill_lookup().to(pl_module.device)
         every = self.strategy.update_every
 
         def planner(round_number: int, steps: int, mixture: np.ndarray) -> list[Block]:

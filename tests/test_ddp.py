@@ -197,3 +197,14 @@ def test_an_aioli_run_on_two_ranks_holds_the_same_interactions_and_weights_on_bo
         assert a.get("interactions") == b.get("interactions")
     assert rank0[0]["block_steps"] == [11, 3, 3, 3]
     assert len({tuple(r["next_weights"].values()) for r in rank0}) >= 2  # it did reweight
+
+
+def test_delivered_counts_are_summed_over_ranks_and_equal_one_process_at_the_same_batch(
+    ddp_run, single_run
+):
+    ddp = records(ddp_run / "mixture_history.jsonl")
+    single = records(single_run / "mixture_history.jsonl")
+    for a, b in zip(ddp, single):
+        assert sum(a["delivered_samples"].values()) == 20 * 32  # 60 steps / 3 rounds x batch 32
+        assert a["delivered_samples"] == b["delivered_samples"]
+        assert a["delivered_tokens"] == b["delivered_tokens"]
