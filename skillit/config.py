@@ -61,6 +61,10 @@ class DataConfig:
     tokenizer: str | None = None
     eval_batch_size: int = 256  # per process; evaluation results do not depend on it
     num_workers: int = 0
+    # Steps per block of a round's sample order: each block has exact counts of its own, drawn
+    # when a worker reaches it, so a loader starts in the same time and memory whatever the
+    # round's length. null: the whole round's order at once (the stream of earlier runs).
+    plan_block_steps: int | None = None
     lego: LegoSourceConfig = field(default_factory=LegoSourceConfig)
     addition: AdditionSourceConfig = field(default_factory=AdditionSourceConfig)
     compose: ComposeSourceConfig = field(default_factory=ComposeSourceConfig)
@@ -76,6 +80,10 @@ class DataConfig:
             raise SkillitError(f"data.eval_batch_size must be >= 1, got {self.eval_batch_size}")
         if self.num_workers < 0:
             raise SkillitError(f"data.num_workers must be >= 0, got {self.num_workers}")
+        if self.plan_block_steps is not None and self.plan_block_steps < 1:
+            raise SkillitError(
+                f"data.plan_block_steps must be >= 1 step (or null), got {self.plan_block_steps}"
+            )
         if self.source == "jsonl" and self.jsonl is None:
             raise SkillitError(
                 "data.source=jsonl needs data.jsonl.path (a .jsonl file or a folder of them)"

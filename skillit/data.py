@@ -132,12 +132,33 @@ class LiveMixtures:
     WAIT_SECONDS = 600.0
 
     def __init__(self, blocks: Sequence[Block], num_skills: int) -> None:
-        self.steps = [int(b.steps) for b in blocks]
-        self.starts = np.concatenate([[0], np.cumsum(self.steps)]).astype(np.int64)
-        self.table = torch.zeros(len(blocks), num_skills + 1, dtype=torch.float64).share_memory_()
-        for j, block in enumerate(blocks):
-            if block.weights is not None:
-                self.publish(j, np.asarray(block.weights, dtype=np.float64))
+        self._set_steps(np.array([int(b.steps) for b in blocks], dtype=np.int64))
+        self.table = torch.zeros(len(blocks), num_skills + 1, dtype=torch.float64)
+        known = [j for j, b in enumerate(blocks) if b.weights is not None]
+        if known:  # one write for all of them: a round may have many blocks
+            rows = np.array([blocks[j].weights for j in known], dtype=np.float64)
+            self.table[known, :-1] = torch.from_numpy(rows)
+            self.table[known, -1] = 1.0
+        if len(known) < len(blocks):  # some are published later: workers must see the writes
+            self.table.share_memory_()
+
+    def _set_steps(self, steps: np.ndarray) -> None:
+        self.steps = steps
+        self.starts = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)
+
+    @classmethod
+    def fixed(cls, round_steps: int, block_steps: int, weights: np.ndarray) -> LiveMixtures:
+        """A round in blocks of `block_steps`, all from `weights` (known at the start); built
+        with array operations, so its cost is small even for many blocks."""
+        w = torch.from_numpy(np.asarray(weights, dtype=np.float64))
+        count = -(-round_steps // block_steps)
+        live = cls.__new__(cls)
+        steps = np.full(count, block_steps, dtype=np.int64)
+        steps[-1] = round_steps - block_steps * (count - 1)
+        live._set_steps(steps)
+        # every block known now: a worker's copy of the table is all it needs (no shared memory)
+        live.table = torch.cat([w, torch.ones(1, dtype=torch.float64)]).repeat(count, 1)
+        return live
 
     def block_of(self, step_in_round: int) -> int:
         return int(np.searchsorted(self.starts, step_in_round, side="right") - 1)
@@ -172,10 +193,17 @@ class LiveMixtures:
 class BlockDraw:
     """A round drawn block by block, each block from its own mixture with exact counts."""
 
-    def __init__(self, source: SkillSource, source_skills: np.ndarray, live: LiveMixtures):
+    def __init__(
+        self,
+        source: SkillSource,
+        source_skills: np.ndarray,
+        live: LiveMixtures,
+        record_blocks: bool = True,
+    ):
         self.source = source
         self.source_skills = source_skills
         self.live = live
+        self.record_blocks = record_blocks  # False: one mixture in every block (nothing to add)
 
     def drawer(self, plan: RoundPlan) -> BatchDrawer:
         g = plan.global_batch_size
@@ -198,14 +226,16 @@ class BlockDraw:
 
     def details(self, plan: RoundPlan) -> dict:
         """The mixture the round drew (block mixtures weighted by their steps) and each block's."""
+        if not self.record_blocks:
+            return {}
         blocks = self.live.all_weights()
         if any(w is None for w in blocks):
             return {"block_weights": blocks}
         w = np.asarray(blocks, dtype=np.float64)
-        steps = np.asarray(self.live.steps, dtype=np.float64)
+        steps = self.live.steps.astype(np.float64)
         return {
             "drawn": (steps @ w / steps.sum()).tolist(),
-            "block_steps": self.live.steps,
+            "block_steps": self.live.steps.tolist(),
             "block_weights": blocks,
         }
 
@@ -289,6 +319,7 @@ class SkillDataModule(L.LightningDataModule):
         eval_batch_size: int = 256,
         num_workers: int = 0,
         seed: int = 0,
+        plan_block_steps: int | None = None,
     ) -> None:
         super().__init__()
         names = list(source.skill_names)
@@ -307,6 +338,7 @@ class SkillDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.plan_block_steps = plan_block_steps  # None: a round's order drawn whole
         self._weights: np.ndarray | None = None  # the last mixture received
         self._pool_draw: PoolDraw | None = None  # set by a curriculum: it fixes every sample
         self.block_planner: BlockPlanner | None = None  # set by a strategy that mixes in blocks
@@ -337,8 +369,9 @@ class SkillDataModule(L.LightningDataModule):
             return self._pool_draw
         if self._weights is None:
             return None
-        if self.block_planner is not None and self.live is not None:
-            return BlockDraw(self.source, self.source_train_ids, self.live)
+        if self.live is not None:
+            planned = self.block_planner is not None  # a strategy's blocks: recorded
+            return BlockDraw(self.source, self.source_train_ids, self.live, planned)
         return MixtureDraw(self.source, self.source_train_ids, self._weights)
 
     def plan_blocks(self, round_number: int) -> LiveMixtures:
@@ -409,6 +442,9 @@ class SkillDataModule(L.LightningDataModule):
         round_number = self.trainer.current_epoch + 1 if self.trainer is not None else 1
         if self.block_planner is not None:
             self.plan_blocks(round_number)
+        elif self.plan_block_steps is not None and self._pool_draw is None:
+            steps = self.round_lengths[round_number - 1]
+            self.live = LiveMixtures.fixed(steps, self.plan_block_steps, self.mixture)
         return self._loader(self.train_stream(round_number, rank, world))
 
     def _loader(self, dataset) -> DataLoader:

@@ -174,6 +174,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         eval_batch_size=cfg.data.eval_batch_size,
         num_workers=cfg.data.num_workers,
         seed=cfg.seed,
+        plan_block_steps=cfg.data.plan_block_steps,
     )
     check_sequence_length(cfg, dm.validation_examples().input_ids.shape[1])
     network = build_network(cfg, parts.source.tokenizer.get_vocab_size())

@@ -123,3 +123,30 @@ def test_a_pool_round_draws_the_rows_its_schedule_fixes_for_its_steps(toy_source
 def test_unknown_skill_names_are_rejected_by_name(toy_source):
     with pytest.raises(SkillitError, match="skills.eval.*nope"):
         SkillDataModule(toy_source, ["toy1"], ["nope"], [5])
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_round_planned_in_blocks_has_exact_counts_in_every_block(toy_source, num_workers):
+    dm = make_dm(toy_source, weights=(0.5, 0.3, 0.2), num_workers=num_workers)
+    dm.plan_block_steps = 3
+    batches = list(dm.train_dataloader())  # round 1 of 20 steps: blocks of 3, 3, ..., 2
+    assert len(batches) == 20
+    for start in range(0, 20, 3):
+        block = batches[start : start + 3]
+        n = 16 * len(block)
+        counts = skill_counts(block)
+        assert counts.sum() == n
+        assert (np.abs(counts - np.array([0.5, 0.3, 0.2]) * n) < 1).all()
+    reference = make_dm(toy_source, weights=(0.5, 0.3, 0.2))
+    reference.plan_block_steps = 3
+    same = list(reference.train_dataloader())  # no workers: the same stream
+    for a, b in zip(batches, same):
+        assert torch.equal(a["input_ids"], b["input_ids"])
+    assert dm.round_details(1) == {}  # one mixture in every block: nothing extra to record
+
+
+def test_a_bad_block_size_is_refused_by_key():
+    from skillit.config import load_config
+
+    with pytest.raises(SkillitError, match="data.plan_block_steps"):
+        load_config(overrides=["data.plan_block_steps=0"])
