@@ -7,7 +7,11 @@ the next round even when worker processes hold their own copy of the dataset.
 A round is drawn either from a skill mixture (:meth:`SkillDataModule.set_mixture`, every strategy)
 or from an admitted subset of a fixed sample pool (:meth:`SkillDataModule.set_pool`, the curricula).
 The data module owns neither: `SkillItCallback` hands it the strategy's mixture before every
-round, the first one included, and `CurriculumCallback` the admitted pool.
+round, the first one included, and `CurriculumCallback` the admitted pool. A round can also be
+drawn in blocks of steps, each with exact counts of its own (:class:`BlockDraw`): blocks of one
+mixture with `data.plan_block_steps` (a loader then starts in the same time whatever the round's
+length), or a strategy's own blocks through `block_planner` (Aioli's probes, ODM's updates inside
+a round, published while the round trains through :class:`LiveMixtures`).
 
 Determinism: the skills of a round's samples are fixed by (seed, round) (see skillit.sampling); the
 samples of global batch b by (seed, round, b). `data.global_batch_size` counts every rank's rows;
