@@ -316,6 +316,7 @@ class TrainerConfig:
     max_steps: int = 1000
     accelerator: str = "auto"
     devices: Any = 1
+    num_nodes: int = 1  # machines; each runs `skillit train` with Lightning's cluster environment
     strategy: str = "auto"
     precision: str = "32-true"
     log_every_n_steps: int = 50
@@ -347,6 +348,8 @@ class TrainerConfig:
             )
         if self.threads is not None and self.threads < 1:
             raise SkillitError(f"trainer.threads must be >= 1 (or null), got {self.threads}")
+        if isinstance(self.num_nodes, bool) or self.num_nodes < 1:
+            raise SkillitError(f"trainer.num_nodes must be an integer >= 1, got {self.num_nodes}")
 
 
 @dataclass

@@ -90,6 +90,7 @@ def build_trainer(
         max_epochs=-1,
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
+        num_nodes=cfg.trainer.num_nodes,
         strategy=cfg.trainer.strategy,
         precision=cfg.trainer.precision,
         gradient_clip_val=cfg.optim.grad_clip or None,

@@ -208,3 +208,63 @@ def test_delivered_counts_are_summed_over_ranks_and_equal_one_process_at_the_sam
         assert sum(a["delivered_samples"].values()) == 20 * 32  # 60 steps / 3 rounds x batch 32
         assert a["delivered_samples"] == b["delivered_samples"]
         assert a["delivered_tokens"] == b["delivered_tokens"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_nodes_of_one_process_each_agree_and_split_the_batch_like_one_process(
+    tmp_path, single_run
+):
+    """Two "nodes" on localhost, each a `skillit train` started by hand with the environment
+    Lightning's cluster detection reads (MASTER_ADDR/PORT, NODE_RANK, WORLD_SIZE, LOCAL_RANK)."""
+    run_dir = tmp_path / "nodes"
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "skillit.cli",
+        "train",
+        f"run_dir={run_dir}",
+        *RUN,
+        "trainer.num_nodes=2",
+        "trainer.devices=1",
+        "trainer.strategy=ddp",
+        "logger.wandb=off",
+    ]
+    procs = []
+    for node in (0, 1):
+        env = clean_env()
+        env.update(
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+            NODE_RANK=str(node),
+            WORLD_SIZE="2",
+            LOCAL_RANK="0",
+        )
+        procs.append(
+            subprocess.Popen(
+                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+    rank0 = records(run_dir / "ranks" / "rank0.jsonl")
+    rank1 = records(run_dir / "ranks" / "rank1.jsonl")
+    assert [r["round"] for r in rank0] == [r["round"] for r in rank1] == [1, 2, 3]
+    for a, b in zip(rank0, rank1):
+        assert a["weights"] == b["weights"] and a["next_weights"] == b["next_weights"]
+    # Each node trained its own half of every global batch: the union is one process's stream,
+    # so the trajectory is one process's (overlapping or missing rows would move the losses).
+    single = records(single_run / "mixture_history.jsonl")
+    for a, b in zip(rank0, single):
+        np.testing.assert_allclose(
+            list(a["eval_loss"].values()), list(b["eval_loss"].values()), rtol=1e-5
+        )
+        assert a["delivered_samples"] == b["delivered_samples"]
