@@ -32,6 +32,7 @@ from skillit.sources.jsonl import JsonlSource
 from skillit.sources.natinst import NatInstSource
 from skillit.sources.rendered import RenderedSource
 from skillit.sources.synthetic import AdditionSource, ComposeSource, LegoSource
+from skillit.sources.tokens import TokensSource
 from skillit.tokenization import load_tokenizer
 
 GRAPH_STRATEGIES = ("skillit", "static")
@@ -66,6 +67,8 @@ def build_source(cfg: RunConfig) -> SkillSource:
         return RenderedSource(inner, tokenizer) if tokenizer else inner
     if name == "jsonl":
         return JsonlSource(cfg.data.jsonl)
+    if name == "tokens":
+        return TokensSource(cfg.data.tokens, cfg.model.max_seq_len)
     if cfg.data.natinst.tokenizer is None and tokenizer is not None:
         return NatInstSource(cfg.data.natinst, tokenizer)  # the model's own, as in the paper
     return NatInstSource(cfg.data.natinst)

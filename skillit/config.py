@@ -23,10 +23,11 @@ from skillit.sampling import round_lengths
 from skillit.sources.jsonl import JsonlSourceConfig
 from skillit.sources.natinst.config import NatInstSourceConfig
 from skillit.sources.synthetic import AdditionSourceConfig, ComposeSourceConfig, LegoSourceConfig
+from skillit.sources.tokens import TokensSourceConfig
 
 T = TypeVar("T")
 
-SOURCES = ("lego", "addition", "compose", "jsonl", "natinst")
+SOURCES = ("lego", "addition", "compose", "jsonl", "natinst", "tokens")
 WANDB_MODES = ("offline", "online", "off")
 TRAIN_LOSSES = ("answer", "all")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -70,6 +71,7 @@ class DataConfig:
     compose: ComposeSourceConfig = field(default_factory=ComposeSourceConfig)
     jsonl: JsonlSourceConfig | None = None  # set data.jsonl.path to use it
     natinst: NatInstSourceConfig = field(default_factory=NatInstSourceConfig)
+    tokens: TokensSourceConfig = field(default_factory=TokensSourceConfig)  # `skillit prepare`
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -407,6 +409,7 @@ PATH_KEYS = (
     "data.jsonl.path",
     "data.tokenizer",
     "data.natinst.root",
+    "data.tokens.path",
     "model.hf_path",
     "model.init_from",
     "mixing.curriculum_reference",

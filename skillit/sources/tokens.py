@@ -1,0 +1,159 @@
+"""TokensSource: skills are the domains of a prepared corpus (`skillit prepare`), samples are
+fixed-length windows of its token shards with the loss on every token.
+
+A training sample of domain d is `seq_len` consecutive tokens starting at a uniformly drawn
+position of one of d's train shards (a shard drawn in proportion to its windows), read from a
+read-only memmap: a worker holds the shards' file mappings and one batch, never the corpus.
+Validation is fixed: the first `val_windows` non-overlapping windows of d's held-out documents.
+Natural proportions are the domains' train token counts. Windows may cross document boundaries
+(each document ends with the end-of-document token), as in most pre-training pipelines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from skillit.corpus.shards import (
+    Manifest,
+    ShardEntry,
+    check_shard,
+    file_sha256,
+    open_shard,
+    read_manifest,
+    shard_path,
+)
+from skillit.errors import SkillitError
+from skillit.sources.base import SkillExamples
+from skillit.tokenization import load_tokenizer
+
+
+PAD_TOKENS = ("<pad>", "<|padding|>", "[PAD]", "<|pad|>")
+
+
+@dataclass
+class TokensSourceConfig:
+    path: str | None = None  # a folder written by `skillit prepare`
+    domains: list[str] | None = None  # a subset of the manifest's domains, in this order
+    val_windows: int = 32  # validation windows per domain
+
+    def __post_init__(self) -> None:
+        if self.val_windows < 1:
+            raise SkillitError(f"data.tokens.val_windows must be >= 1, got {self.val_windows}")
+
+
+class TokensSource:
+    def __init__(self, cfg: TokensSourceConfig, seq_len: int) -> None:
+        if not cfg.path:
+            raise SkillitError(
+                "data.source=tokens needs data.tokens.path: a folder from `skillit prepare`"
+            )
+        self.folder = Path(cfg.path).expanduser()
+        self.manifest: Manifest = read_manifest(self.folder)
+        names = list(self.manifest.domains)
+        chosen = list(cfg.domains) if cfg.domains else names
+        unknown = [d for d in chosen if d not in self.manifest.domains]
+        if unknown:
+            raise SkillitError(f"data.tokens.domains names {unknown}; the corpus has {names}")
+        self.names = chosen
+        self.seq_len = int(seq_len)
+        self.val_windows = cfg.val_windows
+        tok_path = self.folder / self.manifest.tokenizer
+        self._tokenizer = load_tokenizer(tok_path)
+        if (
+            self.manifest.tokenizer_sha256
+            and file_sha256(tok_path) != self.manifest.tokenizer_sha256
+        ):
+            raise SkillitError(f"{tok_path} is not the tokenizer the corpus was prepared with")
+        self._train: list[list[tuple[Path, int]]] = []
+        self._val: list[list[tuple[Path, int]]] = []
+        for name in self.names:
+            entry = self.manifest.domains[name]
+            self._train.append(self._checked(entry.train))
+            self._val.append(self._checked(entry.val))
+            for split, shards in (("train", self._train[-1]), ("validation", self._val[-1])):
+                if not any(n >= self.seq_len for _, n in shards):
+                    total = sum(n for _, n in shards)
+                    largest = max((n for _, n in shards), default=0)
+                    raise SkillitError(
+                        f"domain {name!r} is too small for a window of {self.seq_len} tokens "
+                        f"(model.max_seq_len): its {split} split has {total} tokens in "
+                        f"{len(shards)} shard(s) of at most {largest}, and a window lies inside "
+                        "one shard; add text, prepare with a larger --docs-per-shard, or lower "
+                        "model.max_seq_len"
+                    )
+        self._maps: dict[Path, np.memmap] = {}  # opened in the process that reads
+
+    def _checked(self, shards: list[ShardEntry]) -> list[tuple[Path, int]]:
+        out = []
+        for s in shards:
+            path = shard_path(self.folder, s)
+            check_shard(path, s.tokens, self.manifest.dtype)
+            out.append((path, s.tokens))
+        return out
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_maps"] = {}  # memmaps are reopened by each worker, not pickled as copies
+        return state
+
+    def _map(self, path: Path) -> np.memmap:
+        if path not in self._maps:
+            self._maps[path] = open_shard(path, self.manifest.dtype)
+        return self._maps[path]
+
+    # -- SkillSource ------------------------------------------------------------------------------
+    @property
+    def skill_names(self) -> list[str]:
+        return list(self.names)
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self._tokenizer
+
+    @property
+    def pad_id(self) -> int:
+        """The tokenizer's padding token, else an id outside the vocabulary: windows are full,
+        so nothing is padded, and a pad id must never equal a token of the text (the
+        end-of-document token in particular), or the text's tokens would count as padding."""
+        for name in PAD_TOKENS:
+            token = self._tokenizer.token_to_id(name)
+            if token is not None:
+                return int(token)
+        return self.manifest.vocab_size
+
+    def natural_proportions(self) -> np.ndarray:
+        tokens = np.array([sum(n for _, n in shards) for shards in self._train], dtype=np.float64)
+        return tokens / tokens.sum()
+
+    def _examples(self, windows: list[np.ndarray], skill: int) -> SkillExamples:
+        ids = (
+            np.stack(windows).astype(np.int64) if windows else np.zeros((0, self.seq_len), np.int64)
+        )
+        mask = np.ones_like(ids, dtype=bool)
+        mask[:, 0] = False  # the first token has no context to be predicted from
+        return SkillExamples(ids, mask, np.full(len(ids), skill, dtype=np.int64))
+
+    def train_examples(self, skill: int, n: int, rng: np.random.Generator) -> SkillExamples:
+        shards = [(p, t) for p, t in self._train[skill] if t >= self.seq_len]
+        starts_per = np.array([t - self.seq_len + 1 for _, t in shards], dtype=np.float64)
+        which = rng.choice(len(shards), size=n, p=starts_per / starts_per.sum())
+        offsets = rng.integers(0, starts_per[which].astype(np.int64))
+        windows = [
+            np.asarray(self._map(shards[w][0])[o : o + self.seq_len])
+            for w, o in zip(which, offsets)
+        ]
+        return self._examples(windows, skill)
+
+    def validation_examples(self, skill: int) -> SkillExamples:
+        windows = []
+        for path, tokens in self._val[skill]:
+            data = self._map(path)
+            for start in range(0, tokens - self.seq_len + 1, self.seq_len):
+                windows.append(np.asarray(data[start : start + self.seq_len]))
+                if len(windows) == self.val_windows:
+                    return self._examples(windows, skill)
+        return self._examples(windows, skill)

@@ -1,0 +1,223 @@
+"""`skillit prepare` and the tokens source: shards and manifest, determinism, resume, imported
+.bin files, windows read from memmaps, and the errors that name the file or the domain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skillit.cli import main
+from skillit.corpus import prepare as prep
+from skillit.corpus.shards import read_manifest
+from skillit.errors import SkillitError
+from skillit.sources.tokens import TokensSource, TokensSourceConfig
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+
+
+def write_inputs(root: Path, docs: int = 40) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    txt = root / "txt"
+    txt.mkdir(parents=True)
+    for i in range(docs):
+        words = rng.choice(WORDS, size=int(rng.integers(20, 60)))
+        (txt / f"doc{i:03d}.txt").write_text(" ".join(words))
+    jsonl = root / "web.jsonl"
+    with jsonl.open("w") as fh:
+        for i in range(docs):
+            text = " ".join(rng.choice(WORDS[:6], size=int(rng.integers(30, 80))))
+            fh.write(json.dumps({"text": text, "id": i}) + "\n")
+    return {"prose": txt, "web": jsonl}
+
+
+def prepare(out: Path, inputs: dict[str, Path], *extra: str) -> int:
+    args = ["prepare", str(out), "--bpe-vocab", "300", "--no-progress", "--val-every", "5"]
+    for name, path in inputs.items():
+        args += ["--domain", f"{name}={path}"]
+    return main([*args, "--docs-per-shard", "16", *extra])
+
+
+def shard_bytes(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.bin"))}
+
+
+def test_prepare_writes_shards_and_a_manifest_that_count_every_token(tmp_path, capsys):
+    inputs = write_inputs(tmp_path)
+    assert prepare(tmp_path / "out", inputs) == 0
+    manifest = read_manifest(tmp_path / "out")
+    assert list(manifest.domains) == ["prose", "web"] and manifest.dtype == "uint16"
+    for name, entry in manifest.domains.items():
+        assert entry.documents == 40 and entry.val_documents == 8  # indices 0, 5, ..., 35
+        assert [s.file for s in entry.train] == [f"{name}/train_{c:05d}.bin" for c in range(3)]
+        for shard in [*entry.train, *entry.val]:
+            assert (tmp_path / "out" / shard.file).stat().st_size == 2 * shard.tokens
+        ids = np.concatenate(
+            [np.fromfile(tmp_path / "out" / s.file, dtype=np.uint16) for s in entry.train]
+        )
+        assert (ids == manifest.eos_id).sum() == 32  # one end-of-document per training document
+    assert "train on it" in capsys.readouterr().out
+
+
+def test_prepare_is_deterministic_whatever_the_number_of_workers(tmp_path):
+    inputs = write_inputs(tmp_path)
+    prepare(tmp_path / "one", inputs)
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / "tokenizer.json").write_bytes(
+        (tmp_path / "one" / "tokenizer.json").read_bytes()
+    )
+    prepare(tmp_path / "two", inputs, "--workers", "2")
+    assert shard_bytes(tmp_path / "one") == shard_bytes(tmp_path / "two")
+
+
+def test_an_interrupted_prepare_continues_and_only_tokenizes_what_is_left(tmp_path, monkeypatch):
+    inputs = write_inputs(tmp_path)
+    prepare(tmp_path / "whole", inputs)
+    calls = []
+    real = prep.encode_chunk
+
+    def failing(path, texts, first, val_every, eos):
+        calls.append(first)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed while tokenizing the second chunk
+        return real(path, texts, first, val_every, eos)
+
+    out = tmp_path / "cut"
+    out.mkdir()
+    (out / "tokenizer.json").write_bytes((tmp_path / "whole" / "tokenizer.json").read_bytes())
+    monkeypatch.setattr(prep, "encode_chunk", failing)
+    assert prepare(out, inputs) == 130
+    assert not (out / "manifest.json").exists()
+    calls.clear()
+    monkeypatch.setattr(prep, "encode_chunk", lambda *a: (calls.append(a[2]), real(*a))[1])
+    assert prepare(out, inputs) == 0
+    assert calls == [16, 32, 0, 16, 32]  # prose chunk 0 was complete; web from the start
+    assert shard_bytes(out) == shard_bytes(tmp_path / "whole")
+
+
+def test_existing_bin_files_are_listed_as_they_are(tmp_path):
+    inputs = write_inputs(tmp_path)
+    prepare(tmp_path / "ref", inputs)
+    nano = tmp_path / "nano"
+    nano.mkdir()
+    train = np.arange(5000, dtype=np.uint16) % 300
+    train.tofile(nano / "train.bin")
+    train[:700].tofile(nano / "val.bin")
+    out = tmp_path / "bins"
+    code = main(
+        [
+            "prepare",
+            str(out),
+            "--bin",
+            f"arxiv={nano}",
+            "--no-progress",
+            "--tokenizer",
+            str(tmp_path / "ref" / "tokenizer.json"),
+        ]
+    )
+    assert code == 0
+    entry = read_manifest(out).domains["arxiv"]
+    assert entry.train[0].file == str((nano / "train.bin").resolve()) and entry.train_tokens == 5000
+    source = TokensSource(TokensSourceConfig(path=str(out)), seq_len=64)
+    window = source.validation_examples(0).input_ids[1]
+    np.testing.assert_array_equal(window, train[64:128])
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    inputs = write_inputs(tmp_path)
+    prepare(tmp_path / "out", inputs)
+    return tmp_path / "out"
+
+
+def test_windows_are_slices_of_the_domains_train_shards(corpus):
+    source = TokensSource(TokensSourceConfig(path=str(corpus)), seq_len=32)
+    manifest = read_manifest(corpus)
+    ex = source.train_examples(1, 20, np.random.default_rng(3))
+    assert ex.input_ids.shape == (20, 32) and (ex.skill == 1).all()
+    assert ex.loss_mask[:, 1:].all() and not ex.loss_mask[:, 0].any()  # the loss on every token
+    shards = [np.fromfile(corpus / s.file, dtype=np.uint16) for s in manifest.domains["web"].train]
+    for row in ex.input_ids:
+        assert any(
+            any(np.array_equal(row, shard[o : o + 32]) for o in range(len(shard) - 31))
+            for shard in shards
+        )
+    again = source.train_examples(1, 20, np.random.default_rng(3))
+    np.testing.assert_array_equal(ex.input_ids, again.input_ids)
+    tokens = [manifest.domains[d].train_tokens for d in ("prose", "web")]
+    np.testing.assert_allclose(source.natural_proportions(), np.array(tokens) / sum(tokens))
+    val = source.validation_examples(0)
+    np.testing.assert_array_equal(val.input_ids, source.validation_examples(0).input_ids)
+
+
+def test_a_truncated_shard_is_refused_naming_the_file(corpus):
+    shard = corpus / "web" / "train_00001.bin"
+    shard.write_bytes(shard.read_bytes()[:-6])
+    with pytest.raises(SkillitError, match=r"web/train_00001.bin is truncated or corrupt"):
+        TokensSource(TokensSourceConfig(path=str(corpus)), seq_len=32)
+
+
+def test_a_domain_shorter_than_one_window_is_refused_by_name(corpus):
+    with pytest.raises(SkillitError, match=r"domain 'prose' is too small for a window of 4000"):
+        TokensSource(TokensSourceConfig(path=str(corpus)), seq_len=4000)
+
+
+def test_bad_prepare_inputs_are_clear_errors(tmp_path, capsys):
+    (tmp_path / "bad.jsonl").write_text('{"body": "x"}\n')
+    cases = [
+        (["--domain", f"a={tmp_path / 'missing'}"], "does not exist"),
+        (["--domain", "novalue"], "--domain takes NAME=PATH"),
+        (["--domain", f"a={tmp_path / 'bad.jsonl'}"], "bad.jsonl:1: expected a JSON object"),
+        ([], "nothing to prepare"),
+    ]
+    for extra, message in cases:
+        assert (
+            main(["prepare", str(tmp_path / "o"), "--bpe-vocab", "300", "--no-progress", *extra])
+            == 2
+        )
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow  # prepares the built-in demo corpus and trains a few steps on it
+def test_the_demo_corpus_prepares_and_trains(tmp_path):
+    from skillit.config import load_config
+    from skillit.train import train
+
+    out = tmp_path / "demo"
+    assert (
+        main(
+            [
+                "prepare",
+                str(out),
+                "--demo",
+                "--bpe-vocab",
+                "512",
+                "--bpe-sample-docs",
+                "40",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    domains = read_manifest(out).domains
+    assert {"python", "pydoc"} <= set(domains)
+    from skillit.shipped import resolve_config
+
+    cfg = load_config(
+        [resolve_config("domains_cpu")],
+        [
+            f"data.tokens.path={out}",
+            f"run_dir={tmp_path / 'run'}",
+            "trainer.max_steps=8",
+            "mixing.rounds=2",
+            "trainer.progress_bar=false",
+            "data.num_workers=2",
+        ],
+    )
+    train(cfg)
+    lines = (tmp_path / "run" / "mixture_history.jsonl").read_text().splitlines()
+    record = json.loads(lines[-1])
+    assert set(record["eval_loss"]) == set(domains)
+    assert sum(record["delivered_tokens"].values()) == 4 * cfg.data.global_batch_size * 128
