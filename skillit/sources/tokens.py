@@ -30,7 +30,6 @@ from skillit.errors import SkillitError
 from skillit.sources.base import SkillExamples
 from skillit.tokenization import load_tokenizer
 
-
 PAD_TOKENS = ("<pad>", "<|padding|>", "[PAD]", "<|pad|>")
 
 
