@@ -69,8 +69,10 @@ class SkillItCallback(L.Callback):
         eval_skills: list[str],
         run_dir: str | Path,
         plots: bool = True,
+        show: str = "acc",
     ) -> None:
         self.strategy = strategy
+        self.show = show  # what the console line per round reports: "acc" or "loss"
         self.train_skills = list(train_skills)
         self.eval_skills = list(eval_skills)
         self.run_dir = Path(run_dir)
@@ -203,7 +205,7 @@ class SkillItCallback(L.Callback):
         if trainer.is_global_zero:
             append_jsonl(self.history_path, record)
             rounds = len(getattr(dm, "round_lengths", ())) or None
-            show_round(trainer, round_summary(record, rounds))
+            show_round(trainer, round_summary(record, rounds, self.show))
             # per-skill eval losses reach the loggers as val/loss/<skill> from the module
             metrics = {f"mixture/{s}": w for s, w in record["weights"].items()}
             for key in ("delivered_samples", "delivered_tokens"):
@@ -261,15 +263,19 @@ def mixture_line(round_t: int, weights: dict[str, float]) -> str:
     return f"round {round_t} mixture: " + "  ".join(f"{s} {w:.2f}" for s, w in weights.items())
 
 
-def round_summary(record: dict, rounds: int | None = None) -> str:
-    """One line per round for the console: accuracy per eval skill, then the next mixture."""
+def round_summary(record: dict, rounds: int | None = None, show: str = "acc") -> str:
+    """One line per round for the console: accuracy (or loss) per eval skill, then the next
+    mixture."""
     of = f"/{rounds}" if rounds else ""
-    acc = "  ".join(f"{s} {a * 100:.0f}%" for s, a in record["eval_acc"].items())
+    if show == "loss":  # token windows: exact match of a whole window means nothing
+        acc = "loss " + "  ".join(f"{s} {v:.3f}" for s, v in record["eval_loss"].items())
+    else:
+        acc = "acc " + "  ".join(f"{s} {a * 100:.0f}%" for s, a in record["eval_acc"].items())
     final = rounds is not None and record["round"] >= rounds
     mix = "  ".join(f"{s} {w:.2f}" for s, w in record["next_weights"].items())
     trained = "  ".join(f"{s} {w:.2f}" for s, w in record["weights"].items())
     tail = f"trained on: {trained}" if final else f"next mixture: {mix}"
-    return f"round {record['round']}{of} (step {record['step']}): acc {acc} | {tail}"
+    return f"round {record['round']}{of} (step {record['step']}): {acc} | {tail}"
 
 
 def show_round(trainer: L.Trainer, line: str) -> None:

@@ -197,7 +197,12 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
 
     strategy = parts.mixing.strategy
     round_callback = SkillItCallback(
-        strategy, parts.train_skills, parts.eval_skills, run_dir, plots=cfg.mixing.plots
+        strategy,
+        parts.train_skills,
+        parts.eval_skills,
+        run_dir,
+        plots=cfg.mixing.plots,
+        show="loss" if cfg.data.source == "tokens" else "acc",
     )
     # ODM and Aioli act inside rounds: their callback runs before the round-end one.
     callbacks: list[L.Callback] = [*inside_round_callbacks(strategy), round_callback]

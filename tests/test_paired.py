@@ -134,6 +134,7 @@ def test_round_summary_shows_accuracy_and_the_next_mixture():
         "round": 2,
         "step": 800,
         "eval_acc": {"depth1": 0.985, "depth2": 0.4},
+        "eval_loss": {"depth1": 0.05, "depth2": 1.25},
         "weights": {"depth1": 0.5, "depth2": 0.5},
         "next_weights": {"depth1": 0.2, "depth2": 0.8},
     }
@@ -143,3 +144,6 @@ def test_round_summary_shows_accuracy_and_the_next_mixture():
     )
     record["round"] = 6
     assert round_summary(record, 6).endswith("trained on: depth1 0.50  depth2 0.50")
+    assert round_summary(record, 6, show="loss").startswith(
+        "round 6/6 (step 800): loss depth1 0.050  depth2 1.250 | trained on"
+    )
