@@ -48,12 +48,17 @@ BatchDrawer = Callable[[int, np.random.Generator], SkillExamples]  # (batch inde
 
 
 def examples_to_batch(ex: SkillExamples) -> dict[str, torch.Tensor]:
-    # Trim columns that are padding in every row: sources may pad to a fixed width.
-    used = ex.input_ids.any(axis=0) | ex.loss_mask.any(axis=0)
-    width = int(np.max(np.nonzero(used)[0], initial=0)) + 1
+    # Trim columns that are padding in every row: sources may pad to a fixed width. (A batch
+    # whose last column is used, e.g. full token windows, needs no scan.)
+    ids, mask = ex.input_ids, ex.loss_mask
+    if ids.shape[1] and (ids[:, -1].any() or mask[:, -1].any()):
+        width = ids.shape[1]
+    else:
+        used = ids.any(axis=0) | mask.any(axis=0)
+        width = int(np.max(np.nonzero(used)[0], initial=0)) + 1
     return {
-        "input_ids": torch.from_numpy(np.ascontiguousarray(ex.input_ids[:, :width])),
-        "loss_mask": torch.from_numpy(np.ascontiguousarray(ex.loss_mask[:, :width])),
+        "input_ids": torch.from_numpy(np.ascontiguousarray(ids[:, :width])),
+        "loss_mask": torch.from_numpy(np.ascontiguousarray(mask[:, :width])),
         "skill": torch.from_numpy(ex.skill),
     }
 
@@ -61,16 +66,29 @@ def examples_to_batch(ex: SkillExamples) -> dict[str, torch.Tensor]:
 def draw_global_batch(
     source: SkillSource, source_skills: np.ndarray, labels: np.ndarray, rng: np.random.Generator
 ) -> SkillExamples:
-    """Samples for a global batch whose row r is of mixture skill labels[r], rows kept in order."""
-    parts, rows = [], []
+    """Samples for a global batch whose row r is of mixture skill labels[r], rows kept in order.
+
+    Each skill's samples are asked for in label order (which fixes the rng's use) and written
+    straight into their rows: one copy of the batch.
+    """
+    parts = []
     for label in np.unique(labels):
         where = np.flatnonzero(labels == label)
-        parts.append(source.train_examples(int(source_skills[label]), len(where), rng))
-        rows.append(where)
-    stacked = concat_examples(parts, source.pad_id)
-    order = np.empty(len(labels), dtype=np.int64)
-    order[np.concatenate(rows)] = np.arange(len(labels))
-    return stacked.select(order)
+        parts.append((where, source.train_examples(int(source_skills[label]), len(where), rng)))
+    widths = {p.input_ids.shape[1] for _, p in parts}
+    width, n = max(widths), len(labels)
+    if len(widths) == 1:  # every row is written whole: nothing to pad
+        ids, mask = np.empty((n, width), dtype=np.int64), np.empty((n, width), dtype=bool)
+    else:
+        ids = np.full((n, width), source.pad_id, dtype=np.int64)
+        mask = np.zeros((n, width), dtype=bool)
+    skill = np.empty(n, dtype=np.int64)
+    for where, p in parts:
+        w = p.input_ids.shape[1]
+        ids[where, :w] = p.input_ids
+        mask[where, :w] = p.loss_mask
+        skill[where] = p.skill
+    return SkillExamples(ids, mask, skill)
 
 
 @dataclass(frozen=True)
