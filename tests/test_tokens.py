@@ -221,3 +221,19 @@ def test_the_demo_corpus_prepares_and_trains(tmp_path):
     record = json.loads(lines[-1])
     assert set(record["eval_loss"]) == set(domains)
     assert sum(record["delivered_tokens"].values()) == 4 * cfg.data.global_batch_size * 128
+
+
+def test_a_parquet_domain_gives_the_same_shards_as_the_same_text_in_jsonl(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    inputs = write_inputs(tmp_path)
+    texts = [json.loads(line)["text"] for line in inputs["web"].read_text().splitlines()]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "web.parquet")
+    prepare(tmp_path / "jsonl", {"web": inputs["web"]})
+    (tmp_path / "pq").mkdir()
+    (tmp_path / "pq" / "tokenizer.json").write_bytes(
+        (tmp_path / "jsonl" / "tokenizer.json").read_bytes()
+    )
+    prepare(tmp_path / "pq", {"web": tmp_path / "web.parquet"})
+    assert shard_bytes(tmp_path / "pq") == shard_bytes(tmp_path / "jsonl")
