@@ -185,6 +185,19 @@ CASES = [
         f"train {TINY} mixing.strategy=odm mixing.odm.update_every=-2",
     ),
     ("train: odm alpha 1", f"train {TINY} mixing.strategy=odm mixing.odm.alpha=1"),
+    ("prepare: nothing to prepare", "prepare corpus_out --bpe-vocab 300"),
+    ("prepare: domain path missing", "prepare corpus_out --bpe-vocab 300 --domain a=nope"),
+    ("prepare: domain without NAME=", "prepare corpus_out --bpe-vocab 300 --domain nope"),
+    (
+        "prepare: JSONL without the text field",
+        "prepare corpus_out --bpe-vocab 300 --domain a=missing.jsonl",
+    ),
+    ("prepare: --bin without a tokenizer", "prepare corpus_out --bin a=."),
+    ("train: tokens source without a path", "train domains_cpu"),
+    (
+        "train: tokens source on a folder that is not a corpus",
+        "train domains_cpu data.tokens.path=.",
+    ),
 ]
 
 
