@@ -295,3 +295,18 @@ def test_a_run_that_needs_another_run_waits_for_it_even_with_parallel_jobs(tmp_p
         assert order.index(("stratified", seed)) < order.index(("doremi", seed))
     with pytest.raises(SkillitError, match="needs the finished run"):
         execute(plan_runs(suite, tmp_path / "other")[:2], jobs=1, progress=False)  # doremi only
+
+
+def test_a_relative_path_in_a_suites_overrides_is_relative_to_the_suite_file(tmp_path):
+    path = write_tiny_suite(tmp_path)
+    text = path.read_text().replace(
+        "  random: [mixing.strategy=random]",
+        "  random: [mixing.strategy=random, mixing.graph.path=graphs/g.json, seed=3]",
+    )
+    path.write_text(text)
+    suite = load_suite(str(path))
+    assert (
+        suite.strategies["random"][1]
+        == f"mixing.graph.path={(tmp_path / 'graphs/g.json').resolve()}"
+    )
+    assert suite.strategies["random"][2] == "seed=3"

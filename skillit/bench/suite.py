@@ -31,7 +31,7 @@ import yaml
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from skillit.config import merge_structured
+from skillit.config import PATH_KEYS, merge_structured
 from skillit.errors import SkillitError
 from skillit.shipped import SUITE_DIR
 
@@ -215,11 +215,21 @@ def _apply_variant(suite: SuiteFile, variant: VariantFile) -> SuiteFile:
     return suite
 
 
-def _check_overrides(items: list[str], key: str, where: str) -> list[str]:
+def _check_overrides(items: list[str], key: str, where: str, base: Path | None = None) -> list[str]:
+    """The overrides as strings; a relative path of a path key (mixing.graph.path, ...) is made
+    relative to the suite file, as in config files (`{run:NAME}` references stay as written)."""
     bad = [o for o in items if "=" not in str(o)]
     if bad:
         raise SkillitError(f"{where}: {key} must be key=value overrides, got {bad}")
-    return [str(o) for o in items]
+    out = []
+    for item in map(str, items):
+        name, _, value = item.partition("=")
+        if base is not None and name in PATH_KEYS and value and "{run:" not in value:
+            path = Path(value).expanduser()
+            if not path.is_absolute():
+                item = f"{name}={(base / path).resolve()}"
+        out.append(item)
+    return out
 
 
 def load_suite(name: str, variant: str = "default", directory: Path = SUITE_DIR) -> Suite:
@@ -251,7 +261,7 @@ def load_suite(name: str, variant: str = "default", directory: Path = SUITE_DIR)
         path=path,
         description=raw.description,
         config=config,
-        overrides=_check_overrides(raw.overrides, "overrides", where),
+        overrides=_check_overrides(raw.overrides, "overrides", where, path.parent),
         steps=raw.steps,
         seeds=parse_seeds(raw.seeds, f"{where}: seeds"),
         target=Target(
@@ -260,7 +270,7 @@ def load_suite(name: str, variant: str = "default", directory: Path = SUITE_DIR)
             skills=tuple(target.skills) if target.skills else None,
         ),
         strategies={
-            str(label): _check_overrides(items, f"strategies.{label}", where)
+            str(label): _check_overrides(items, f"strategies.{label}", where, path.parent)
             for label, items in raw.strategies.items()
         },
         variants=list(raw.variants),
