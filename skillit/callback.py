@@ -49,14 +49,15 @@ def append_jsonl(path: Path, record: dict) -> None:
         fh.write(jsonio.dumps(record) + "\n")
 
 
-def trim_history(path: Path, rounds_kept: int) -> None:
-    """Drop history lines of rounds a resumed checkpoint has not seen (or all, on a fresh run)."""
+def trim_history(path: Path, kept_up_to: int, key: str = "round") -> None:
+    """Drop history lines a resumed checkpoint has not seen: of later rounds (or, by step, of
+    later steps: a checkpoint inside a round); all of them on a fresh run."""
     if not path.exists():
         return
     kept = [
         line
         for line in path.read_text().splitlines()
-        if line.strip() and json.loads(line)["round"] <= rounds_kept
+        if line.strip() and json.loads(line)[key] <= kept_up_to
     ]
     path.write_text("".join(line + "\n" for line in kept))
 
@@ -80,6 +81,8 @@ class SkillItCallback(L.Callback):
         self.rounds_done = 0
         self._lookup = None  # source skill id -> training skill index
         self._delivered: torch.Tensor | None = None  # (2, k): samples and tokens this round
+        self._delivered_round = 0
+        self._restored_delivered: tuple[int, list] | None = None
 
     @property
     def history_path(self) -> Path:
@@ -98,6 +101,9 @@ class SkillItCallback(L.Callback):
             "rounds_done": self.rounds_done,
             "train_skills": self.train_skills,
             "strategy": self.strategy.state_dict(),
+            # the round's delivered counts so far (a checkpoint inside a round continues them)
+            "delivered_round": self._delivered_round,
+            "delivered": None if self._delivered is None else self._delivered.cpu().tolist(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -108,6 +114,8 @@ class SkillItCallback(L.Callback):
                 f"skills.train={self.train_skills}"
             )
         self.rounds_done = int(state["rounds_done"])
+        if state.get("delivered") is not None:
+            self._restored_delivered = (int(state["delivered_round"]), state["delivered"])
         if state.get("strategy") is not None:
             self.strategy.load_state_dict(state["strategy"])
 
@@ -117,18 +125,28 @@ class SkillItCallback(L.Callback):
             trim_history(self.rank_path(trainer.global_rank), self.rounds_done)
         if trainer.is_global_zero:
             trim_history(self.history_path, self.rounds_done)
-            trim_history(self.eval_path, self.rounds_done)
         # The first mixture reaches the data module the way every later one does.
         trainer.datamodule.set_mixture(self.strategy.current_weights)
         if trainer.is_global_zero and self.rounds_done == 0:
             weights = dict(zip(self.train_skills, map(float, trainer.datamodule.mixture)))
             show_round(trainer, mixture_line(1, weights))
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:  # the step is restored by now (it is not at fit start)
+            trim_history(self.eval_path, trainer.global_step, key="step")
+        # Lightning does not call on_train_epoch_start for a round resumed at a step inside it
+        self.on_train_epoch_start(trainer, pl_module)
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._lookup is None:
             self._lookup = trainer.datamodule.skill_lookup().to(pl_module.device)
-        k = len(self.train_skills)
-        self._delivered = torch.zeros(2, k, dtype=torch.float64, device=pl_module.device)
+        k, round_t = len(self.train_skills), trainer.current_epoch + 1
+        restored, self._restored_delivered = self._restored_delivered, None
+        if restored is not None and restored[0] == round_t:  # resumed inside this round
+            self._delivered = torch.tensor(restored[1], dtype=torch.float64).to(pl_module.device)
+        else:
+            self._delivered = torch.zeros(2, k, dtype=torch.float64, device=pl_module.device)
+        self._delivered_round = round_t
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         skills = self._lookup[batch["skill"]]

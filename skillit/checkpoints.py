@@ -21,16 +21,41 @@ from skillit.run_dir import CHECKPOINT, PREVIOUS_CHECKPOINT
 
 
 class RoundCheckpoint(L.Callback):
-    """Save at every round end (place it after the callbacks whose state it must hold)."""
+    """Save at every round end, and every `every` steps inside rounds (place it after the
+    callbacks whose state it must hold).
 
-    def __init__(self, run_dir: str | Path) -> None:
+    A step inside a round is saved after its batch, before any evaluation of that step: a step
+    that evaluates (`eval_every`) is saved one step later instead, so a resume never has to
+    replay half an evaluation.
+    """
+
+    def __init__(
+        self, run_dir: str | Path, every: int | None = None, eval_every: int | None = None
+    ) -> None:
         self.last = Path(run_dir) / CHECKPOINT
         self.previous = Path(run_dir) / PREVIOUS_CHECKPOINT
         self.tmp = self.last.with_name(".last.ckpt.tmp")
+        self.every = every
+        self.eval_every = eval_every
+        self._due = False
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if not self.every:
+            return
+        step = trainer.global_step
+        self._due = self._due or step % self.every == 0
+        last_of_round = batch_idx + 1 >= trainer.num_training_batches  # the round end saves
+        evaluates = self.eval_every is not None and step % self.eval_every == 0
+        if self._due and not last_of_round and not evaluates:
+            self._save(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
+        self._save(trainer)
+
+    def _save(self, trainer: L.Trainer) -> None:
+        self._due = False
         if trainer.is_global_zero:
             self.last.parent.mkdir(parents=True, exist_ok=True)
             # previous.ckpt becomes a second name of the current last.ckpt (a hard link: no copy,

@@ -324,6 +324,9 @@ class TrainerConfig:
     log_every_n_steps: int = 50
     progress_bar: bool = True
     threads: int | None = None  # torch.set_num_threads per process; None leaves torch's default
+    # also checkpoint every N steps inside rounds (a resume continues from that step exactly);
+    # None: at round ends only
+    checkpoint_every: int | None = None
     deterministic: bool = False
 
     def __post_init__(self) -> None:
@@ -350,6 +353,10 @@ class TrainerConfig:
             )
         if self.threads is not None and self.threads < 1:
             raise SkillitError(f"trainer.threads must be >= 1 (or null), got {self.threads}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise SkillitError(
+                f"trainer.checkpoint_every must be >= 1 step (or null), got {self.checkpoint_every}"
+            )
         if isinstance(self.num_nodes, bool) or self.num_nodes < 1:
             raise SkillitError(f"trainer.num_nodes must be an integer >= 1, got {self.num_nodes}")
 

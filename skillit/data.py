@@ -305,9 +305,12 @@ class PoolDraw:
 class RoundStream(IterableDataset):
     """One round of training batches of one rank, drawn from a mixture or from a pool."""
 
-    def __init__(self, draw: MixtureDraw | PoolDraw | BlockDraw, plan: RoundPlan):
+    def __init__(
+        self, draw: MixtureDraw | PoolDraw | BlockDraw, plan: RoundPlan, start_batch: int = 0
+    ):
         self.draw = draw
         self.plan = plan
+        self.start_batch = start_batch  # a run resumed inside the round: the batches after it
 
     def __len__(self) -> int:
         return self.plan.num_batches
@@ -318,7 +321,8 @@ class RoundStream(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         drawer = self.draw.drawer(p)
         mine = rank_slice(p.global_batch_size, p.rank, p.world_size)
-        for b in range(worker, p.num_batches, workers):
+        # the loader asks workers in turn, from worker 0, starting at the first batch it wants
+        for b in range(self.start_batch + worker, p.num_batches, workers):
             batch = drawer(b, batch_rng(p.seed, p.round_number, b))
             yield examples_to_batch(batch.select(mine))
 
@@ -454,20 +458,28 @@ class SkillDataModule(L.LightningDataModule):
             seed=self.seed,
         )
 
-    def train_stream(self, round_number: int, rank: int = 0, world_size: int = 1) -> RoundStream:
+    def train_stream(
+        self, round_number: int, rank: int = 0, world_size: int = 1, start_batch: int = 0
+    ) -> RoundStream:
         if self._draw is None:
             raise RuntimeError("no mixture has been set (SkillItCallback sets one at fit start)")
-        return RoundStream(self._draw, self.round_plan(round_number, rank, world_size))
+        plan = self.round_plan(round_number, rank, world_size)
+        return RoundStream(self._draw, plan, start_batch)
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank_world()
         round_number = self.trainer.current_epoch + 1 if self.trainer is not None else 1
+        # a run resumed from a checkpoint inside this round continues after its last step
+        done = 0
+        if self.trainer is not None:
+            done = self.trainer.global_step - self.round_plan(round_number, 0, 1).first_step
+            done = done if 0 < done < self.round_lengths[round_number - 1] else 0
         if self.block_planner is not None:
             self.plan_blocks(round_number)
         elif self.plan_block_steps is not None and self._pool_draw is None:
             steps = self.round_lengths[round_number - 1]
             self.live = LiveMixtures.fixed(steps, self.plan_block_steps, self.mixture)
-        return self._loader(self.train_stream(round_number, rank, world))
+        return self._loader(self.train_stream(round_number, rank, world, done))
 
     def _loader(self, dataset) -> DataLoader:
         return DataLoader(

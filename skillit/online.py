@@ -50,6 +50,8 @@ class TrainingLossCallback(L.Callback):
         self.sums: torch.Tensor | None = None
         self.counts: torch.Tensor | None = None
         self.update_seconds = 0.0  # time in reductions and updates (for the overhead benchmark)
+        self._round = 0
+        self._restored: dict | None = None  # a checkpoint inside a round: its blocks and sums
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm = trainer.datamodule
@@ -58,7 +60,14 @@ class TrainingLossCallback(L.Callback):
         every = self.strategy.update_every
 
         def planner(round_number: int, steps: int, mixture: np.ndarray) -> list[Block]:
-            return odm_blocks(steps, every, mixture)
+            blocks = odm_blocks(steps, every, mixture)
+            saved = self._restored
+            if saved is not None and saved["round"] == round_number:  # published before the kill
+                blocks = [
+                    Block(b.steps, tuple(w) if w is not None else None)
+                    for b, w in zip(blocks, saved["blocks"])
+                ]
+            return blocks
 
         dm.block_planner = planner
 
@@ -67,15 +76,43 @@ class TrainingLossCallback(L.Callback):
         self.sums = torch.zeros(k, dtype=torch.float64, device=device)
         self.counts = torch.zeros(k, dtype=torch.float64, device=device)
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning does not call on_train_epoch_start for a round resumed at a step inside it
+        self.on_train_epoch_start(trainer, pl_module)
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._round = trainer.current_epoch + 1
+        saved, self._restored = self._restored, None
         self._reset(pl_module.device)
+        if saved is not None and saved["round"] == self._round:  # resumed inside this round
+            self.sums += torch.tensor(saved["sums"], dtype=torch.float64, device=pl_module.device)
+            self.counts += torch.tensor(
+                saved["counts"], dtype=torch.float64, device=pl_module.device
+            )
+
+    def state_dict(self) -> dict:
+        if self.sums is None:
+            return {}
+        return {
+            "round": self._round,
+            "sums": self.sums.cpu().tolist(),
+            "counts": self.counts.cpu().tolist(),
+            "blocks": self._published(),
+        }
+
+    def _published(self) -> list:
+        live = getattr(self, "_live", None)
+        return live.all_weights() if live is not None else []
+
+    def load_state_dict(self, state: dict) -> None:
+        self._restored = state or None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         row_sum, row_tokens = pl_module.last_row_losses
         skills = self.lookup[batch["skill"].to(self.lookup.device)]
         self.sums.index_add_(0, skills, row_sum.double())
         self.counts.index_add_(0, skills, row_tokens.double())
-        live = trainer.datamodule.live
+        live = self._live = trainer.datamodule.live
         upcoming = live.block_of(batch_idx + 1)
         if 0 < upcoming < len(live.steps) and batch_idx + 1 == int(live.starts[upcoming]):
             live.publish(upcoming, self._update(trainer, pl_module))

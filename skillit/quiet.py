@@ -16,6 +16,10 @@ def quiet_known_warnings() -> None:
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*litlogger.*")
+    # the data module restarts a round's stream after the checkpoint's step itself
+    warnings.filterwarnings(
+        "ignore", message=".*ended before the epoch ended and your dataloader.*"
+    )
 
 
 def plain_skillit_warnings() -> None:

@@ -81,7 +81,7 @@ def build_trainer(
     """The Lightning Trainer of a run: one epoch per round, bounded by the step budget."""
     # checkpoints/last.ckpt, written whole at every round end (what --resume reads), after every
     # other callback has updated its state for the round.
-    checkpoint = RoundCheckpoint(run_dir)
+    checkpoint = RoundCheckpoint(run_dir, cfg.trainer.checkpoint_every, cfg.mixing.eval_every)
     progress = [RoundProgressBar(cfg.mixing.rounds, cfg.trainer.max_steps)]
     return L.Trainer(
         max_steps=cfg.trainer.max_steps,

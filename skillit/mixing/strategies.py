@@ -741,6 +741,9 @@ class AioliStrategy(MixingStrategy):
             "smoothed": listed(self.smoothed),
             "probing_rounds_done": self.probing_rounds_done,
             "last_interactions": listed(self.last_interactions),
+            # a checkpoint inside a probing round: the probes measured so far
+            "drops": {str(t): listed(d) for t, d in self._drops.items()},
+            "before": {str(t): listed(b) for t, b in self._before.items()},
         }
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
@@ -755,8 +758,12 @@ class AioliStrategy(MixingStrategy):
                 )
             setattr(self, key, arr)
         self.probing_rounds_done = int(state.get("probing_rounds_done", 0))
-        # probe drops never outlive a round: checkpoints are written at round ends
-        self._drops, self._before = {}, {}
+        self._drops = {
+            int(t): np.asarray(d, dtype=np.float64) for t, d in state.get("drops", {}).items()
+        }
+        self._before = {
+            int(t): np.asarray(b, dtype=np.float64) for t, b in state.get("before", {}).items()
+        }
 
 
 # -- factory ------------------------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""Checkpoints inside rounds (trainer.checkpoint_every): a run killed at a step inside a round,
+resumed, and killed and resumed again, trains the same batches and writes the same history as
+an uninterrupted run, for a mixture strategy, ODM (blocks published inside rounds) and Aioli
+(probes measured inside rounds)."""
+
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # each test trains a run three times
+
+
+class KillAtStep(L.Callback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+class RecordBatches(L.Callback):
+    """The ids of every training batch by global step (to compare streams)."""
+
+    def __init__(self) -> None:
+        self.batches: dict[int, list] = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.batches[trainer.global_step] = batch["input_ids"].tolist()
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def run_killed_twice(run_config, tmp_path, overrides, kills):
+    from skillit.train import train
+
+    common = (*overrides, "trainer.checkpoint_every=3", "mixing.plots=false")
+    full = RecordBatches()
+    train(run_config(tmp_path / "full", *common), extra_callbacks=[full])
+    cut_dir = tmp_path / "cut"
+    cfg = run_config(cut_dir, *common)
+    resumed = RecordBatches()
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, extra_callbacks=[KillAtStep(kills[0]), resumed])
+    for kill in kills[1:]:
+        with pytest.raises(KeyboardInterrupt):
+            train(
+                cfg,
+                resume=cut_dir / "checkpoints" / "last.ckpt",
+                extra_callbacks=[KillAtStep(kill), resumed],
+            )
+    train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt", extra_callbacks=[resumed])
+    for step, ids in resumed.batches.items():  # every batch trained after a resume is the same
+        assert ids == full.batches[step], f"batch of step {step} differs"
+    return tmp_path / "full", cut_dir
+
+
+def compare_histories(full, cut, keys):
+    a, b = lines(full / "mixture_history.jsonl"), lines(cut / "mixture_history.jsonl")
+    assert [r["round"] for r in a] == [r["round"] for r in b]
+    for ra, rb in zip(a, b):
+        for key in keys:
+            assert (key in ra) == (key in rb)
+            if key not in ra:  # e.g. Aioli's last round measures no interactions
+                continue
+            va, vb = ra[key], rb[key]
+            if isinstance(va, dict):
+                va, vb = list(va.values()), list(vb.values())
+            np.testing.assert_allclose(
+                np.array(va, dtype=float), np.array(vb, dtype=float), rtol=1e-6
+            )
+    ea, eb = lines(full / "eval_history.jsonl"), lines(cut / "eval_history.jsonl")
+    assert [e["step"] for e in ea] == [e["step"] for e in eb]
+
+
+def test_a_mixture_run_killed_inside_rounds_twice_resumes_exactly(run_config, tmp_path):
+    full, cut = run_killed_twice(
+        run_config,
+        tmp_path,
+        (
+            "trainer.max_steps=24",
+            "mixing.rounds=3",
+            "mixing.strategy=skillit",
+            "mixing.eta=5.0",
+            "mixing.graph.matrix=[[1,0,0],[0.5,1,0],[0,0.5,1]]",
+            "mixing.eval_every=4",
+        ),
+        kills=(5, 19),  # inside round 1 (checkpoint at step 3), inside round 3 (step 18)
+    )
+    compare_histories(
+        full, cut, ("weights", "eval_loss", "next_weights", "delivered_samples", "delivered_tokens")
+    )
+
+
+def test_an_odm_run_killed_inside_rounds_twice_resumes_exactly(run_config, tmp_path):
+    full, cut = run_killed_twice(
+        run_config,
+        tmp_path,
+        (
+            "trainer.max_steps=24",
+            "mixing.rounds=3",
+            "mixing.strategy=odm",
+            "mixing.odm.update_every=2",
+            "mixing.odm.alpha=0.5",
+        ),
+        kills=(5, 14),
+    )
+    compare_histories(
+        full, cut, ("block_weights", "reward_estimate", "next_weights", "delivered_samples")
+    )
+
+
+def test_an_aioli_run_killed_inside_its_probes_twice_resumes_exactly(run_config, tmp_path):
+    full, cut = run_killed_twice(
+        run_config,
+        tmp_path,
+        (
+            "trainer.max_steps=30",
+            "mixing.rounds=3",
+            "mixing.strategy=aioli",
+            "mixing.aioli.sweeps=1",
+            "mixing.aioli.probe_steps=2",
+            "mixing.aioli.eta=20.0",
+            "mixing.aioli.ema=null",
+            "mixing.aioli.normalise=false",
+        ),
+        kills=(7, 17),  # inside round 1's probes (checkpoint at 6), round 2's (checkpoint at 15)
+    )
+    compare_histories(full, cut, ("block_weights", "interactions", "next_weights"))
