@@ -70,7 +70,29 @@ SAMPLE_OVERRIDES = {
     "ni_stance_cpu.yaml": ["data.natinst.min_instances=0"],
     # the suite's run config: its graph is learned first (see the file), so plan a graph-free strategy
     "ni_ood_cpu.yaml": ["skills.train=null", "mixing.strategy=random"],
+    # the paper variant's graph is learned on the user's corpus first (see the file)
+    # and its model is a local Hugging Face folder: the project's GPT stands in
+    "redpajama.yaml": ["mixing.strategy=random", "model.backend=gpt"],
 }
+TOKEN_CONFIGS = ("domains_cpu.yaml", "redpajama.yaml")
+
+
+def tiny_corpus(root: Path) -> Path:
+    """A prepared corpus of two small text domains (for configs of data.source=tokens)."""
+    from skillit.cli import main
+
+    for name, words in (("prose", "the cat sat on a mat "), ("code", "def f ( x ) : return x ")):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(30):
+            (folder / f"{i}.txt").write_text(words * (5 + i))
+    out = root / "corpus"
+    args = ["prepare", str(out), "--bpe-vocab", "300", "--no-progress"]
+    assert (
+        main([*args, "--domain", f"prose={root / 'prose'}", "--domain", f"code={root / 'code'}"])
+        == 0
+    )
+    return out
 
 
 @pytest.mark.parametrize(
@@ -84,6 +106,12 @@ def test_every_shipped_experiment_builds_its_source_and_strategy(path, tmp_path,
             f"data.natinst.root={natinst_root}",
             f"data.natinst.cache_dir={tmp_path}",
             "data.natinst.vocab_size=1000",
+            *SAMPLE_OVERRIDES.get(path.name, []),
+        ]
+    if path.name in TOKEN_CONFIGS:
+        overrides = [
+            f"data.tokens.path={tiny_corpus(tmp_path)}",
+            "model.max_seq_len=16",
             *SAMPLE_OVERRIDES.get(path.name, []),
         ]
     cfg = load_config([path], overrides)
