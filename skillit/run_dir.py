@@ -44,6 +44,8 @@ RESUME_SAFE = (
     "trainer.devices",
     "trainer.accelerator",
     "trainer.strategy",
+    "trainer.num_nodes",
+    "trainer.checkpoint_every",
     "data.num_workers",
     "data.eval_batch_size",
     "mixing.plots",
