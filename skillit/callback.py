@@ -14,9 +14,10 @@ round's loader is built), logs `mixture/<skill>` and appends one line to `mixtur
 so p_{t+1} can be recomputed from the logged losses and the graph; the delivered counts (summed
 over ranks) say what the round actually trained on, and reach the loggers as
 `delivered_tokens/<skill>` and `delivered_samples/<skill>`. The strategy owns the mixture
-and its state; the callback saves it in every checkpoint with the rounds done, and on resume cuts
-the history files back to the rounds the checkpoint has seen, so a killed run continues the same
-trajectory.
+and its state; the callback saves it in every checkpoint with the rounds done (and, for a
+checkpoint inside a round, the round's delivered counts so far), and on resume cuts the history
+files back to what the checkpoint has seen (rounds; evaluations by step), so a killed run
+continues the same trajectory.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ class SkillItCallback(L.Callback):
 
     def delivered(self, trainer: L.Trainer) -> dict[str, dict[str, int]]:
         """Rows and non-pad tokens of each training skill this round, summed over the ranks."""
-        if self._delivered is None:  # resumed at a round end: the round trained elsewhere
+        if self._delivered is None:  # no training step ran in this process
             return {}
         total = trainer.strategy.reduce(self._delivered.clone(), reduce_op="sum").cpu().numpy()
         return {

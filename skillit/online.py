@@ -51,6 +51,7 @@ class TrainingLossCallback(L.Callback):
         self.counts: torch.Tensor | None = None
         self.update_seconds = 0.0  # time in reductions and updates (for the overhead benchmark)
         self._round = 0
+        self._live = None  # the data module's blocks of the running round
         self._restored: dict | None = None  # a checkpoint inside a round: its blocks and sums
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -97,12 +98,8 @@ class TrainingLossCallback(L.Callback):
             "round": self._round,
             "sums": self.sums.cpu().tolist(),
             "counts": self.counts.cpu().tolist(),
-            "blocks": self._published(),
+            "blocks": self._live.all_weights() if self._live is not None else [],
         }
-
-    def _published(self) -> list:
-        live = getattr(self, "_live", None)
-        return live.all_weights() if live is not None else []
 
     def load_state_dict(self, state: dict) -> None:
         self._restored = state or None
