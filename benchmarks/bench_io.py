@@ -22,3 +22,13 @@ def write_result(path: str | Path, payload: dict[str, Any]) -> Path:
     path.write_text(json.dumps(stamped, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def best_seconds(fn, repeats: int) -> float:
+    """The fastest of `repeats` calls of fn(), in seconds (noise from other processes only slows)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)

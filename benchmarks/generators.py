@@ -16,22 +16,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
+from bench_io import best_seconds  # this folder: benchmarks run as scripts
 
 from synthetic import addition, lego
 from synthetic.common import validation_set
-
-
-def best_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def workloads(n: int, n_text: int):

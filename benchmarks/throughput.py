@@ -105,7 +105,13 @@ def bare_steps_per_s(steps: int, warmup: int) -> float:
     network = build_network(cfg, source.tokenizer.get_vocab_size())
     optimizer, schedule = build_optimizer(network, cfg.optim, steps)  # as SkillLM does
     plan = RoundPlan(
-        round_number=1, num_batches=steps, global_batch_size=64, rank=0, world_size=1, seed=cfg.seed
+        round_number=1,
+        first_step=0,
+        num_batches=steps,
+        global_batch_size=64,
+        rank=0,
+        world_size=1,
+        seed=cfg.seed,
     )
     stream = RoundStream(MixtureDraw(source, np.arange(k), np.full(k, 1.0 / k)), plan)
     network.train()

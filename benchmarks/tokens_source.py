@@ -33,22 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_io import write_result  # this folder: benchmarks run as scripts
+from bench_io import best_seconds, write_result  # this folder: benchmarks run as scripts
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SEQ = 128
 BATCH = 64
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def source_throughput(corpus: Path, batches: int, seq: int) -> dict:
@@ -86,7 +77,7 @@ def source_throughput(corpus: Path, batches: int, seq: int) -> dict:
                     out[rows] = shards[s][offsets[rows, None] + span]
 
     tokens = batches * BATCH * seq
-    t_skillit, t_bare = best_of(through_skillit), best_of(bare)
+    t_skillit, t_bare = best_seconds(through_skillit, 3), best_seconds(bare, 3)
     return {
         "seq": seq,
         "tokens": tokens,
@@ -131,7 +122,7 @@ def prepare_throughput(corpus: Path) -> dict:
     tok_path = corpus / manifest.tokenizer
     tokenizer = load_tokenizer(tok_path)
     docs = list(python_sources())
-    t_encode = best_of(lambda: tokenizer.encode_batch(docs, add_special_tokens=False), 2)
+    t_encode = best_seconds(lambda: tokenizer.encode_batch(docs, add_special_tokens=False), 2)
     tokens = sum(len(e.ids) + 1 for e in tokenizer.encode_batch(docs, add_special_tokens=False))
 
     def run_prepare():
@@ -146,7 +137,7 @@ def prepare_throughput(corpus: Path) -> dict:
                 PrepareOptions(progress=False),
             )
 
-    t_prepare = best_of(run_prepare, 2)
+    t_prepare = best_seconds(run_prepare, 2)
     return {
         "tokens": tokens,
         "encode_batch_tok_s": tokens / t_encode,

@@ -81,6 +81,7 @@ class SkillItCallback(L.Callback):
         self.plots = plots
         self.rounds_done = 0
         self._lookup = None  # source skill id -> training skill index
+        self._pad_id = 0  # the source's, read once (a source may derive it)
         self._delivered: torch.Tensor | None = None  # (2, k): samples and tokens this round
         self._delivered_round = 0
         self._restored_delivered: tuple[int, list] | None = None
@@ -141,6 +142,7 @@ class SkillItCallback(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._lookup is None:
             self._lookup = trainer.datamodule.skill_lookup().to(pl_module.device)
+            self._pad_id = trainer.datamodule.source.pad_id
         k, round_t = len(self.train_skills), trainer.current_epoch + 1
         restored, self._restored_delivered = self._restored_delivered, None
         if restored is not None and restored[0] == round_t:  # resumed inside this round
@@ -151,7 +153,7 @@ class SkillItCallback(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         skills = self._lookup[batch["skill"]]
-        tokens = (batch["input_ids"] != trainer.datamodule.source.pad_id).sum(1)
+        tokens = (batch["input_ids"] != self._pad_id).sum(1)
         self._delivered[0].index_add_(0, skills, torch.ones_like(skills, dtype=torch.float64))
         self._delivered[1].index_add_(0, skills, tokens.double())
 

@@ -19,7 +19,13 @@ from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from omegaconf import OmegaConf
 
 from skillit import jsonio
-from skillit.build import build_network, build_parts, check_sequence_length, load_initial_weights
+from skillit.build import (
+    RunParts,
+    build_network,
+    build_parts,
+    check_sequence_length,
+    load_initial_weights,
+)
 from skillit.callback import SkillItCallback
 from skillit.checkpoints import RoundCheckpoint, read_checkpoint
 from skillit.config import RunConfig, config_to_yaml
@@ -148,6 +154,21 @@ def train(
         return _train(cfg, run_dir, resume, extra_callbacks)
 
 
+def build_datamodule(cfg: RunConfig, parts: RunParts) -> SkillDataModule:
+    """The run's data module: its rounds, batches and loader settings from the config."""
+    return SkillDataModule(
+        parts.source,
+        parts.train_skills,
+        parts.eval_skills,
+        round_lengths(cfg.trainer.max_steps, cfg.mixing.rounds),
+        global_batch_size=cfg.data.global_batch_size,
+        eval_batch_size=cfg.data.eval_batch_size,
+        num_workers=cfg.data.num_workers,
+        seed=cfg.seed,
+        plan_block_steps=cfg.data.plan_block_steps,
+    )
+
+
 def inside_round_callbacks(strategy) -> list[L.Callback]:
     """The callbacks of a strategy that changes the mixture inside rounds (none for most)."""
     if isinstance(strategy, ODMStrategy):
@@ -164,19 +185,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         torch.set_num_threads(cfg.trainer.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     parts = build_parts(cfg)
-    lengths = round_lengths(cfg.trainer.max_steps, cfg.mixing.rounds)
-
-    dm = SkillDataModule(
-        parts.source,
-        parts.train_skills,
-        parts.eval_skills,
-        lengths,
-        global_batch_size=cfg.data.global_batch_size,
-        eval_batch_size=cfg.data.eval_batch_size,
-        num_workers=cfg.data.num_workers,
-        seed=cfg.seed,
-        plan_block_steps=cfg.data.plan_block_steps,
-    )
+    dm = build_datamodule(cfg, parts)
+    lengths = dm.round_lengths
     check_sequence_length(cfg, dm.validation_examples().input_ids.shape[1])
     network = build_network(cfg, parts.source.tokenizer.get_vocab_size())
     if cfg.model.init_from:

@@ -12,6 +12,7 @@ from skillit.config import load_config
 from skillit.errors import SkillitError
 from skillit.mixing.strategies import AioliStrategy, build_strategy
 from skillit.mixing.updates import aioli_interactions, aioli_normalise, aioli_update
+from skillit.mixture_export import load_run_history
 
 NAMES = ["s1", "s2", "s3"]
 
@@ -201,17 +202,12 @@ AIOLI_RUN = (
 )
 
 
-def history(run_dir):
-    lines = (run_dir / "mixture_history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
-
-
 @pytest.mark.slow  # one short run
 def test_a_run_probes_each_round_but_the_last_and_its_history_replays(run_config, tmp_path):
     from skillit.train import train
 
     train(run_config(tmp_path / "run", *AIOLI_RUN))
-    records = history(tmp_path / "run")
+    records = load_run_history(tmp_path / "run")
     assert [r["block_steps"] for r in records] == [[4, 2, 2, 2], [4, 2, 2, 2], [10]]
     for r in records[:2]:
         probes = r["block_weights"][1:]
@@ -244,7 +240,7 @@ def test_an_aioli_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_c
     with pytest.raises(KeyboardInterrupt):
         train(cfg, extra_callbacks=[CtrlCInRoundTwo()])
     train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt")
-    full, resumed = history(full_dir), history(cut_dir)
+    full, resumed = load_run_history(full_dir), load_run_history(cut_dir)
     assert [h["round"] for h in resumed] == [1, 2, 3]
     assert len({tuple(h["next_weights"].values()) for h in full}) >= 2  # it did move
     for a, b in zip(full, resumed):

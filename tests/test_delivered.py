@@ -3,35 +3,21 @@ in mixture_history.jsonl; they must equal what the round's plan draws."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from skillit.build import build_parts
-from skillit.data import SkillDataModule
-from skillit.sampling import block_skill_order, round_lengths, round_skill_order
+from skillit.mixture_export import load_run_history
+from skillit.sampling import block_skill_order, round_skill_order
+from skillit.train import build_datamodule
 
 pytestmark = pytest.mark.slow  # each test trains a tiny run
-
-
-def history(run_dir):
-    lines = (run_dir / "mixture_history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
 
 
 def replayed_tokens(cfg, record, round_number) -> list[int]:
     """Non-pad tokens per training skill of the round, drawn again through the data module."""
     parts = build_parts(cfg)
-    lengths = round_lengths(cfg.trainer.max_steps, cfg.mixing.rounds)
-    dm = SkillDataModule(
-        parts.source,
-        parts.train_skills,
-        parts.eval_skills,
-        lengths,
-        global_batch_size=cfg.data.global_batch_size,
-        seed=cfg.seed,
-    )
+    dm = build_datamodule(cfg, parts)
     dm.set_mixture(list(record["weights"].values()))
     lookup = dm.skill_lookup()
     tokens = np.zeros(len(parts.train_skills), dtype=np.int64)
@@ -53,7 +39,7 @@ def test_a_mixture_rounds_delivered_samples_and_tokens_equal_its_plan(run_config
         "mixing.weights=[0.5,0.3,0.2]",
     )
     train(cfg)
-    records = history(tmp_path / "run")
+    records = load_run_history(tmp_path / "run")
     g = cfg.data.global_batch_size
     for record in records:
         planned = round_skill_order([0.5, 0.3, 0.2], 6 * g, cfg.seed, record["round"])
@@ -79,7 +65,7 @@ def test_an_odm_rounds_delivered_samples_equal_its_blocks_plans(run_config, tmp_
     )
     train(cfg)
     g = cfg.data.global_batch_size
-    for record in history(tmp_path / "odm"):
+    for record in load_run_history(tmp_path / "odm"):
         counts = np.zeros(3, dtype=np.int64)
         for j, (steps, w) in enumerate(zip(record["block_steps"], record["block_weights"])):
             labels = block_skill_order(w, steps * g, cfg.seed, record["round"], j)

@@ -5,11 +5,11 @@ an uninterrupted run, for a mixture strategy, ODM (blocks published inside round
 
 from __future__ import annotations
 
-import json
-
 import lightning as L
 import numpy as np
 import pytest
+
+from skillit.plots import read_history
 
 pytestmark = pytest.mark.slow  # each test trains a run three times
 
@@ -40,10 +40,6 @@ def random_kills(seed: int, steps: int, round_steps: int) -> tuple[int, int]:
     return int(first), int(second)
 
 
-def lines(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def run_killed_twice(run_config, tmp_path, overrides, kills):
     from skillit.train import train
 
@@ -69,7 +65,7 @@ def run_killed_twice(run_config, tmp_path, overrides, kills):
 
 
 def compare_histories(full, cut, keys):
-    a, b = lines(full / "mixture_history.jsonl"), lines(cut / "mixture_history.jsonl")
+    a, b = read_history(full / "mixture_history.jsonl"), read_history(cut / "mixture_history.jsonl")
     assert [r["round"] for r in a] == [r["round"] for r in b]
     for ra, rb in zip(a, b):
         for key in keys:
@@ -82,7 +78,7 @@ def compare_histories(full, cut, keys):
             np.testing.assert_allclose(
                 np.array(va, dtype=float), np.array(vb, dtype=float), rtol=1e-6
             )
-    ea, eb = lines(full / "eval_history.jsonl"), lines(cut / "eval_history.jsonl")
+    ea, eb = read_history(full / "eval_history.jsonl"), read_history(cut / "eval_history.jsonl")
     assert [e["step"] for e in ea] == [e["step"] for e in eb]
 
 

@@ -13,6 +13,7 @@ from skillit.config import load_config
 from skillit.errors import SkillitError
 from skillit.mixing.strategies import ODMStrategy, build_strategy
 from skillit.mixing.updates import odm_exploration, odm_policy, odm_reward_estimate
+from skillit.mixture_export import load_run_history
 from skillit.online import odm_blocks
 
 NAMES = ["s1", "s2", "s3"]
@@ -152,11 +153,6 @@ def test_the_factory_builds_it_from_the_options():
         )
 
 
-def history(run_dir):
-    lines = (run_dir / "mixture_history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
-
-
 ODM_RUN = (
     "trainer.max_steps=24",
     "mixing.rounds=3",
@@ -175,7 +171,7 @@ def test_block_mixtures_move_inside_rounds_and_do_not_depend_on_loader_workers(
 
     train(run_config(tmp_path / "w0", *ODM_RUN))
     train(run_config(tmp_path / "w2", *ODM_RUN, "data.num_workers=2"))
-    a, b = history(tmp_path / "w0"), history(tmp_path / "w2")
+    a, b = load_run_history(tmp_path / "w0"), load_run_history(tmp_path / "w2")
     assert [r["round"] for r in a] == [1, 2, 3]
     for ra, rb in zip(a, b):
         assert ra["block_weights"] == rb["block_weights"]
@@ -207,7 +203,7 @@ def test_an_odm_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_con
     with pytest.raises(KeyboardInterrupt):
         train(cfg, extra_callbacks=[CtrlCInRoundThree()])
     train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt")
-    full, resumed = history(full_dir), history(cut_dir)
+    full, resumed = load_run_history(full_dir), load_run_history(cut_dir)
     assert [h["round"] for h in resumed] == [1, 2, 3]
     for a, b in zip(full, resumed):
         np.testing.assert_allclose(

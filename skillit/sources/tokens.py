@@ -36,6 +36,17 @@ GATHER_BELOW = 256
 PAD_TOKENS = ("<pad>", "<|padding|>", "[PAD]", "<|pad|>")
 
 
+def pad_id_of(tokenizer: Tokenizer, vocab_size: int) -> int:
+    """The tokenizer's padding token, else an id outside the vocabulary: windows are full, so
+    nothing is padded, and a pad id must never equal a token of the text (the end-of-document
+    token in particular), or the text's tokens would count as padding."""
+    for name in PAD_TOKENS:
+        token = tokenizer.token_to_id(name)
+        if token is not None:
+            return int(token)
+    return vocab_size
+
+
 @dataclass
 class TokensSourceConfig:
     path: str | None = None  # a folder written by `skillit prepare`
@@ -87,6 +98,7 @@ class TokensSource:
                         "one shard; add text, prepare with a larger --docs-per-shard, or lower "
                         "model.max_seq_len"
                     )
+        self._pad_id = pad_id_of(self._tokenizer, self.manifest.vocab_size)
         self._maps: dict[Path, np.ndarray] = {}  # opened in the process that reads
         # per skill: the train shards that hold a window, and how many window starts each has
         self._usable = [[(p, t) for p, t in shards if t >= self.seq_len] for shards in self._train]
@@ -128,14 +140,7 @@ class TokensSource:
 
     @property
     def pad_id(self) -> int:
-        """The tokenizer's padding token, else an id outside the vocabulary: windows are full,
-        so nothing is padded, and a pad id must never equal a token of the text (the
-        end-of-document token in particular), or the text's tokens would count as padding."""
-        for name in PAD_TOKENS:
-            token = self._tokenizer.token_to_id(name)
-            if token is not None:
-                return int(token)
-        return self.manifest.vocab_size
+        return self._pad_id
 
     def natural_proportions(self) -> np.ndarray:
         tokens = np.array([sum(n for _, n in shards) for shards in self._train], dtype=np.float64)
