@@ -17,8 +17,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from skillit.errors import SkillitError
+from skillit.mixing import registry
+from skillit.mixing.aioli import AioliConfig
+from skillit.mixing.doremi import DoReMiConfig
+from skillit.mixing.odm import ODMConfig
 from skillit.mixing.settings import SETTINGS
-from skillit.mixing.strategies import STRATEGY_NAMES
+from skillit.mixing.skillit import SkillItConfig
 from skillit.sampling import round_lengths
 from skillit.sources.jsonl import JsonlSourceConfig
 from skillit.sources.natinst.config import NatInstSourceConfig
@@ -172,89 +176,10 @@ class ScheduleEntry:
 
 
 @dataclass
-class DoReMiConfig:
-    """DoReMi-style online reweighting (mixing.strategy=doremi; Xie et al. 2023, arXiv 2305.10429).
-
-    Defaults are the paper's: step size eta 1 and smoothing c 1e-3 (the authors' sample run
-    scripts, sangmichaelxie/doremi, use c = 1e-4).
-    """
-
-    reference: str | None = None  # a skillit checkpoint (.ckpt) of the reference model
-    eta: float = 1.0
-    smoothing: float = 1e-3  # c: weight of the uniform distribution mixed into every update
-
-    def __post_init__(self) -> None:
-        if not math.isfinite(self.eta) or self.eta < 0:
-            raise SkillitError(f"mixing.doremi.eta must be a finite number >= 0, got {self.eta}")
-        if not 0.0 <= self.smoothing <= 1.0:
-            raise SkillitError(f"mixing.doremi.smoothing must be in [0, 1], got {self.smoothing}")
-
-
-@dataclass
-class ODMConfig:
-    """Online Data Mixing (mixing.strategy=odm; Albalak et al. 2023, arXiv 2312.02406).
-
-    EXP3 rewarded by each skill's training loss. Defaults: an update every step and no warm-up
-    (the paper's cadence; its 1B runs warm up 2000 steps, the authors' scripts'
-    data_sampling_warmup_steps), smoothing alpha 0.9 (the default of the authors' smoothed
-    reward in alon-albalak/online-data-mixing).
-    """
-
-    alpha: float = 0.9  # R̂ <- alpha R̂ + (1 - alpha) reward
-    update_every: int = 1  # steps between updates; 0: once per round, at its end
-    warmup_steps: int = 0  # steps on the uniform mixture before the first update
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.alpha < 1.0:
-            raise SkillitError(f"mixing.odm.alpha must be in [0, 1), got {self.alpha}")
-        if isinstance(self.update_every, bool) or self.update_every < 0:
-            raise SkillitError(
-                f"mixing.odm.update_every must be a number of steps >= 1, or 0 for once per "
-                f"round, got {self.update_every}"
-            )
-        if self.warmup_steps < 0:
-            raise SkillitError(f"mixing.odm.warmup_steps must be >= 0, got {self.warmup_steps}")
-
-
-@dataclass
-class AioliConfig:
-    """Aioli (mixing.strategy=aioli; Chen et al. 2024, arXiv 2411.05735).
-
-    Defaults are the authors' 3-domain SlimPajama script (HazyResearch/aioli,
-    scripts/arxiv_books_stackexchange/aioli/run.sh): eta 0.1, 4 sweeps of 6 steps per skill,
-    smoothed one-hot probes 0.5, EMA 0.5 of A^t, A normalised; a round there is 250 steps.
-    """
-
-    eta: float = 0.1
-    sweeps: int = 4  # LearnParams rounds: passes over the k probe mixtures per round
-    probe_steps: int = 6  # steps per probe mixture
-    one_hot_factor: float = 0.5  # probe weight on its skill (1: one-hot)
-    ema: float | None = 0.5  # A^t <- (1 - ema) A^t + ema A^{t-1}; null: none
-    normalise: bool = True  # shift A^t to >= 0 and scale it to sum 1
-    first_probe_round: int = 1  # rounds before it train on mixing.weights (the warm start)
-
-    def __post_init__(self) -> None:
-        if not math.isfinite(self.eta) or self.eta < 0:
-            raise SkillitError(f"mixing.aioli.eta must be a finite number >= 0, got {self.eta}")
-        for key in ("sweeps", "probe_steps", "first_probe_round"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or value < 1:
-                raise SkillitError(f"mixing.aioli.{key} must be an integer >= 1, got {value}")
-        if not 0.0 < self.one_hot_factor <= 1.0:
-            raise SkillitError(
-                f"mixing.aioli.one_hot_factor must be in (0, 1], got {self.one_hot_factor}"
-            )
-        if self.ema is not None and not 0.0 <= self.ema < 1.0:
-            raise SkillitError(f"mixing.aioli.ema must be in [0, 1) or null, got {self.ema}")
-
-
-@dataclass
 class MixingConfig:
     strategy: str = "random"
     setting: str = "continual_pretraining"
     rounds: int = 6  # T: the mixture can change at T-1 round boundaries; eval runs at every one
-    eta: float = 0.5
-    window: int = 3  # w: rounds of losses summed by Skill-It
     weights: list[float] | None = None  # manual mixture, or proportions for `random`
     schedule: list[ScheduleEntry] = field(default_factory=list)  # manual schedule
     graph: GraphConfig = field(default_factory=GraphConfig)
@@ -264,14 +189,18 @@ class MixingConfig:
     curriculum_reference: str | None = None  # checkpoint that scores them; null: the start model
     eval_every: int | None = None  # extra evaluations every N steps (curves); None: round ends only
     plots: bool = True
+    # One options section per strategy family (skillit.mixing.registry names each one's):
+    skillit: SkillItConfig = field(default_factory=SkillItConfig)  # skillit, static, no_graph
     doremi: DoReMiConfig = field(default_factory=DoReMiConfig)
     odm: ODMConfig = field(default_factory=ODMConfig)
     aioli: AioliConfig = field(default_factory=AioliConfig)
+    # The options of a strategy registered from outside skillit (its spec names their dataclass)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGY_NAMES:
+        if self.strategy not in registry.names():
             raise SkillitError(
-                f"mixing.strategy must be one of {list(STRATEGY_NAMES)}, got {self.strategy!r}"
+                f"mixing.strategy must be one of {list(registry.names())}, got {self.strategy!r}"
             )
         if self.setting not in SETTINGS:
             raise SkillitError(
@@ -279,10 +208,6 @@ class MixingConfig:
             )
         if self.rounds < 1:
             raise SkillitError(f"mixing.rounds must be >= 1, got {self.rounds}")
-        if not math.isfinite(self.eta) or self.eta < 0:
-            raise SkillitError(f"mixing.eta must be a finite number >= 0, got {self.eta}")
-        if self.window < 1:
-            raise SkillitError(f"mixing.window must be >= 1 (rounds), got {self.window}")
         if self.eval_every is not None and self.eval_every < 1:
             raise SkillitError(
                 f"mixing.eval_every must be >= 1 step (or null), got {self.eval_every}"

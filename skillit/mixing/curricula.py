@@ -17,11 +17,16 @@ lower is easier), and how many rows were eligible at each step.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from skillit.errors import SkillitError
+from skillit.mixing.base import BuildContext
+from skillit.mixing.fixed import RandomStrategy
 from skillit.sampling import derive_rng
+from skillit.weights import check_weights
 
 # Keys of the generators of a schedule's permutations (apart from every data-stream key).
 _PACED_KEY, _SKILL_KEY = 0x5C4ED, 0x5C11
@@ -108,3 +113,86 @@ def skill_order(scores: np.ndarray, skills: np.ndarray, hardest_first: bool) -> 
     present = np.unique(skills)
     means = np.array([s[skills == j].mean() for j in present])
     return present[ordered_rows(means, hardest_first)]
+
+
+# -- the strategies ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurriculumSchedule:
+    """How a curriculum orders a scored pool.
+
+    `level="sample"`: linear pacing over the samples' scores in `stages` stages (M);
+    `level="skill"`: the skills one after the other by mean score, then everything.
+    `hardest_first` turns either into its anticurriculum.
+    """
+
+    stages: int = 5
+    hardest_first: bool = False
+    level: str = "sample"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stages, bool) or not isinstance(self.stages, int) or self.stages < 1:
+            raise SkillitError(f"mixing.stages must be an integer >= 1, got {self.stages!r}")
+        if self.level not in ("sample", "skill"):
+            raise ValueError(f"level must be 'sample' or 'skill', got {self.level!r}")
+
+    def plan(
+        self, scores: np.ndarray, skills: np.ndarray, total_steps: int, batch: int, seed: int
+    ) -> SampleSchedule:
+        """The pool row of every training sample of the run (`skills`: each row's skill)."""
+        if self.level == "skill":
+            return skill_schedule(scores, skills, total_steps, batch, seed, self.hardest_first)
+        if self.stages > total_steps:
+            raise SkillitError(
+                f"mixing.stages={self.stages} is larger than trainer.max_steps={total_steps}"
+            )
+        return paced_schedule(scores, self.stages, total_steps, batch, seed, self.hardest_first)
+
+
+CURRICULA = {
+    "curriculum": ("sample", False),
+    "anticurriculum": ("sample", True),
+    "skill_curriculum": ("skill", False),
+    "skill_anticurriculum": ("skill", True),
+}
+
+
+class CurriculumStrategy(RandomStrategy):
+    """A fixed skill mixture to draw the pool from; :attr:`schedule` orders the pool's samples
+    (skillit.curriculum.CurriculumCallback scores the pool and hands the order to the data)."""
+
+    name = "curriculum"
+
+    def __init__(
+        self,
+        proportions: Sequence[float],
+        schedule: CurriculumSchedule,
+        eval_skills: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(proportions, eval_skills)
+        self.schedule = schedule
+        self.name = next(
+            name
+            for name, (level, hardest) in CURRICULA.items()
+            if (level, hardest) == (schedule.level, schedule.hardest_first)
+        )
+
+    def pool_schedule(self) -> CurriculumSchedule:
+        return self.schedule
+
+
+def curriculum_builder(name: str) -> Callable[[BuildContext, None], CurriculumStrategy]:
+    """The build of curriculum `name` (see skillit.mixing.registry)."""
+    level, hardest_first = CURRICULA[name]
+
+    def build(ctx: BuildContext, options: None) -> CurriculumStrategy:
+        # M: by default one pacing stage per round
+        plan = CurriculumSchedule(ctx.stages or ctx.rounds, hardest_first, level)
+        if level == "skill":  # the authors draw a skill-stratified pool for the skill curricula
+            pool = np.full(ctx.num_skills, 1.0 / ctx.num_skills)
+        else:
+            pool = check_weights(ctx.natural, ctx.num_skills)
+        return CurriculumStrategy(pool, plan, ctx.eval_skills)
+
+    return build

@@ -1,0 +1,171 @@
+"""The one list of mixing strategies: name -> what the strategy needs and how to build it.
+
+Each entry (:class:`StrategySpec`) names its options section (`mixing.<section>`, a field of
+skillit.config.MixingConfig) and declares what it needs from the run:
+
+- `graph`: a skills graph (mixing.graph), k x m;
+- `reference`: a reference model's loss per eval skill (its section's `reference` checkpoint);
+- `natural`: the source's natural proportions over the training skills;
+- `eval_is_train`: skills.eval equal to skills.train, in the same order;
+- `pool`: a scored sample pool, ordered by the strategy (the curricula).
+
+The registry checks these before it calls the entry's `build(context, options)`, with one message
+per need, so a build can rely on what it declared. A strategy defined outside skillit registers
+itself with :func:`register`; its options come from `mixing.options` through the dataclass it
+names (see docs/adding-a-strategy.md). Numpy only: config, build and the CLI load no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from skillit.errors import SkillitError
+from skillit.mixing.aioli import build_aioli
+from skillit.mixing.base import BuildContext, MixingStrategy
+from skillit.mixing.curricula import CURRICULA, curriculum_builder
+from skillit.mixing.doremi import build_doremi
+from skillit.mixing.fixed import build_manual, build_random, build_stratified
+from skillit.mixing.odm import build_odm
+from skillit.mixing.skillit import build_no_graph, build_skillit, build_static
+
+NEEDS = ("graph", "reference", "natural", "eval_is_train", "pool")
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A mixing strategy as the build layer sees it."""
+
+    name: str  # the value of mixing.strategy
+    build: Callable[[BuildContext, Any], MixingStrategy]
+    summary: str  # one line, for listings and errors
+    section: str | None = None  # its options: mixing.<section> (a MixingConfig field)
+    options: type | None = None  # or, for a strategy from outside skillit: built from mixing.options
+    needs: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.needs) - set(NEEDS))
+        if unknown:
+            raise ValueError(f"strategy {self.name!r} declares unknown needs {unknown}; valid: {NEEDS}")
+        if self.section is not None and self.options is not None:
+            raise ValueError(f"strategy {self.name!r}: give a section or an options type, not both")
+
+
+_SPECS: dict[str, StrategySpec] = {}
+
+
+def register(spec: StrategySpec, replace: bool = False) -> StrategySpec:
+    """Add a strategy; its name becomes a valid mixing.strategy. Returns the spec."""
+    if spec.name in _SPECS and not replace:
+        raise ValueError(f"a strategy named {spec.name!r} is registered already")
+    _SPECS[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a strategy registered with :func:`register` (for tests and notebooks)."""
+    _SPECS.pop(name, None)
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_SPECS)
+
+
+def get(name: str) -> StrategySpec:
+    if name not in _SPECS:
+        raise SkillitError(
+            f"mixing.strategy {name!r} is unknown; valid strategies: {', '.join(_SPECS)}"
+        )
+    return _SPECS[name]
+
+
+def check_needs(spec: StrategySpec, ctx: BuildContext) -> None:
+    """Refuse a run that lacks what `spec` declared it needs (messages name the key)."""
+    name = spec.name
+    if "graph" in spec.needs and ctx.graph is None:
+        raise SkillitError(
+            f"mixing.strategy={name} needs a skills graph: set mixing.graph.path "
+            "(a file from `skillit graph learn`) or mixing.graph.matrix"
+        )
+    if "natural" in spec.needs and ctx.natural is None:
+        raise SkillitError(f"mixing.strategy={name} needs the source's natural proportions")
+    if "reference" in spec.needs and ctx.reference_losses is None:
+        key = f"mixing.{spec.section}.reference" if spec.section else "a reference checkpoint"
+        raise SkillitError(
+            f"mixing.strategy={name} needs the reference model's losses ({key}: a skillit "
+            "checkpoint)"
+        )
+    if "eval_is_train" in spec.needs and list(ctx.eval_skills) != list(ctx.train_skills):
+        raise SkillitError(
+            f"mixing.strategy={name} scores each training skill by the eval losses of the same "
+            f"skills, so skills.eval must equal skills.train in the same order; got "
+            f"{list(ctx.eval_skills)} and {list(ctx.train_skills)}"
+        )
+
+
+def build_strategy(name: str, ctx: BuildContext, options: Any = None) -> MixingStrategy:
+    """The strategy `name` for the run described by `ctx`, with its options section."""
+    spec = get(name)
+    check_needs(spec, ctx)
+    return spec.build(ctx, options)
+
+
+# -- the strategies that ship with skillit ---------------------------------------------------------
+
+_PAPER = "the paper's baseline"
+for _spec in (
+    StrategySpec("random", build_random, "the data's natural proportions (or mixing.weights)"),
+    StrategySpec("stratified", build_stratified, "uniform over the relevant skills"),
+    StrategySpec("manual", build_manual, "a fixed mixing.weights or a mixing.schedule"),
+    *(
+        StrategySpec(
+            name,
+            curriculum_builder(name),
+            f"{name.replace('_', ' ')} over a scored sample pool ({_PAPER})",
+            needs=frozenset({"pool"} | ({"natural"} if level == "sample" else set())),
+        )
+        for name, (level, _) in CURRICULA.items()
+    ),
+    StrategySpec(
+        "skillit",
+        build_skillit,
+        "Skill-It: online mirror descent over the skills graph",
+        section="skillit",
+        needs=frozenset({"graph"}),
+    ),
+    StrategySpec(
+        "static",
+        build_static,
+        "Skill-It's T = 1 ablation: the softmax over the graph",
+        section="skillit",
+        needs=frozenset({"graph"}),
+    ),
+    StrategySpec(
+        "no_graph",
+        build_no_graph,
+        "Skill-It with the identity graph (each skill by its own loss)",
+        section="skillit",
+    ),
+    StrategySpec(
+        "doremi",
+        build_doremi,
+        "DoReMi-style: excess loss over a reference model",
+        section="doremi",
+        needs=frozenset({"reference", "eval_is_train"}),
+    ),
+    StrategySpec(
+        "odm",
+        build_odm,
+        "Online Data Mixing: a bandit on training losses, inside rounds",
+        section="odm",
+    ),
+    StrategySpec(
+        "aioli",
+        build_aioli,
+        "Aioli: interactions from probe mixtures inside rounds",
+        section="aioli",
+        needs=frozenset({"eval_is_train"}),
+    ),
+):
+    register(_spec)

@@ -1,0 +1,188 @@
+"""Skill-It (Algorithm 1 of the paper) and its two ablations, with their options section.
+
+- skillit: online mirror descent, p_{t+1}[i] ∝ exp(eta * sum over the last `window` rounds of
+  (A @ L)[i]) from the skills graph A (k x m) and the eval losses L;
+- static: the T = 1 ablation, the softmax over eta times A's row sums, never updated;
+- no_graph: Skill-It with A = identity matched by name (p ∝ exp(eta * own loss)).
+
+All three read `mixing.skillit.eta`; skillit and no_graph also `mixing.skillit.window`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from skillit.errors import SkillitError, SkillitWarning
+from skillit.mixing import updates
+from skillit.mixing.base import BuildContext, MixingStrategy
+
+
+@dataclass
+class SkillItConfig:
+    """Skill-It's options (mixing.skillit; also read by static and no_graph).
+
+    Defaults are the paper's LEGO setting (eta 0.5, window 3 rounds); the experiment files set
+    each paper setting's own.
+    """
+
+    eta: float = 0.5  # step size of the exponentiated update
+    window: int = 3  # w: rounds of losses summed into each update
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.eta) or self.eta < 0:
+            raise SkillitError(f"mixing.skillit.eta must be a finite number >= 0, got {self.eta}")
+        if isinstance(self.window, bool) or self.window < 1:
+            raise SkillitError(
+                f"mixing.skillit.window must be an integer >= 1 (rounds), got {self.window}"
+            )
+
+
+class SkillItStrategy(MixingStrategy):
+    """Skill-It: p_{t+1}[i] ∝ exp(eta * sum over the last `window` rounds of (A @ L)[i])."""
+
+    name = "skillit"
+    uses_losses = True
+
+    def __init__(
+        self,
+        graph: np.ndarray,
+        eta: float,
+        window: int,
+        eval_skills: Sequence[str] | None = None,
+    ) -> None:
+        self.graph = np.asarray(graph, dtype=np.float64)
+        self.eta = float(eta)
+        self.window = int(window)
+        if self.window != window or self.window < 1:
+            raise ValueError(f"window must be an integer >= 1 (rounds), got {window!r}")
+        updates.skillit_initial(self.graph, self.eta)  # fails fast on a bad graph or eta
+        if eval_skills is not None and len(eval_skills) != self.graph.shape[1]:
+            raise SkillitError(
+                f"the graph has {self.graph.shape[1]} columns but skills.eval names "
+                f"{len(eval_skills)} skills; give one column per evaluation skill"
+            )
+        super().__init__(self.graph.shape[0], eval_skills)
+        self._history: list[tuple[int, np.ndarray]] = []  # (round, losses), oldest first
+
+    @property
+    def num_eval(self) -> int:
+        return self.graph.shape[1]
+
+    def initial_weights(self) -> np.ndarray:
+        return updates.skillit_initial(self.graph, self.eta)
+
+    def loss_window(self) -> np.ndarray:
+        """The losses of the rounds inside the window (w', m), oldest first."""
+        return np.array([losses for _, losses in self._history]).reshape(-1, self.num_eval)
+
+    def _next(self, round_number: int, losses: np.ndarray) -> np.ndarray:
+        # The window spans rounds (t - w, t]: a round is counted once, whatever the eval interval.
+        kept = [(r, v) for r, v in self._history if round_number - self.window < r < round_number]
+        self._history = kept + [(round_number, losses.copy())]
+        return updates.skillit_update(self.graph, self.loss_window(), self.eta)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "window": [
+                {"round": r, "losses": [float(v) for v in losses]} for r, losses in self._history
+            ]
+        }
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        history = []
+        for item in state.get("window", []):
+            losses = np.asarray(item["losses"], dtype=np.float64)
+            if losses.shape != (self.num_eval,):
+                raise SkillitError(
+                    f"the checkpoint's loss window has {losses.size} eval skills but this run has "
+                    f"{self.num_eval}; resume with the same skills.eval"
+                )
+            history.append((int(item["round"]), losses))
+        self._history = history
+
+
+def identity_columns(train_skills: Sequence[str], eval_skills: Sequence[str]) -> np.ndarray:
+    """The identity over the training skills, restricted to the eval skills' columns (by name).
+
+    A[i, j] = 1 when training skill i is eval skill j. In fine-tuning (eval skills a subset of the
+    training skills) this keeps the targets' columns, as the authors' ablation does.
+    """
+    train, evals = list(train_skills), list(eval_skills)
+    missing = [e for e in evals if e not in train]
+    if missing:
+        raise SkillitError(
+            f"mixing.strategy=no_graph weights each skill by its own loss, so every skill of "
+            f"skills.eval must be a training skill; {missing} are not in skills.train {train}"
+        )
+    return np.array([[float(t == e) for e in evals] for t in train])
+
+
+class NoGraphStrategy(SkillItStrategy):
+    """The 'no graph' ablation: Skill-It with A = identity matched by name (p ∝ exp(eta * L))."""
+
+    name = "no_graph"
+
+    def __init__(
+        self,
+        train_skills: Sequence[str],
+        eval_skills: Sequence[str],
+        eta: float,
+        window: int,
+    ) -> None:
+        super().__init__(identity_columns(train_skills, eval_skills), eta, window, eval_skills)
+
+
+class StaticStrategy(MixingStrategy):
+    """The T = 1 ablation: softmax over eta times A's row sums, never updated."""
+
+    name = "static"
+
+    def __init__(
+        self, graph: np.ndarray, eta: float, eval_skills: Sequence[str] | None = None
+    ) -> None:
+        self.graph = np.asarray(graph, dtype=np.float64)
+        self.eta = float(eta)
+        self._p = updates.static_weights(self.graph, self.eta)  # checks graph and eta
+        super().__init__(self.graph.shape[0], eval_skills)
+
+    def initial_weights(self) -> np.ndarray:
+        return self._p.copy()
+
+
+# -- builds (see skillit.mixing.registry) ---------------------------------------------------------
+
+
+def _run_graph(ctx: BuildContext, name: str) -> np.ndarray:
+    graph = np.asarray(ctx.graph, dtype=np.float64)
+    if graph.shape[0] != ctx.num_skills:
+        raise SkillitError(
+            f"the graph has {graph.shape[0]} rows but there are {ctx.num_skills} training skills "
+            "(mixing.graph)"
+        )
+    if not (graph > 0).any():
+        warnings.warn(
+            f"the skills graph has no positive entry between skills.train and skills.eval, so "
+            f"mixing.strategy={name} keeps a uniform mixture; check mixing.graph",
+            SkillitWarning,
+            stacklevel=3,
+        )
+    return graph
+
+
+def build_skillit(ctx: BuildContext, options: SkillItConfig) -> SkillItStrategy:
+    graph = _run_graph(ctx, "skillit")
+    return SkillItStrategy(graph, options.eta, options.window, ctx.eval_skills)
+
+
+def build_static(ctx: BuildContext, options: SkillItConfig) -> StaticStrategy:
+    return StaticStrategy(_run_graph(ctx, "static"), options.eta, ctx.eval_skills)
+
+
+def build_no_graph(ctx: BuildContext, options: SkillItConfig) -> NoGraphStrategy:
+    return NoGraphStrategy(ctx.train_skills, ctx.eval_skills, options.eta, options.window)
