@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-INSIDE_ROUND_CALLBACKS = ("TrainingLossCallback", "ProbeCallback")
+INSIDE_ROUND_CALLBACKS = ("TrainingLossCallback", "BlockEvalCallback")
 
 
 def make_timer():
@@ -103,12 +103,12 @@ def measure(
     fit = timer.train_end - timer.train_start
     boundary, evaluation = sum(timer.boundaries), sum(timer.evals)
     inside = sum(
-        getattr(c, "update_seconds", 0.0) + getattr(c, "probe_eval_seconds", 0.0)
+        getattr(c, "update_seconds", 0.0) + getattr(c, "block_eval_seconds", 0.0)
         for c in timer.inside
     )
     probe_steps = 0
     for c in timer.inside:
-        if type(c).__name__ == "ProbeCallback":
+        if type(c).__name__ == "BlockEvalCallback":
             s = c.strategy
             probe_steps = s.probe_total * sum(
                 s.probes_in(t) for t in range(1, cfg.mixing.rounds + 1)

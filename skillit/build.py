@@ -8,24 +8,18 @@ mixtures planned by processes that never train.
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from skillit.config import RunConfig
-from skillit.errors import SkillitError, SkillitWarning
+from skillit.errors import SkillitError
 from skillit.graph.io import SkillGraph, graph_from_config, load_graph, treat_negative
-from skillit.mixing.settings import check_setting, stratified_mask
-from skillit.mixing.strategies import (
-    AioliStrategy,
-    CurriculumSchedule,
-    CurriculumStrategy,
-    MixingStrategy,
-    build_strategy,
-)
+from skillit.mixing import registry
+from skillit.mixing.base import BuildContext, MixingStrategy
+from skillit.mixing.curricula import CurriculumSchedule
+from skillit.mixing.settings import check_setting
 from skillit.sampling import round_lengths
 from skillit.sources.base import SkillSource
 from skillit.sources.jsonl import JsonlSource
@@ -34,8 +28,6 @@ from skillit.sources.rendered import RenderedSource
 from skillit.sources.synthetic import AdditionSource, ComposeSource, LegoSource
 from skillit.sources.tokens import TokensSource
 from skillit.tokenization import load_tokenizer
-
-GRAPH_STRATEGIES = ("skillit", "static")
 
 
 def model_tokenizer(cfg: RunConfig) -> Path | None:
@@ -199,26 +191,54 @@ def natural_weights(source: SkillSource, train: list[str]) -> np.ndarray:
     return w / w.sum()
 
 
-def doremi_reference_losses(
-    cfg: RunConfig, source: SkillSource, evals: list[str]
+def reference_losses(
+    cfg: RunConfig, source: SkillSource, evals: list[str], spec: registry.StrategySpec
 ) -> list[float] | None:
-    """The reference model's per-skill eval losses (mixing.doremi.reference), for doremi only."""
-    if cfg.mixing.strategy != "doremi":
+    """A reference model's per-skill eval losses, for a strategy that needs them: the checkpoint
+    at `mixing.<section>.reference` scored on the run's validation sets."""
+    if "reference" not in spec.needs:
         return None
-    path = cfg.mixing.doremi.reference
+    key = f"mixing.{spec.section}.reference"
+    path = getattr(strategy_options(cfg, spec), "reference", None)
     if path is None:
         raise SkillitError(
-            "mixing.strategy=doremi needs mixing.doremi.reference: a skillit checkpoint of the "
-            "reference model (e.g. RUN/checkpoints/last.ckpt of a stratified or random run)"
+            f"mixing.strategy={spec.name} needs {key}: a skillit checkpoint of the reference "
+            "model (e.g. RUN/checkpoints/last.ckpt of a stratified or random run)"
         )
     if not Path(path).is_file():
-        raise SkillitError(f"mixing.doremi.reference: no checkpoint at {path}")
-    from skillit.model.evaluation import evaluate_validation_sets  # torch: only for doremi
+        raise SkillitError(f"{key}: no checkpoint at {path}")
+    from skillit.model.evaluation import evaluate_validation_sets  # torch: only when needed
 
     network = build_network(cfg, source.tokenizer.get_vocab_size())
-    load_initial_weights(network, path, key="mixing.doremi.reference")
+    load_initial_weights(network, path, key=key)
     scored = evaluate_validation_sets(network, source, evals, cfg.model.eval_loss)
     return [float(v) for v in scored["loss"]]
+
+
+def strategy_options(cfg: RunConfig, spec: registry.StrategySpec):
+    """The options of `spec`: its section of cfg.mixing, or its dataclass from mixing.options."""
+    given = dict(cfg.mixing.options)
+    if spec.section is not None:
+        if given:
+            raise SkillitError(
+                f"mixing.options {sorted(given)}: mixing.strategy={spec.name} reads its options "
+                f"from mixing.{spec.section}; mixing.options is for strategies registered from "
+                "outside skillit"
+            )
+        return getattr(cfg.mixing, spec.section)
+    if spec.options is None:
+        if given:
+            raise SkillitError(
+                f"mixing.options {sorted(given)}: mixing.strategy={spec.name} takes no options"
+            )
+        return None
+    try:
+        return spec.options(**given)
+    except TypeError as exc:
+        valid = list(getattr(spec.options, "__dataclass_fields__", {}))
+        raise SkillitError(
+            f"mixing.options for mixing.strategy={spec.name}: {exc}; valid keys: {valid}"
+        ) from None
 
 
 def build_mixing(
@@ -226,50 +246,26 @@ def build_mixing(
 ) -> MixingPlan:
     m = cfg.mixing
     check_setting(m.setting, train, evals)
+    spec = registry.get(m.strategy)
+    options = strategy_options(cfg, spec)
     graph = load_run_graph(cfg, train, evals)
-    if graph is None and m.strategy in GRAPH_STRATEGIES:
-        raise SkillitError(
-            f"mixing.strategy={m.strategy} needs a skills graph: set mixing.graph.path "
-            "(a file from `skillit graph learn`) or mixing.graph.matrix"
-        )
-    relevant = None
-    if m.strategy == "stratified" and m.setting != "continual_pretraining":
-        if graph is None:
-            raise SkillitError(
-                f"the stratified baseline in setting {m.setting} samples prerequisites of the "
-                "targets, which come from the graph: set mixing.graph.path or mixing.graph.matrix"
-            )
-        relevant = stratified_mask(m.setting, train, evals, graph)
-    strategy = build_strategy(
-        m.strategy,
-        reference_losses=doremi_reference_losses(cfg, source, evals),
-        smoothing=m.doremi.smoothing,
-        train_skills=train,
-        eval_skills=evals,
-        graph=graph,
-        eta=m.doremi.eta if m.strategy == "doremi" else m.eta,
-        window=m.window,
-        weights=m.weights,
-        schedule=[(e.start_round, e.weights) for e in m.schedule] or None,
-        natural_proportions=natural_weights(source, train),
-        relevant=relevant,
-        stages=m.stages or m.rounds,  # M; by default one pacing stage per round
-        odm=dataclasses.asdict(m.odm),
-        aioli=dataclasses.asdict(m.aioli),
+    reference = reference_losses(cfg, source, evals, spec)
+    context = BuildContext(
+        train_skills=list(train),
+        eval_skills=list(evals),
+        setting=m.setting,
         rounds=m.rounds,
+        round_lengths=tuple(round_lengths(cfg.trainer.max_steps, m.rounds)),
         seed=cfg.seed,
+        graph=graph,
+        natural=natural_weights(source, train),
+        reference_losses=None if reference is None else np.asarray(reference),
+        weights=None if m.weights is None else np.asarray(m.weights, dtype=np.float64),
+        schedule=tuple((e.start_round, tuple(e.weights)) for e in m.schedule) or None,
+        stages=m.stages,
     )
-    if graph is not None and m.strategy in GRAPH_STRATEGIES and not (graph > 0).any():
-        warnings.warn(
-            f"the skills graph has no positive entry between skills.train and skills.eval, so "
-            f"mixing.strategy={m.strategy} keeps a uniform mixture; check mixing.graph",
-            SkillitWarning,
-            stacklevel=2,
-        )
-    if isinstance(strategy, AioliStrategy):
-        strategy.check_rounds(round_lengths(cfg.trainer.max_steps, m.rounds))
-    curriculum = strategy.schedule if isinstance(strategy, CurriculumStrategy) else None
-    return MixingPlan(strategy, curriculum, graph)
+    strategy = registry.build_strategy(m.strategy, context, options)
+    return MixingPlan(strategy, strategy.pool_schedule(), graph)
 
 
 @dataclass

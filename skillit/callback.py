@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from skillit import jsonio
 from skillit.errors import SkillitError
-from skillit.mixing.strategies import MixingStrategy
+from skillit.mixing.base import MixingStrategy
 from skillit.plots import plot_run
 from skillit.weights import check_weights
 

@@ -7,7 +7,7 @@ the wrong type are errors that name the key and the file (or the command line).
 
 from __future__ import annotations
 
-import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from skillit.errors import SkillitError
+from skillit.errors import SkillitError, SkillitWarning
 from skillit.mixing import registry
 from skillit.mixing.aioli import AioliConfig
 from skillit.mixing.doremi import DoReMiConfig
@@ -427,13 +427,32 @@ def dotlist(overrides: Sequence[str], origin: str = "command-line override") -> 
     return origin, OmegaConf.from_dotlist(list(overrides))
 
 
+# Keys that moved: old configs and saved runs still load, with a warning naming the new key.
+RENAMED_KEYS = {"mixing.eta": "mixing.skillit.eta", "mixing.window": "mixing.skillit.window"}
+
+
+def _rename_legacy(origin: str, node: Any) -> Any:
+    if not isinstance(node, DictConfig):
+        return node
+    for old, new in RENAMED_KEYS.items():
+        parent, _, leaf = old.rpartition(".")
+        section = OmegaConf.select(node, parent, default=None)
+        if not isinstance(section, DictConfig) or leaf not in section:
+            continue
+        value = section.pop(leaf)
+        if OmegaConf.select(node, new, default=None) is None:
+            OmegaConf.update(node, new, value, merge=True)
+        warnings.warn(f"{origin}: {old} is now {new}", SkillitWarning, stacklevel=3)
+    return node
+
+
 def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> RunConfig:
     """Merge defaults, YAML files (in order) and `key=value` overrides into a validated RunConfig."""
     layers: list[tuple[str, Any]] = []
     for file in files:
         layers.extend((f"config file {path}", node) for path, node in read_yaml(Path(file)))
     layers.append(dotlist(overrides))
-    return merge_structured(RunConfig, layers)
+    return merge_structured(RunConfig, [(o, _rename_legacy(o, n)) for o, n in layers])
 
 
 def flatten_keys(node: Any, prefix: str = "") -> dict[str, Any]:

@@ -19,7 +19,7 @@ import lightning as L
 import numpy as np
 
 from skillit.build import load_initial_weights
-from skillit.mixing.strategies import CurriculumSchedule
+from skillit.mixing.curricula import CurriculumSchedule
 from skillit.model.evaluation import score_samples
 
 

@@ -10,8 +10,10 @@ The data module owns neither: `SkillItCallback` hands it the strategy's mixture 
 round, the first one included, and `CurriculumCallback` the admitted pool. A round can also be
 drawn in blocks of steps, each with exact counts of its own (:class:`BlockDraw`): blocks of one
 mixture with `data.plan_block_steps` (a loader then starts in the same time whatever the round's
-length), or a strategy's own blocks through `block_planner` (Aioli's probes, ODM's updates inside
-a round, published while the round trains through :class:`LiveMixtures`).
+length), or a strategy's own blocks through `block_planner` (its `round_blocks`: Aioli's probes, ODM's
+updates inside a round, published while the round trains through :class:`LiveMixtures`). The
+mixtures published inside a round are part of the data module's checkpoint state, so a run
+resumed inside the round draws its blocks from them.
 
 Determinism: the skills of a round's samples are fixed by (seed, round) (see skillit.sampling); the
 samples of global batch b by (seed, round, b). `data.global_batch_size` counts every rank's rows;
@@ -25,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -32,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from skillit.errors import SkillitError
+from skillit.mixing.base import Block
 from skillit.mixing.curricula import SampleSchedule
 from skillit.sampling import (
     batch_rng,
@@ -127,18 +131,8 @@ class MixtureDraw:
         return {}
 
 
-@dataclass(frozen=True)
-class Block:
-    """Consecutive steps of a round drawn from one mixture.
-
-    `weights` None: the mixture is published while the round trains (see :class:`LiveMixtures`).
-    """
-
-    steps: int
-    weights: tuple[float, ...] | None = None
-
-
-BlockPlanner = Callable[[int, int, np.ndarray], list[Block]]  # (round, steps, mixture) -> blocks
+# (round, steps, mixture) -> the round's blocks, or None: the whole round from the mixture
+BlockPlanner = Callable[[int, int, np.ndarray], list[Block] | None]
 
 
 class LiveMixtures:
@@ -346,6 +340,7 @@ class SkillDataModule(L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         plan_block_steps: int | None = None,
+        block_planner: BlockPlanner | None = None,
     ) -> None:
         super().__init__()
         names = list(source.skill_names)
@@ -367,8 +362,10 @@ class SkillDataModule(L.LightningDataModule):
         self.plan_block_steps = plan_block_steps  # None: a round's order drawn whole
         self._weights: np.ndarray | None = None  # the last mixture received
         self._pool_draw: PoolDraw | None = None  # set by a curriculum: it fixes every sample
-        self.block_planner: BlockPlanner | None = None  # set by a strategy that mixes in blocks
+        self.block_planner = block_planner  # a strategy's round_blocks (None: no strategy blocks)
         self.live: LiveMixtures | None = None  # the blocks of the round being trained
+        self._planned = False  # live holds a strategy's blocks (recorded in the history)
+        self._restored: dict[str, Any] | None = None  # published blocks of a checkpoint's round
         self._validation: SkillExamples | None = None
 
     # -- what the next round is drawn from ------------------------------------------------------
@@ -396,20 +393,48 @@ class SkillDataModule(L.LightningDataModule):
         if self._weights is None:
             return None
         if self.live is not None:
-            planned = self.block_planner is not None  # a strategy's blocks: recorded
-            return BlockDraw(self.source, self.source_train_ids, self.live, planned)
+            return BlockDraw(self.source, self.source_train_ids, self.live, self._planned)
         return MixtureDraw(self.source, self.source_train_ids, self._weights)
 
-    def plan_blocks(self, round_number: int) -> LiveMixtures:
-        """Fix the blocks of round `round_number` (before its loader is built)."""
-        if self.block_planner is None:
-            raise RuntimeError("no block planner is set")
+    def plan_blocks(self, round_number: int) -> LiveMixtures | None:
+        """Fix the blocks of round `round_number` (before its loader is built): the strategy's,
+        else data.plan_block_steps blocks of the mixture, else none (None)."""
         steps = self.round_lengths[round_number - 1]
-        blocks = self.block_planner(round_number, steps, self.mixture)
-        if sum(b.steps for b in blocks) != steps or any(b.steps < 1 for b in blocks):
-            raise RuntimeError(f"the blocks of round {round_number} do not cover its {steps} steps")
-        self.live = LiveMixtures(blocks, len(self.train_skills))
+        blocks = (
+            self.block_planner(round_number, steps, self.mixture) if self.block_planner else None
+        )
+        self._planned = blocks is not None
+        if blocks is not None:
+            if sum(b.steps for b in blocks) != steps or any(b.steps < 1 for b in blocks):
+                raise RuntimeError(
+                    f"the blocks of round {round_number} do not cover its {steps} steps"
+                )
+            saved, self._restored = self._restored, None
+            if saved is not None and saved["round"] == round_number:  # published before a kill
+                blocks = [
+                    Block(b.steps, tuple(w) if w is not None else b.weights)
+                    for b, w in zip(blocks, saved["blocks"], strict=True)
+                ]
+            self.live = LiveMixtures(blocks, len(self.train_skills))
+        elif self.plan_block_steps is not None and self._pool_draw is None:
+            self.live = LiveMixtures.fixed(steps, self.plan_block_steps, self.mixture)
+        else:
+            self.live = None
         return self.live
+
+    @property
+    def strategy_blocks(self) -> LiveMixtures | None:
+        """The running round's blocks when the strategy planned them (else None)."""
+        return self.live if self._planned else None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The mixtures of the running round's strategy blocks (published ones; None: not yet)."""
+        if not self._planned or self.live is None or self.trainer is None:
+            return {}
+        return {"round": self.trainer.current_epoch + 1, "blocks": self.live.all_weights()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._restored = dict(state) if state else None
 
     def round_details(self, round_number: int) -> dict:
         """What round `round_number` draws from, for the history ({} for a mixture)."""
@@ -474,11 +499,8 @@ class SkillDataModule(L.LightningDataModule):
         if self.trainer is not None:
             done = self.trainer.global_step - self.round_plan(round_number, 0, 1).first_step
             done = done if 0 < done < self.round_lengths[round_number - 1] else 0
-        if self.block_planner is not None:
+        if self._pool_draw is None:
             self.plan_blocks(round_number)
-        elif self.plan_block_steps is not None and self._pool_draw is None:
-            steps = self.round_lengths[round_number - 1]
-            self.live = LiveMixtures.fixed(steps, self.plan_block_steps, self.mixture)
         return self._loader(self.train_stream(round_number, rank, world, done))
 
     def _loader(self, dataset) -> DataLoader:

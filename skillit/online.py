@@ -1,22 +1,22 @@
-"""Callbacks of the strategies whose mixture changes inside a round: ODM and Aioli.
+"""Callbacks of the strategies whose mixture changes inside a round (ODM, Aioli, and any
+strategy whose `in_round` asks for them).
 
-Both hand the data module a block planner: a round is drawn in blocks of steps, each from its
-own mixture (skillit.data.LiveMixtures). `SkillItCallback` still owns the round's end (the
-round's record, the mixture of the next round, the checkpoint state); these callbacks run
-before it in the Trainer's list, so the strategy has seen everything inside the round when it is
-asked for the next mixture.
+The data module draws such a round in the blocks the strategy's `round_blocks` plans
+(skillit.data.LiveMixtures). `SkillItCallback` still owns the round's end (the round's record,
+the mixture of the next round, the checkpoint state); these callbacks come before it in the
+Trainer's list (:func:`in_round_callbacks`), so the strategy has seen everything inside the round
+when it is asked for the next mixture.
 
-- `TrainingLossCallback` (ODM): sums each training skill's loss and token count over the steps
-  since the last update (reduced across ranks as (sum, count)), calls the strategy's
-  `observe_training` at the end of every block of `update_every` steps and publishes the result
-  as the next block's mixture before its first batch is drawn (Lightning does not fetch ahead
-  from a loader whose length it knows; loader workers that do wait for the publication). So
-  every block is drawn from the mixture of all the losses before it, the same on every rank,
-  with any number of workers, and on a resumed run. The last block is observed at the round end.
-- `ProbeCallback` (Aioli): a probing round ends with probe blocks planned at its start; after
-  the round's main block and after every probe block but the last the callback evaluates every
-  eval skill (the full validation sets, on every rank) and hands the losses to the strategy; the
-  round-end evaluation closes the last probe.
+- `TrainingLossCallback` (`in_round.row_losses`): sums each training skill's loss and token count
+  over the steps since the last block boundary (reduced across ranks as (sum, count)), calls the
+  strategy's `observe_training` at the end of every block and publishes the result as the next
+  block's mixture before its first batch is drawn (Lightning does not fetch ahead from a loader
+  whose length it knows; loader workers that do wait for the publication). So every block is
+  drawn from the mixture of all the losses before it, the same on every rank, with any number of
+  workers, and on a resumed run. The last block is observed at the round end.
+- `BlockEvalCallback` (`in_round.block_evals`): after every block of a round but the last, the
+  callback evaluates every eval skill (the full validation sets, on every rank) and hands the
+  losses to the strategy's `observe_block_eval`; the round-end evaluation closes the last block.
 """
 
 from __future__ import annotations
@@ -27,50 +27,38 @@ import lightning as L
 import numpy as np
 import torch
 
-from skillit.data import Block
-from skillit.mixing.strategies import AioliStrategy, ODMStrategy
+from skillit.mixing.base import MixingStrategy
 from skillit.model.evaluation import evaluate_skills
 
 
-def odm_blocks(round_steps: int, update_every: int, mixture: np.ndarray) -> list[Block]:
-    """Blocks of `update_every` steps (0: one block); the first uses `mixture`, the others are
-    published by the updates."""
-    size = update_every or round_steps
-    first = tuple(float(v) for v in mixture)
-    return [
-        Block(min(size, round_steps - s), first if s == 0 else None)
-        for s in range(0, round_steps, size)
-    ]
+def in_round_callbacks(strategy: MixingStrategy) -> list[L.Callback]:
+    """The callbacks `strategy.in_round` asks for (none for most strategies)."""
+    needs = strategy.in_round
+    callbacks: list[L.Callback] = []
+    if needs.row_losses:
+        callbacks.append(TrainingLossCallback(strategy))
+    if needs.block_evals:
+        callbacks.append(BlockEvalCallback(strategy))
+    return callbacks
 
 
 class TrainingLossCallback(L.Callback):
-    def __init__(self, strategy: ODMStrategy) -> None:
+    def __init__(self, strategy: MixingStrategy) -> None:
         self.strategy = strategy
         self.lookup: torch.Tensor | None = None  # source skill id -> training skill index
         self.sums: torch.Tensor | None = None
         self.counts: torch.Tensor | None = None
         self.update_seconds = 0.0  # time in reductions and updates (for the overhead benchmark)
         self._round = 0
-        self._live = None  # the data module's blocks of the running round
-        self._restored: dict | None = None  # a checkpoint inside a round: its blocks and sums
+        self._restored: dict | None = None  # a checkpoint inside a round: its sums
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        dm = trainer.datamodule
-        pl_module.keep_row_losses = True
-        self.lookup = dm.skill_lookup().to(pl_module.device)
-        every = self.strategy.update_every
-
-        def planner(round_number: int, steps: int, mixture: np.ndarray) -> list[Block]:
-            blocks = odm_blocks(steps, every, mixture)
-            saved = self._restored
-            if saved is not None and saved["round"] == round_number:  # published before the kill
-                blocks = [
-                    Block(b.steps, tuple(w) if w is not None else None)
-                    for b, w in zip(blocks, saved["blocks"])
-                ]
-            return blocks
-
-        dm.block_planner = planner
+        if not getattr(pl_module, "keep_row_losses", False):
+            raise RuntimeError(
+                f"strategy {self.strategy.name} reads per-row training losses, but the module "
+                "was built without keep_row_losses=True"
+            )
+        self.lookup = trainer.datamodule.skill_lookup().to(pl_module.device)
 
     def _reset(self, device: torch.device) -> None:
         k = self.strategy.num_skills
@@ -98,7 +86,6 @@ class TrainingLossCallback(L.Callback):
             "round": self._round,
             "sums": self.sums.cpu().tolist(),
             "counts": self.counts.cpu().tolist(),
-            "blocks": self._live.all_weights() if self._live is not None else [],
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -109,7 +96,7 @@ class TrainingLossCallback(L.Callback):
         skills = self.lookup[batch["skill"].to(self.lookup.device)]
         self.sums.index_add_(0, skills, row_sum.double())
         self.counts.index_add_(0, skills, row_tokens.double())
-        live = self._live = trainer.datamodule.live
+        live = trainer.datamodule.strategy_blocks
         upcoming = live.block_of(batch_idx + 1)
         if 0 < upcoming < len(live.steps) and batch_idx + 1 == int(live.starts[upcoming]):
             live.publish(upcoming, self._update(trainer, pl_module))
@@ -129,24 +116,14 @@ class TrainingLossCallback(L.Callback):
         return weights
 
 
-class ProbeCallback(L.Callback):
-    def __init__(self, strategy: AioliStrategy) -> None:
+class BlockEvalCallback(L.Callback):
+    def __init__(self, strategy: MixingStrategy) -> None:
         self.strategy = strategy
-        self.probe_eval_seconds = 0.0  # evaluations between probes (for the overhead benchmark)
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        def planner(round_number: int, steps: int, mixture: np.ndarray) -> list[Block]:
-            return [
-                Block(b.steps, b.weights)
-                for b in self.strategy.round_blocks(round_number, steps, mixture)
-            ]
-
-        trainer.datamodule.block_planner = planner
+        self.block_eval_seconds = 0.0  # evaluations between blocks (for the overhead benchmark)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        round_t = trainer.current_epoch + 1
-        live = trainer.datamodule.live
-        if not self.strategy.probes_in(round_t):
+        live = trainer.datamodule.strategy_blocks
+        if live is None:
             return
         block = live.block_of(batch_idx)
         last = len(live.steps) - 1
@@ -155,5 +132,5 @@ class ProbeCallback(L.Callback):
             losses, _ = evaluate_skills(
                 pl_module.network, trainer.datamodule, pl_module.device, pl_module.eval_loss
             )
-            self.strategy.record_probe_eval(round_t, block, losses)
-            self.probe_eval_seconds += time.perf_counter() - start
+            self.strategy.observe_block_eval(trainer.current_epoch + 1, block, losses)
+            self.block_eval_seconds += time.perf_counter() - start

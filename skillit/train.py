@@ -32,9 +32,8 @@ from skillit.config import RunConfig, config_to_yaml
 from skillit.curriculum import CurriculumCallback
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
-from skillit.mixing.strategies import AioliStrategy, ODMStrategy
 from skillit.model.module import SkillLM
-from skillit.online import ProbeCallback, TrainingLossCallback
+from skillit.online import in_round_callbacks
 from skillit.progress import RoundProgressBar
 from skillit.run_dir import CONFIG_FILE, FINAL_FILE, RunLock, is_launcher_process, resolve_run_dir
 from skillit.sampling import round_lengths
@@ -166,16 +165,8 @@ def build_datamodule(cfg: RunConfig, parts: RunParts) -> SkillDataModule:
         num_workers=cfg.data.num_workers,
         seed=cfg.seed,
         plan_block_steps=cfg.data.plan_block_steps,
+        block_planner=parts.mixing.strategy.round_blocks,  # None for most: a round, one mixture
     )
-
-
-def inside_round_callbacks(strategy) -> list[L.Callback]:
-    """The callbacks of a strategy that changes the mixture inside rounds (none for most)."""
-    if isinstance(strategy, ODMStrategy):
-        return [TrainingLossCallback(strategy)]
-    if isinstance(strategy, AioliStrategy):
-        return [ProbeCallback(strategy)]
-    return []
 
 
 def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResult:
@@ -199,6 +190,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         train_loss=cfg.model.train_loss,
         pad_id=parts.source.pad_id,
         eval_loss=cfg.model.eval_loss,
+        keep_row_losses=parts.mixing.strategy.in_round.row_losses,
     )
 
     if is_launcher_process() and resume is None:  # a resume keeps the run's own files
@@ -214,8 +206,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         plots=cfg.mixing.plots,
         show="loss" if cfg.data.source == "tokens" else "acc",
     )
-    # ODM and Aioli act inside rounds: their callback runs before the round-end one.
-    callbacks: list[L.Callback] = [*inside_round_callbacks(strategy), round_callback]
+    # A strategy that acts inside rounds (ODM, Aioli) is fed before the round-end update.
+    callbacks: list[L.Callback] = [*in_round_callbacks(strategy), round_callback]
     if parts.mixing.curriculum is not None:
         callbacks.append(
             CurriculumCallback(

@@ -10,7 +10,7 @@ import pytest
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
-from skillit.mixing.strategies import AioliStrategy, build_strategy
+from skillit.mixing import AioliConfig, AioliStrategy, BuildContext, build_strategy
 from skillit.mixing.updates import aioli_interactions, aioli_normalise, aioli_update
 from skillit.mixture_export import load_run_history
 
@@ -37,9 +37,9 @@ def make(**kw) -> AioliStrategy:
 def feed(strategy, round_number, before, after_each_probe):
     """Hand the strategy a round's probe evaluations: before the probes, then after each probe
     (the last one is the round-end evaluation, through next_weights)."""
-    strategy.record_probe_eval(round_number, 0, before)
+    strategy.observe_block_eval(round_number, 0, before)
     for block, losses in enumerate(after_each_probe[:-1], start=1):
-        strategy.record_probe_eval(round_number, block, losses)
+        strategy.observe_block_eval(round_number, block, losses)
     return strategy.next_weights(round_number, after_each_probe[-1])
 
 
@@ -124,8 +124,8 @@ def test_a_round_is_the_mixture_then_seeded_probes_and_the_last_round_has_none()
     s = make(sweeps=2, probe_steps=3, one_hot_factor=0.5, rounds=3, seed=7)
     blocks = s.round_blocks(1, 40, [0.2, 0.3, 0.5])
     assert [b.steps for b in blocks] == [22] + [3] * 6
-    assert blocks[0].weights == pytest.approx((0.2, 0.3, 0.5)) and blocks[0].probe is None
-    probes = [b.probe for b in blocks[1:]]
+    assert blocks[0].weights == pytest.approx((0.2, 0.3, 0.5))
+    probes = [int(np.argmax(b.weights)) for b in blocks[1:]]
     assert sorted(probes[:3]) == sorted(probes[3:]) == [0, 1, 2]
     assert probes == s.probe_order(1) == make(sweeps=2, seed=7).probe_order(1)
     assert blocks[1].weights[probes[0]] == 0.5 and sum(blocks[1].weights) == pytest.approx(1)
@@ -160,18 +160,10 @@ def test_state_round_trips_through_json_and_the_resumed_strategy_continues_ident
 
 
 def test_the_factory_refuses_eval_skills_other_than_the_training_skills():
-    opts = dict(
-        eta=0.1,
-        sweeps=1,
-        probe_steps=1,
-        one_hot_factor=0.5,
-        ema=None,
-        normalise=False,
-        first_probe_round=1,
-    )
+    opts = AioliConfig(eta=0.1, sweeps=1, probe_steps=1, ema=None, normalise=False)
     with pytest.raises(SkillitError, match="skills.eval must equal skills.train"):
-        build_strategy("aioli", train_skills=NAMES, eval_skills=["s1"], aioli=opts)
-    s = build_strategy("aioli", train_skills=NAMES, eval_skills=NAMES, aioli=opts, rounds=3)
+        build_strategy("aioli", BuildContext(NAMES, ["s1"]), opts)
+    s = build_strategy("aioli", BuildContext(NAMES, NAMES, rounds=3), opts)
     assert s.probe_total == 3
 
 

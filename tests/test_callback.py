@@ -15,7 +15,7 @@ from skillit.callback import HISTORY_FILE, SkillItCallback, TrainingDiverged
 from skillit.curriculum import CurriculumCallback
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
-from skillit.mixing.strategies import CurriculumSchedule, ManualStrategy, SkillItStrategy
+from skillit.mixing import CurriculumSchedule, ManualStrategy, SkillItStrategy
 from skillit.model.module import EvalResult
 
 SKILLS = ["toy1", "toy2", "toy3"]

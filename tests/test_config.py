@@ -31,10 +31,10 @@ def test_wrong_type_on_the_command_line_names_the_key():
 
 
 def test_invalid_values_name_the_key():
-    with pytest.raises(SkillitError, match="mixing.eta"):
-        load_config([], ["mixing.eta=-1"])
-    with pytest.raises(SkillitError, match="mixing.window"):
-        load_config([], ["mixing.window=0"])
+    with pytest.raises(SkillitError, match="mixing.skillit.eta"):
+        load_config([], ["mixing.skillit.eta=-1"])
+    with pytest.raises(SkillitError, match="mixing.skillit.window"):
+        load_config([], ["mixing.skillit.window=0"])
     with pytest.raises(SkillitError, match="mixing.strategy"):
         load_config([], ["mixing.strategy=magic"])
     with pytest.raises(SkillitError, match="mixing.rounds"):
@@ -127,7 +127,7 @@ def test_the_paper_experiment_configs_carry_the_papers_and_authors_choices():
     exp = ROOT / "configs" / "experiment"
     ft = load_config([exp / "addition_ft.yaml"])
     assert ft.skills.train == ["add1", "add2"] and ft.skills.eval == ["add1"]
-    assert (ft.mixing.eta, ft.mixing.rounds, ft.mixing.window) == (0.1, 5, 3)
+    assert (ft.mixing.skillit.eta, ft.mixing.rounds, ft.mixing.skillit.window) == (0.1, 5, 3)
     assert {"lego_cpt": 5, "lego_ft": 5, "addition_cpt": 3, "addition_ft": 3, "ni_ood": 5} == {
         name: load_config([exp / f"{name}.yaml"]).mixing.stages
         for name in ("lego_cpt", "lego_ft", "addition_cpt", "addition_ft", "ni_ood")

@@ -10,7 +10,7 @@ import pytest
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
-from skillit.mixing.strategies import DoReMiStrategy, build_strategy
+from skillit.mixing import BuildContext, DoReMiStrategy, build_strategy
 from skillit.mixing.updates import doremi_update
 
 NAMES = ["s1", "s2", "s3"]
@@ -82,10 +82,10 @@ def test_a_non_finite_loss_keeps_the_mixture():
 
 def test_the_factory_needs_a_reference_and_one_eval_skill_per_training_skill():
     with pytest.raises(SkillitError, match="reference"):
-        build_strategy("doremi", train_skills=NAMES, eval_skills=NAMES)
+        build_strategy("doremi", BuildContext(NAMES, NAMES))
     with pytest.raises(SkillitError, match="skills.eval must equal skills.train"):
-        build_strategy("doremi", train_skills=NAMES, eval_skills=["s3"], reference_losses=REFERENCE)
-    s = build_strategy("doremi", train_skills=NAMES, eval_skills=NAMES, reference_losses=REFERENCE)
+        build_strategy("doremi", BuildContext(NAMES, ["s3"], reference_losses=np.array(REFERENCE)))
+    s = build_strategy("doremi", BuildContext(NAMES, NAMES, reference_losses=np.array(REFERENCE)))
     np.testing.assert_allclose(s.initial_weights(), [1 / 3] * 3)
 
 

@@ -113,7 +113,7 @@ def test_learned_graph_drives_a_skillit_run_unchanged(tiny_yaml, tmp_path):
             str(tiny_yaml),
             "mixing.strategy=skillit",
             "mixing.rounds=2",
-            "mixing.eta=0.5",
+            "mixing.skillit.eta=0.5",
             f"mixing.graph.path={out / 'graph.json'}",
             f"run_dir={run}",
         ]

@@ -10,8 +10,8 @@ import pytest
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
-from skillit.mixing.strategies import (
-    STRATEGY_NAMES,
+from skillit.mixing import (
+    BuildContext,
     CurriculumSchedule,
     CurriculumStrategy,
     ManualStrategy,
@@ -21,6 +21,7 @@ from skillit.mixing.strategies import (
     StaticStrategy,
     StratifiedStrategy,
     build_strategy,
+    names,
 )
 
 A = np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.5, 1.0]])
@@ -178,7 +179,7 @@ def test_curriculum_schedule_admits_the_easiest_half_first_then_everything():
 
 @pytest.mark.parametrize("name", ["skill_curriculum", "skill_anticurriculum"])
 def test_the_skill_curricula_draw_a_stratified_pool_ordered_by_skill(name):
-    s = build_strategy(name, train_skills=NAMES, natural_proportions=[1, 2, 3])
+    s = build_strategy(name, BuildContext(NAMES, NAMES, natural=np.array([1.0, 2, 3]) / 6))
     np.testing.assert_allclose(s.initial_weights(), [1 / 3] * 3)
     assert s.schedule.level == "skill" and s.schedule.hardest_first == (
         name == "skill_anticurriculum"
@@ -200,40 +201,43 @@ def test_the_skill_curricula_draw_a_stratified_pool_ordered_by_skill(name):
     ],
 )
 def test_build_strategy_builds_each_named_strategy(name, cls):
-    s = build_strategy(
-        name,
-        train_skills=NAMES,
-        eval_skills=NAMES,
+    context = BuildContext(
+        NAMES,
+        NAMES,
         graph=A,
-        weights=[1, 2, 1] if name == "manual" else None,
-        natural_proportions=[2, 1, 1],
+        weights=np.array([1.0, 2, 1]) if name == "manual" else None,
+        natural=np.array([0.5, 0.25, 0.25]),
     )
+    s = build_strategy(name, context)
     assert type(s) is cls
     assert s.state_dict()["strategy"] == name
     assert s.initial_weights().sum() == pytest.approx(1.0)
 
 
 def test_build_strategy_anticurriculum_admits_hardest_first():
-    s = build_strategy("anticurriculum", natural_proportions=[1, 1])
+    s = build_strategy(
+        "anticurriculum",
+        BuildContext(["a", "b"], ["a", "b"], rounds=5, natural=np.array([0.5, 0.5])),
+    )
     assert s.schedule.hardest_first and s.schedule.stages == 5
 
 
 def test_build_strategy_unknown_name_lists_the_valid_names():
     with pytest.raises(SkillitError, match="mixing.strategy") as err:
-        build_strategy("skill-it", graph=A)
-    assert all(name in str(err.value) for name in STRATEGY_NAMES)
+        build_strategy("skill-it", BuildContext(NAMES, NAMES, graph=A))
+    assert all(name in str(err.value) for name in names())
 
 
 @pytest.mark.parametrize("value", ["-0.1", "inf", "nan"])
-def test_a_bad_eta_is_refused_by_the_config_naming_mixing_eta(value):
-    with pytest.raises(SkillitError, match="mixing.eta"):
-        load_config([], [f"mixing.eta={value}"])
+def test_a_bad_eta_is_refused_by_the_config_naming_mixing_skillit_eta(value):
+    with pytest.raises(SkillitError, match="mixing.skillit.eta"):
+        load_config([], [f"mixing.skillit.eta={value}"])
 
 
 @pytest.mark.parametrize("window", ["0", "-2", "1.5"])
-def test_a_window_below_one_is_refused_by_the_config_naming_mixing_window(window):
-    with pytest.raises(SkillitError, match="mixing.window"):
-        load_config([], [f"mixing.window={window}"])
+def test_a_window_below_one_is_refused_by_the_config_naming_mixing_skillit_window(window):
+    with pytest.raises(SkillitError, match="mixing.skillit.window"):
+        load_config([], [f"mixing.skillit.window={window}"])
 
 
 @pytest.mark.parametrize("eta, window", [(-0.1, 2), (float("nan"), 2), (0.5, 0), (0.5, 1.5)])
@@ -245,12 +249,12 @@ def test_the_strategy_itself_refuses_what_the_config_would_have(eta, window):
 @pytest.mark.parametrize("weights", [[1, 1], [1, -1, 1], [0, 0, 0], [1, float("nan"), 1]])
 def test_bad_manual_weights_error_names_mixing_weights(weights):
     with pytest.raises(SkillitError, match="mixing.weights"):
-        build_strategy("manual", train_skills=NAMES, weights=weights)
+        build_strategy("manual", BuildContext(NAMES, NAMES, weights=np.array(weights, dtype=float)))
 
 
 def test_graph_with_wrong_row_count_is_rejected():
     with pytest.raises(SkillitError, match="mixing.graph"):
-        build_strategy("skillit", train_skills=["a", "b"], graph=A)
+        build_strategy("skillit", BuildContext(["a", "b"], NAMES, graph=A))
 
 
 def test_loss_free_strategies_warn_on_nan_but_keep_their_mixture():

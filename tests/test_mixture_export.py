@@ -55,7 +55,7 @@ def test_a_new_run_on_the_exported_schedule_trains_on_the_same_mixtures(
         tiny_config(
             "mixing.strategy=skillit",
             f"mixing.graph.matrix={graph}",
-            "mixing.eta=3.0",
+            "mixing.skillit.eta=3.0",
             "mixing.rounds=3",
             "trainer.max_steps=12",
             "mixing.plots=false",

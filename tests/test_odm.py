@@ -11,10 +11,9 @@ import pytest
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
-from skillit.mixing.strategies import ODMStrategy, build_strategy
+from skillit.mixing import BuildContext, ODMConfig, ODMStrategy, build_strategy
 from skillit.mixing.updates import odm_exploration, odm_policy, odm_reward_estimate
 from skillit.mixture_export import load_run_history
-from skillit.online import odm_blocks
 
 NAMES = ["s1", "s2", "s3"]
 # (step, per-skill loss sums, per-skill token counts): skill 3 is not drawn at step 20
@@ -113,6 +112,10 @@ def test_a_non_finite_training_loss_keeps_that_skills_estimate():
     assert strategy.estimate[0] == before[0] and strategy.estimate[1] != before[1]
 
 
+def odm_blocks(steps, update_every, mixture):
+    return ODMStrategy(3, 0.9, update_every, 0).round_blocks(1, steps, mixture)
+
+
 def test_blocks_cover_the_round_and_only_the_first_is_fixed_in_advance():
     mix = np.array([0.2, 0.3, 0.5])
     blocks = odm_blocks(10, 4, mix)
@@ -138,19 +141,11 @@ def test_bad_hyperparameters_are_refused_naming_the_key(override, message):
 
 def test_the_factory_builds_it_from_the_options():
     s = build_strategy(
-        "odm",
-        train_skills=NAMES,
-        eval_skills=NAMES,
-        odm={"alpha": 0.5, "update_every": 3, "warmup_steps": 7},
+        "odm", BuildContext(NAMES, NAMES), ODMConfig(alpha=0.5, update_every=3, warmup_steps=7)
     )
     assert (s.alpha, s.update_every, s.warmup_steps) == (0.5, 3, 7)
     with pytest.raises(SkillitError, match="at least 2"):
-        build_strategy(
-            "odm",
-            train_skills=["s1"],
-            eval_skills=["s1"],
-            odm={"alpha": 0.9, "update_every": 1, "warmup_steps": 0},
-        )
+        build_strategy("odm", BuildContext(["s1"], ["s1"]))
 
 
 ODM_RUN = (

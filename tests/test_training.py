@@ -55,8 +55,8 @@ def skillit_run(tmp_path_factory, lego_k3):
         "trainer.max_steps=240",
         "mixing.strategy=skillit",
         "mixing.rounds=6",
-        "mixing.window=2",
-        "mixing.eta=2.0",
+        "mixing.skillit.window=2",
+        "mixing.skillit.eta=2.0",
         f"mixing.graph.matrix={K3_GRAPH}",
     )
     return cfg, train(cfg), run_dir
@@ -136,8 +136,8 @@ def test_a_run_interrupted_in_round_three_resumes_onto_the_same_trajectory(tmp_p
         "trainer.max_steps=120",
         "mixing.strategy=skillit",
         "mixing.rounds=4",
-        "mixing.window=2",
-        "mixing.eta=3.0",
+        "mixing.skillit.window=2",
+        "mixing.skillit.eta=3.0",
         f"mixing.graph.matrix={K3_GRAPH}",
         "mixing.plots=false",
         "mixing.eval_every=10",

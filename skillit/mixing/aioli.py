@@ -31,8 +31,8 @@ class AioliConfig:
     Defaults are the authors' 3-domain SlimPajama script (HazyResearch/aioli,
     scripts/arxiv_books_stackexchange/aioli/run.sh): eta 0.1, 4 sweeps of 6 steps per skill,
     smoothed one-hot probes 0.5, EMA 0.5 of A^t, A normalised; a round there is 250 steps.
-    `diagonal: true` is the authors' `aioli_diagonal` option (only each skill's effect on its own
-    loss is kept).
+    `diagonal: true` is the authors' `aioli_diagonal` option (each skill's effect on its own
+    loss only, read off the probes without the solve; see updates.aioli_interactions).
     """
 
     eta: float = 0.1
@@ -42,7 +42,7 @@ class AioliConfig:
     ema: float | None = 0.5  # A^t <- (1 - ema) A^t + ema A^{t-1}; null: none
     normalise: bool = True  # shift A^t to >= 0 and scale it to sum 1
     first_probe_round: int = 1  # rounds before it train on mixing.weights (the warm start)
-    diagonal: bool = False  # keep only A^t's diagonal (the authors' aioli_diagonal)
+    diagonal: bool = False  # A^t diagonal, without the solve (the authors' aioli_diagonal)
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.eta) or self.eta < 0:
@@ -166,9 +166,7 @@ class AioliStrategy(MixingStrategy):
         self.observe_block_eval(round_number, self.sweeps * self.num_skills, losses)
         drops = self._drops.pop(round_number)
         self._before.pop(round_number, None)
-        a = updates.aioli_interactions(drops, self.sweeps, self.one_hot_factor)
-        if self.diagonal:
-            a = np.diag(np.diag(a))
+        a = updates.aioli_interactions(drops, self.sweeps, self.one_hot_factor, self.diagonal)
         if self.normalise:
             a = updates.aioli_normalise(a)
         if self.ema is not None:

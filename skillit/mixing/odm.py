@@ -53,7 +53,9 @@ class ODMConfig:
         if self.warmup_steps < 0:
             raise SkillitError(f"mixing.odm.warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.policy not in POLICIES:
-            raise SkillitError(f"mixing.odm.policy must be one of {list(POLICIES)}, got {self.policy!r}")
+            raise SkillitError(
+                f"mixing.odm.policy must be one of {list(POLICIES)}, got {self.policy!r}"
+            )
         if self.warmup_weights not in WARMUPS:
             raise SkillitError(
                 f"mixing.odm.warmup_weights must be one of {list(WARMUPS)}, got "
@@ -131,9 +133,8 @@ class ODMStrategy(MixingStrategy):
             )
             self._weights = updates.odm_policy(self.estimate, self.eps, eps)
         else:
-            first = self.updates == 0
             self.estimate = updates.odm_smoothed_mean_reward(
-                self.estimate, np.where(seen, mean, 0.0), seen, self.alpha, first
+                self.estimate, np.where(seen, mean, 0.0), seen, self.alpha
             )
             self._weights = updates.odm_linear_policy(self.estimate, eps)
         self.eps = eps
@@ -178,4 +179,3 @@ def build_odm(ctx: BuildContext, options: ODMConfig) -> ODMStrategy:
         policy=options.policy,
         initial=check_weights(ctx.natural, ctx.num_skills) if natural else None,
     )
-

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skillit.errors import SkillitError
-from skillit.mixing.aioli import build_aioli
+from skillit.mixing.aioli import AioliConfig, build_aioli
 from skillit.mixing.base import BuildContext, MixingStrategy
 from skillit.mixing.curricula import CURRICULA, curriculum_builder
-from skillit.mixing.doremi import build_doremi
+from skillit.mixing.doremi import DoReMiConfig, build_doremi
 from skillit.mixing.fixed import build_manual, build_random, build_stratified
-from skillit.mixing.odm import build_odm
-from skillit.mixing.skillit import build_no_graph, build_skillit, build_static
+from skillit.mixing.odm import ODMConfig, build_odm
+from skillit.mixing.skillit import SkillItConfig, build_no_graph, build_skillit, build_static
 
 NEEDS = ("graph", "reference", "natural", "eval_is_train", "pool")
 
@@ -40,16 +40,20 @@ class StrategySpec:
     name: str  # the value of mixing.strategy
     build: Callable[[BuildContext, Any], MixingStrategy]
     summary: str  # one line, for listings and errors
-    section: str | None = None  # its options: mixing.<section> (a MixingConfig field)
-    options: type | None = None  # or, for a strategy from outside skillit: built from mixing.options
+    options: type | None = None  # its options dataclass (None: it takes none)
+    # where the options come from: mixing.<section> (a MixingConfig field), or, when None, the
+    # `mixing.options` mapping (a strategy registered from outside skillit)
+    section: str | None = None
     needs: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.needs) - set(NEEDS))
         if unknown:
-            raise ValueError(f"strategy {self.name!r} declares unknown needs {unknown}; valid: {NEEDS}")
-        if self.section is not None and self.options is not None:
-            raise ValueError(f"strategy {self.name!r}: give a section or an options type, not both")
+            raise ValueError(
+                f"strategy {self.name!r} declares unknown needs {unknown}; valid: {NEEDS}"
+            )
+        if self.section is not None and self.options is None:
+            raise ValueError(f"strategy {self.name!r}: a section needs its options dataclass")
 
 
 _SPECS: dict[str, StrategySpec] = {}
@@ -105,9 +109,12 @@ def check_needs(spec: StrategySpec, ctx: BuildContext) -> None:
 
 
 def build_strategy(name: str, ctx: BuildContext, options: Any = None) -> MixingStrategy:
-    """The strategy `name` for the run described by `ctx`, with its options section."""
+    """The strategy `name` for the run described by `ctx`, with its options (None: the
+    defaults of its options dataclass)."""
     spec = get(name)
     check_needs(spec, ctx)
+    if options is None and spec.options is not None:
+        options = spec.options()
     return spec.build(ctx, options)
 
 
@@ -131,6 +138,7 @@ for _spec in (
         "skillit",
         build_skillit,
         "Skill-It: online mirror descent over the skills graph",
+        options=SkillItConfig,
         section="skillit",
         needs=frozenset({"graph"}),
     ),
@@ -138,6 +146,7 @@ for _spec in (
         "static",
         build_static,
         "Skill-It's T = 1 ablation: the softmax over the graph",
+        options=SkillItConfig,
         section="skillit",
         needs=frozenset({"graph"}),
     ),
@@ -145,12 +154,14 @@ for _spec in (
         "no_graph",
         build_no_graph,
         "Skill-It with the identity graph (each skill by its own loss)",
+        options=SkillItConfig,
         section="skillit",
     ),
     StrategySpec(
         "doremi",
         build_doremi,
         "DoReMi-style: excess loss over a reference model",
+        options=DoReMiConfig,
         section="doremi",
         needs=frozenset({"reference", "eval_is_train"}),
     ),
@@ -158,12 +169,14 @@ for _spec in (
         "odm",
         build_odm,
         "Online Data Mixing: a bandit on training losses, inside rounds",
+        options=ODMConfig,
         section="odm",
     ),
     StrategySpec(
         "aioli",
         build_aioli,
         "Aioli: interactions from probe mixtures inside rounds",
+        options=AioliConfig,
         section="aioli",
         needs=frozenset({"eval_is_train"}),
     ),

@@ -176,6 +176,39 @@ def odm_policy(estimate: np.ndarray, previous_eps: float, eps: float) -> np.ndar
     return pi / pi.sum()
 
 
+def odm_smoothed_mean_reward(
+    estimate: np.ndarray, mean_losses: np.ndarray, observed: np.ndarray, alpha: float
+) -> np.ndarray:
+    """The authors' smoothed-mean reward: R_i <- α R_i + (1 - α) exp(L_i) for every observed
+    domain i (R starts at 0; no importance weight), the others keep R_i."""
+    r = np.asarray(estimate, dtype=np.float64)
+    seen = np.asarray(observed, dtype=bool)
+    losses = np.asarray(mean_losses, dtype=np.float64)
+    if not (r.shape == seen.shape == losses.shape) or r.ndim != 1:
+        raise ValueError("estimate, mean_losses and observed must be k values each")
+    if not 0.0 <= alpha < 1.0:
+        raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+    if not np.isfinite(losses[seen]).all():
+        raise ValueError("an observed domain needs a finite loss")
+    out = r.copy()
+    out[seen] = alpha * r[seen] + (1.0 - alpha) * np.exp(losses[seen])
+    return out
+
+
+def odm_linear_policy(estimate: np.ndarray, eps: float) -> np.ndarray:
+    """π = (1 - K ε) R / Σ R + ε: the smoothed-mean updater's policy, proportional to the
+    rewards (uniform while every reward is 0)."""
+    r = np.asarray(estimate, dtype=np.float64)
+    k = r.size
+    if not 0.0 <= eps <= 1.0 / k:
+        raise ValueError(f"eps must be in [0, 1/K], got {eps}")
+    if (r < 0).any() or not np.isfinite(r).all():
+        raise ValueError(f"rewards must be finite and >= 0, got {r}")
+    share = r / r.sum() if r.sum() > 0 else np.full(k, 1.0 / k)
+    pi = (1.0 - k * eps) * share + eps
+    return pi / pi.sum()
+
+
 # -- Aioli (Chen et al. 2024): interactions estimated by probe mixtures inside the run -----------
 
 
@@ -189,17 +222,24 @@ def probe_mixture(num_skills: int, skill: int, one_hot_factor: float) -> np.ndar
     return w
 
 
-def aioli_interactions(loss_drops: np.ndarray, sweeps: int, one_hot_factor: float) -> np.ndarray:
+def aioli_interactions(
+    loss_drops: np.ndarray, sweeps: int, one_hot_factor: float, diagonal: bool = False
+) -> np.ndarray:
     """A^t (eval skill x train skill) from the summed loss drops of the probes.
 
     `loss_drops[i, j]` is the drop of eval skill i's loss over the probes of training skill j,
     summed over `sweeps`. With one-hot probes that average is A^t; with smoothed probes (mixture
     rows W) the drops are D = A W^T, so A = D W^{-T}, one linear solve per row.
+
+    `diagonal` is the authors' `aioli_diagonal`: with smoothed probes, no solve, A[i, i] =
+    D[i, i] / one_hot_factor and 0 off the diagonal; with one-hot probes it changes nothing.
     """
     d = np.asarray(loss_drops, dtype=np.float64) / int(sweeps)
     k = d.shape[1]
     if one_hot_factor == 1.0:
         return d
+    if diagonal:
+        return np.diag(np.diag(d) / one_hot_factor)
     w = np.stack([probe_mixture(k, j, one_hot_factor) for j in range(k)])
     return np.linalg.solve(w, d.T).T
 

@@ -73,6 +73,7 @@ class SkillLM(L.LightningModule):
         train_loss: str = "answer",
         pad_id: int = 0,
         eval_loss: str = "token",
+        keep_row_losses: bool = False,
     ):
         super().__init__()
         self.network = network
@@ -87,7 +88,8 @@ class SkillLM(L.LightningModule):
         # Steps of the current round whose training loss was finite (a tensor: no host sync).
         self.finite_train_steps = torch.zeros(())
         # Set by a strategy rewarded by training loss (ODM): keep each row's (loss sum, tokens).
-        self.keep_row_losses = False
+        # each row's loss sum and token count after every step (a strategy that reads them)
+        self.keep_row_losses = bool(keep_row_losses)
         self.last_row_losses: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def on_train_epoch_start(self) -> None:
