@@ -105,6 +105,64 @@ def test_the_ema_mixes_each_matrix_with_the_previous_smoothed_one_from_uniform()
     np.testing.assert_allclose(second, aioli_update(np.full(3, 1 / 3), 0.5 * a1, 1.0))
 
 
+def probe_round(strategy, round_number, drop, before):
+    """Feed a round whose probe of skill j lowers eval skill i's loss by drop[i, j]."""
+    after, current = [], before.copy()
+    for j in strategy.probe_order(round_number):
+        current = current - drop[:, j]
+        after.append(current.copy())
+    return feed(strategy, round_number, before, after)
+
+
+def by_hand_normalised(m):
+    m = m - min(m.min(), 0.0)
+    return m / m.sum()
+
+
+def by_hand_softmax(log_p):
+    e = np.exp(log_p - log_p.max())
+    return e / e.sum()
+
+
+def test_two_probing_rounds_with_ema_normalisation_and_a_warm_start_match_the_authors_order():
+    # Asymmetric drops whose row sums differ from their column sums, an EMA weight other than
+    # 0.5 and a non-uniform warm start: each of them changes the result if handled the other way.
+    drop1 = np.array([[0.6, 0.0, 0.1], [0.2, 0.1, 0.0], [0.0, -0.3, 0.2]])
+    drop2 = np.array([[0.0, 0.4, 0.0], [0.5, 0.0, 0.1], [0.1, 0.0, 0.0]])
+    assert not np.allclose(drop1.sum(0), drop1.sum(1))
+    s = make(ema=0.3, normalise=True, initial=[0.6, 0.3, 0.1])
+    before = np.full(3, 4.0)
+    w1 = probe_round(s, 1, drop1, before)
+    a1 = by_hand_normalised(drop1)  # normalised first, then smoothed (nothing to smooth yet)
+    np.testing.assert_allclose(w1, by_hand_softmax(np.log(np.full(3, 1 / 3)) + a1.sum(0)))
+    w2 = probe_round(s, 2, drop2, before)
+    a2 = 0.7 * by_hand_normalised(drop2) + 0.3 * a1  # the previous matrix keeps weight ema
+    np.testing.assert_allclose(s.smoothed, a2, rtol=1e-12)
+    # with the EMA every update starts again from uniform (the authors' weights_init)
+    np.testing.assert_allclose(w2, by_hand_softmax(a2.sum(0)), rtol=1e-12)
+
+
+def test_without_ema_the_first_update_starts_from_uniform_and_later_ones_from_the_last():
+    drop1 = np.array([[0.6, 0.0, 0.1], [0.2, 0.1, 0.0], [0.0, 0.3, 0.2]])
+    drop2 = np.array([[0.0, 0.4, 0.0], [0.5, 0.0, 0.1], [0.1, 0.0, 0.0]])
+    s = make(initial=[0.7, 0.2, 0.1], first_probe_round=2, rounds=5)
+    before = np.full(3, 4.0)
+    np.testing.assert_allclose(s.next_weights(1, before), [0.7, 0.2, 0.1])  # the warm start
+    w2 = probe_round(s, 2, drop1, before)
+    np.testing.assert_allclose(w2, by_hand_softmax(drop1.sum(0)), rtol=1e-12)
+    w3 = probe_round(s, 3, drop2, before)
+    np.testing.assert_allclose(w3, by_hand_softmax(np.log(w2) + drop2.sum(0)), rtol=1e-12)
+
+
+def test_the_diagonal_option_reads_each_skill_on_its_own_probe_without_the_solve():
+    drops = np.array([[0.4, 0.1, 0.2], [0.3, 0.6, 0.0], [0.1, 0.2, 0.8]])
+    np.testing.assert_allclose(
+        aioli_interactions(2 * drops, 2, 0.5, diagonal=True), np.diag([0.8, 1.2, 1.6])
+    )
+    # with one-hot probes there is nothing to unmix and the authors' option changes nothing
+    np.testing.assert_allclose(aioli_interactions(drops, 1, 1.0, diagonal=True), drops)
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_every_update_is_a_distribution_and_the_same_inputs_give_the_same_weights(seed):
     rng = np.random.default_rng(seed)

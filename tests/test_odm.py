@@ -55,6 +55,25 @@ def test_four_updates_match_exp3_computed_by_hand():
     assert strategy.signal() == {"reward_estimate": pytest.approx(by_hand()[-1][0])}
 
 
+def test_the_smoothed_mean_policy_follows_the_authors_updater_by_hand():
+    s = ODMStrategy(3, 0.5, 1, 0, NAMES, policy="smoothed_mean")
+    w1 = s.observe_training(1, [2.0, 1.0, 0.0], [1, 1, 0])  # skill 3 not drawn
+    np.testing.assert_allclose(s.estimate, [0.5 * math.e**2, 0.5 * math.e, 0.0])
+    np.testing.assert_allclose(w1, [1 / 3] * 3)  # ε_1 = 1/K: uniform
+    w2 = s.observe_training(10, [3.0, 3.0, 3.0], [3, 3, 3])  # mean loss 1 for every skill
+    r = np.array([0.25 * math.e**2 + 0.5 * math.e, 0.75 * math.e, 0.5 * math.e])
+    np.testing.assert_allclose(s.estimate, r)
+    eps = math.sqrt(math.log(3) / 30)
+    np.testing.assert_allclose(w2, (1 - 3 * eps) * r / r.sum() + eps, rtol=1e-12)
+
+
+def test_the_natural_warm_up_mixture_is_the_sources_proportions():
+    context = BuildContext(NAMES, NAMES, natural=np.array([0.5, 0.3, 0.2]))
+    s = build_strategy("odm", context, ODMConfig(warmup_weights="natural", warmup_steps=5))
+    np.testing.assert_allclose(s.initial_weights(), [0.5, 0.3, 0.2])
+    np.testing.assert_allclose(s.observe_training(5, [1, 1, 1], [1, 1, 1]), [0.5, 0.3, 0.2])
+
+
 def test_the_warm_up_keeps_the_initial_mixture_and_learns_nothing():
     strategy = ODMStrategy(3, alpha=0.9, update_every=1, warmup_steps=20, eval_skills=NAMES)
     for step, sums, counts in SIGNAL[:2]:  # steps 10 and 20: inside the warm-up
@@ -206,3 +225,70 @@ def test_an_odm_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_con
         )
         for key in ("reward_estimate", "next_weights"):
             np.testing.assert_allclose(list(a[key].values()), list(b[key].values()), rtol=1e-6)
+
+
+def row_loss_recorder():
+    """A callback recording each step's per-skill training (loss sum, token count) and step
+    number from what the module computed, for a recomputation independent of the ODM callback."""
+    import lightning as L
+
+    class Recorder(L.Callback):
+        def __init__(self):
+            self.steps = []  # (round, global step after the step, sums, counts)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            skills = trainer.datamodule.skill_lookup()[batch["skill"].cpu()].numpy()
+            row_sum, row_tokens = (t.cpu().double().numpy() for t in pl_module.last_row_losses)
+            k = len(trainer.datamodule.train_skills)
+            sums, counts = np.zeros(k), np.zeros(k)
+            np.add.at(sums, skills, row_sum)
+            np.add.at(counts, skills, row_tokens)
+            self.steps.append((trainer.current_epoch + 1, trainer.global_step, sums, counts))
+
+    return Recorder()
+
+
+def exp3_by_hand(steps, update_every, round_steps, alpha, k):
+    """ODM's EXP3 recomputed from the recorded steps: an update at every block boundary and at
+    each round's end, ε_t = min(1/K, sqrt(ln K / (K t))) with t the steps trained."""
+    reward, prev_eps, policy = np.zeros(k), 1.0 / k, np.full(k, 1.0 / k)
+    policies = {}  # step -> the policy after that step's update
+    sums, counts = np.zeros(k), np.zeros(k)
+    for _, step, s, c in steps:
+        sums, counts = sums + s, counts + c
+        in_round = (step - 1) % round_steps + 1
+        if (update_every and in_round % update_every == 0) or in_round == round_steps:
+            seen = counts > 0
+            eps = min(1.0 / k, math.sqrt(math.log(k) / (k * step)))
+            reward[seen] = (
+                alpha * reward[seen] + (1 - alpha) * sums[seen] / counts[seen] / policy[seen]
+            )
+            z = np.exp(prev_eps * reward - (prev_eps * reward).max())
+            policy = (1 - k * eps) * z / z.sum() + eps
+            prev_eps, policies[step] = eps, policy.copy()
+            sums, counts = np.zeros(k), np.zeros(k)
+    return policies
+
+
+@pytest.mark.slow  # two short runs
+@pytest.mark.parametrize("update_every", [2, 0])
+def test_a_runs_block_mixtures_recompute_from_its_training_losses_by_hand(
+    run_config, tmp_path, update_every
+):
+    from skillit.train import train
+
+    recorder = row_loss_recorder()
+    overrides = [o for o in ODM_RUN if "update_every" not in o]
+    cfg = run_config(tmp_path / "run", *overrides, f"mixing.odm.update_every={update_every}")
+    train(cfg, extra_callbacks=[recorder])
+    history = load_run_history(tmp_path / "run")
+    k, round_steps = len(history[0]["weights"]), 8
+    policies = exp3_by_hand(recorder.steps, update_every, round_steps, 0.5, k)
+    for r in history:
+        end = r["round"] * round_steps
+        if update_every:  # block j > 0 draws from the update after the block before it
+            for j, weights in enumerate(r["block_weights"][1:], start=1):
+                start = end - round_steps + j * update_every
+                np.testing.assert_allclose(weights, policies[start], rtol=1e-9)
+        np.testing.assert_allclose(list(r["next_weights"].values()), policies[end], rtol=1e-9)
+    assert not np.allclose(policies[round_steps], 1.0 / k)  # the updates moved the mixture
