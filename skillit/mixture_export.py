@@ -7,7 +7,8 @@ A mixture found on a small model can then run unchanged on a large one:
 
 Both files are ordinary config files (`mixing.strategy: manual` with `mixing.schedule` or
 `mixing.weights`, and `skills.train` so the weights keep their skills' order). The average weighs
-each round by its number of steps. For a curriculum run the weights are the skill mix each round
+each round by its number of steps, or (`--average updates`, DoReMi's output) every mixture the
+strategy produced equally. For a curriculum run the weights are the skill mix each round
 drew, so the export repeats the mixture, not the order of the samples.
 """
 
@@ -47,23 +48,43 @@ def schedule_of(history: list[dict]) -> tuple[list[str], list[tuple[int, list[fl
     return skills, entries
 
 
-def average_of(history: list[dict]) -> tuple[list[str], list[float]]:
-    """The mixture averaged over the run, each round weighted by its number of steps."""
+AVERAGES = ("steps", "updates")
+
+
+def average_of(history: list[dict], by: str = "steps") -> tuple[list[str], list[float]]:
+    """The mixture averaged over the run.
+
+    `by="steps"`: each round weighted by its number of steps (the mixture the run trained on).
+    `by="updates"`: the equal-weight mean of the initial mixture and every update, the last round's
+    next mixture included (DoReMi's output, the running mean of its weights w_1..w_{T+1}).
+    """
+    if by not in AVERAGES:
+        raise SkillitError(f"--average must be one of {list(AVERAGES)}, got {by!r}")
     skills = list(history[0]["weights"])
-    ends = np.array([row["step"] for row in history], dtype=np.float64)
-    lengths = np.diff(np.concatenate([[0.0], ends]))
     weights = np.array([[row["weights"][s] for s in skills] for row in history], dtype=np.float64)
-    mean = (lengths[:, None] * weights).sum(axis=0) / lengths.sum()
+    if by == "updates":
+        last = history[-1].get("next_weights")
+        if last is None:
+            raise SkillitError("the history's last round has no next_weights to average over")
+        weights = np.vstack([weights, [float(last[s]) for s in skills]])
+        mean = weights.mean(axis=0)
+    else:
+        ends = np.array([row["step"] for row in history], dtype=np.float64)
+        lengths = np.diff(np.concatenate([[0.0], ends]))
+        mean = (lengths[:, None] * weights).sum(axis=0) / lengths.sum()
     return skills, (mean / mean.sum()).tolist()
 
 
-def export_mixture(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
-    """Write mixture_schedule.yaml and mixture_average.yaml; returns their paths."""
+def export_mixture(
+    run_dir: str | Path, out_dir: str | Path | None = None, average: str = "steps"
+) -> dict[str, Path]:
+    """Write mixture_schedule.yaml and mixture_average.yaml (averaged `by` steps or updates, see
+    :func:`average_of`); returns their paths."""
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
     history = load_run_history(run_dir)
     skills, entries = schedule_of(history)
-    _, mean = average_of(history)
+    _, mean = average_of(history, average)
     note = f"# exported from {run_dir} ({len(history)} rounds) by `skillit mixture export`\n"
     schedule = {
         "skills": {"train": skills},

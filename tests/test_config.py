@@ -177,3 +177,16 @@ def test_a_graph_with_no_positive_entry_draws_a_warning(toy_source):
     names = toy_source.skill_names
     with pytest.warns(SkillitWarning, match="no positive entry"):
         build_mixing(cfg, toy_source, names, names)
+
+
+def test_the_old_skillit_keys_load_into_mixing_skillit_with_a_warning(tmp_path):
+    from skillit.errors import SkillitWarning
+
+    old = tmp_path / "old.yaml"
+    old.write_text("mixing:\n  strategy: skillit\n  eta: 0.3\n  window: 2\n")
+    with pytest.warns(SkillitWarning, match=r"mixing\.eta is now mixing\.skillit\.eta"):
+        cfg = load_config([old])
+    assert (cfg.mixing.skillit.eta, cfg.mixing.skillit.window) == (0.3, 2)
+    with pytest.warns(SkillitWarning, match=r"mixing\.window is now mixing\.skillit\.window"):
+        cfg = load_config([old], ["mixing.window=4"])
+    assert cfg.mixing.skillit.window == 4  # the later layer still wins

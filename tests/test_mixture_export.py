@@ -26,6 +26,19 @@ def test_the_schedule_merges_equal_rounds_and_the_average_weighs_rounds_by_steps
     assert mean == pytest.approx([(20 * 0.5 + 30 * 0.2) / 50, (20 * 0.5 + 30 * 0.8) / 50])
 
 
+def test_the_update_average_is_doremis_equal_weight_mean_including_the_last_update(tmp_path):
+    history = [dict(r) for r in HISTORY]
+    history[-1]["next_weights"] = {"a": 0.1, "b": 0.9}
+    _, mean = average_of(history, "updates")  # w_1, w_2, w_3 and w_4 equally
+    assert mean == pytest.approx([(0.5 + 0.5 + 0.2 + 0.1) / 4, (0.5 + 0.5 + 0.8 + 0.9) / 4])
+    (tmp_path / "mixture_history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+    assert main(["mixture", "export", str(tmp_path), "--average", "updates"]) == 0
+    cfg = load_config([tmp_path / "mixture_average.yaml"], [])
+    assert cfg.mixing.weights == pytest.approx(mean)
+    with pytest.raises(SkillitError, match="no next_weights"):
+        average_of(HISTORY, "updates")
+
+
 def test_the_exported_files_are_configs_that_read_back_as_the_manual_strategy(tmp_path):
     (tmp_path / "mixture_history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in HISTORY))
     paths = export_mixture(tmp_path)

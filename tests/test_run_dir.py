@@ -95,7 +95,7 @@ def test_resuming_a_finished_run_says_so_and_exits_zero(finished_run, capsys):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("mixing.skillit.eta=2.0", r"change mixing\.eta"),
+        ("mixing.skillit.eta=2.0", r"change mixing\.skillit\.eta"),
         ("seed=3", r"change seed"),
         ("trainer.max_steps=24", r"cannot be extended.*model\.init_from="),
     ],

@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 
 from skillit.errors import SkillitError
-from skillit.mixture_export import export_mixture, load_run_history
+from skillit.mixture_export import AVERAGES, export_mixture, load_run_history
 
 EXPORT_HELP = """\
 Write a run's mixture as two config files a new run reads back:
   mixture_schedule.yaml  mixing.strategy=manual with the run's weights per round (mixing.schedule)
-  mixture_average.yaml   mixing.strategy=manual with their step-weighted average (mixing.weights)
+  mixture_average.yaml   mixing.strategy=manual with their average (mixing.weights): weighted by
+                         steps, or with --average updates the equal-weight mean of the initial
+                         mixture and every update (DoReMi's output weights)
 e.g. to train a larger model on the mixture a small one found:
 
   skillit mixture export runs/small
@@ -36,6 +38,13 @@ def register(subparsers) -> None:
     export.add_argument(
         "--out", default=None, metavar="DIR", help="folder for the two files (default: RUN_DIR)"
     )
+    export.add_argument(
+        "--average",
+        choices=AVERAGES,
+        default="steps",
+        help="steps: rounds weighted by their steps (default); updates: the mean of the initial "
+        "mixture and every update, as DoReMi averages its domain weights",
+    )
     export.set_defaults(run=run_export, parser=export)
     plot = sub.add_parser(
         "plot",
@@ -48,7 +57,7 @@ def register(subparsers) -> None:
 
 
 def run_export(args) -> int:
-    paths = export_mixture(args.run_dir, args.out)
+    paths = export_mixture(args.run_dir, args.out, args.average)
     print(f"schedule: {paths['schedule']}\naverage:  {paths['average']}")
     print(f"use one as a config file: skillit train CONFIG {paths['schedule']}")
     return 0
