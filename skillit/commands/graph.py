@@ -65,6 +65,21 @@ def register(subparsers) -> None:
         description=LEARN_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_learn_flags(learn)
+    learn.set_defaults(run=run_learn, parser=learn)
+
+    plot = sub.add_parser("plot", help="draw a graph file as a heatmap", description=PLOT_HELP)
+    plot.add_argument("graph", metavar="GRAPH", help="a graph .json file")
+    plot.add_argument(
+        "--out",
+        default=None,
+        metavar="PNG",
+        help="image to write (default: next to GRAPH, with .png)",
+    )
+    plot.set_defaults(run=run_plot, parser=plot)
+
+
+def _add_learn_flags(learn: argparse.ArgumentParser) -> None:
     add_config_items(learn, "+", "graph-learning")
     learn.add_argument(
         "--method",
@@ -122,17 +137,6 @@ def register(subparsers) -> None:
         help="discard probe results already in --out instead of continuing",
     )
     learn.add_argument("--no-progress", action="store_true", help="no progress bar")
-    learn.set_defaults(run=run_learn, parser=learn)
-
-    plot = sub.add_parser("plot", help="draw a graph file as a heatmap", description=PLOT_HELP)
-    plot.add_argument("graph", metavar="GRAPH", help="a graph .json file")
-    plot.add_argument(
-        "--out",
-        default=None,
-        metavar="PNG",
-        help="image to write (default: next to GRAPH, with .png)",
-    )
-    plot.set_defaults(run=run_plot, parser=plot)
 
 
 def run_learn(args) -> int:

@@ -89,11 +89,9 @@ def _natinst_root(arg: str | None) -> Path | None:
 
 
 def run(args) -> int:
-    from skillit.corpus.demo import demo_domains
     from skillit.corpus.prepare import (
         DomainInput,
         PrepareOptions,
-        detect_kind,
         eos_id_of,
         import_bin,
         iter_documents,
@@ -104,30 +102,7 @@ def run(args) -> int:
     from skillit.corpus.shards import dtype_for
     from skillit.tokenization import load_tokenizer
 
-    for flag, value in (("--docs-per-shard", args.docs_per_shard), ("--workers", args.workers)):
-        if value < 1:
-            raise SkillitError(f"{flag} must be >= 1, got {value}")
-    if args.val_every < 2:
-        raise SkillitError(
-            f"--val-every must be >= 2 (1 would hold out everything), got {args.val_every}"
-        )
-    texts = {
-        name: DomainInput(name, path, detect_kind(path))
-        for name, path in _pairs(args.domain, "--domain")
-    }
-    bins = {
-        name: DomainInput(name, path, detect_kind(path, True))
-        for name, path in _pairs(args.bin, "--bin")
-    }
-    demo = demo_domains(_natinst_root(args.natinst_root)) if args.demo else {}
-    names = [*texts, *bins, *demo]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise SkillitError(f"domain names must be unique; given twice: {dupes}")
-    if not names:
-        raise SkillitError("nothing to prepare: give --domain NAME=PATH, --bin NAME=DIR or --demo")
-    if bins and args.tokenizer is None:
-        raise SkillitError("--bin needs --tokenizer (the tokenizer its token ids come from)")
+    texts, bins, demo = _inputs(args)
 
     def documents(name: str):
         if name in demo:
@@ -166,9 +141,45 @@ def run(args) -> int:
     for name, inp in bins.items():
         entries[name] = import_bin(inp, dtype)
     manifest = write_manifest(out, tokenizer_path, eos, entries)
+    _print_summary(out, manifest)
+    return 0
+
+
+def _inputs(args) -> tuple[dict, dict, dict]:
+    """(text domains, .bin domains, demo domains) from the flags, checked before any work."""
+    from skillit.corpus.demo import demo_domains
+    from skillit.corpus.prepare import DomainInput, detect_kind
+
+    for flag, value in (("--docs-per-shard", args.docs_per_shard), ("--workers", args.workers)):
+        if value < 1:
+            raise SkillitError(f"{flag} must be >= 1, got {value}")
+    if args.val_every < 2:
+        raise SkillitError(
+            f"--val-every must be >= 2 (1 would hold out everything), got {args.val_every}"
+        )
+    texts = {
+        name: DomainInput(name, path, detect_kind(path))
+        for name, path in _pairs(args.domain, "--domain")
+    }
+    bins = {
+        name: DomainInput(name, path, detect_kind(path, True))
+        for name, path in _pairs(args.bin, "--bin")
+    }
+    demo = demo_domains(_natinst_root(args.natinst_root)) if args.demo else {}
+    names = [*texts, *bins, *demo]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SkillitError(f"domain names must be unique; given twice: {dupes}")
+    if not names:
+        raise SkillitError("nothing to prepare: give --domain NAME=PATH, --bin NAME=DIR or --demo")
+    if bins and args.tokenizer is None:
+        raise SkillitError("--bin needs --tokenizer (the tokenizer its token ids come from)")
+    return texts, bins, demo
+
+
+def _print_summary(out: Path, manifest) -> None:
     print(f"{'domain':<12} {'documents':>10} {'train tokens':>14} {'val tokens':>12}")
     for name, e in manifest.domains.items():
         print(f"{name:<12} {e.documents:>10} {e.train_tokens:>14,} {e.val_tokens:>12,}")
     print(f"wrote {out / 'manifest.json'} ({manifest.dtype}, vocabulary {manifest.vocab_size})")
     print(f"train on it: skillit train domains_cpu data.tokens.path={out}")
-    return 0
