@@ -192,14 +192,15 @@ def natural_weights(source: SkillSource, train: list[str]) -> np.ndarray:
 
 
 def reference_losses(
-    cfg: RunConfig, source: SkillSource, evals: list[str], spec: registry.StrategySpec
+    cfg: RunConfig, source: SkillSource, evals: list[str], spec: registry.StrategySpec, options
 ) -> list[float] | None:
     """A reference model's per-skill eval losses, for a strategy that needs them: the checkpoint
-    at `mixing.<section>.reference` scored on the run's validation sets."""
+    its options name as `reference` (mixing.<section>.reference or mixing.options.reference),
+    scored on the run's validation sets."""
     if "reference" not in spec.needs:
         return None
-    key = f"mixing.{spec.section}.reference"
-    path = getattr(strategy_options(cfg, spec), "reference", None)
+    key = f"mixing.{spec.section or 'options'}.reference"
+    path = getattr(options, "reference", None)
     if path is None:
         raise SkillitError(
             f"mixing.strategy={spec.name} needs {key}: a skillit checkpoint of the reference "
@@ -249,7 +250,7 @@ def build_mixing(
     spec = registry.get(m.strategy)
     options = strategy_options(cfg, spec)
     graph = load_run_graph(cfg, train, evals)
-    reference = reference_losses(cfg, source, evals, spec)
+    reference = reference_losses(cfg, source, evals, spec, options)
     context = BuildContext(
         train_skills=list(train),
         eval_skills=list(evals),

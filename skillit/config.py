@@ -198,7 +198,7 @@ class MixingConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.strategy not in registry.names():
+        if not registry.known(self.strategy):
             raise SkillitError(
                 f"mixing.strategy must be one of {list(registry.names())}, got {self.strategy!r}"
             )
@@ -440,8 +440,9 @@ def _rename_legacy(origin: str, node: Any) -> Any:
         if not isinstance(section, DictConfig) or leaf not in section:
             continue
         value = section.pop(leaf)
-        if OmegaConf.select(node, new, default=None) is None:
-            OmegaConf.update(node, new, value, merge=True)
+        if OmegaConf.select(node, new, default=None) is not None:
+            raise SkillitError(f"{origin}: set only {new} ({old} is its old name)")
+        OmegaConf.update(node, new, value, merge=True)
         warnings.warn(f"{origin}: {old} is now {new}", SkillitWarning, stacklevel=3)
     return node
 

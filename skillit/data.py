@@ -364,7 +364,7 @@ class SkillDataModule(L.LightningDataModule):
         self._pool_draw: PoolDraw | None = None  # set by a curriculum: it fixes every sample
         self.block_planner = block_planner  # a strategy's round_blocks (None: no strategy blocks)
         self.live: LiveMixtures | None = None  # the blocks of the round being trained
-        self._planned = False  # live holds a strategy's blocks (recorded in the history)
+        self._planned_round = 0  # the round whose blocks the strategy planned into live (0: none)
         self._restored: dict[str, Any] | None = None  # published blocks of a checkpoint's round
         self._validation: SkillExamples | None = None
 
@@ -393,7 +393,8 @@ class SkillDataModule(L.LightningDataModule):
         if self._weights is None:
             return None
         if self.live is not None:
-            return BlockDraw(self.source, self.source_train_ids, self.live, self._planned)
+            planned = self._planned_round > 0  # a strategy's blocks: recorded in the history
+            return BlockDraw(self.source, self.source_train_ids, self.live, planned)
         return MixtureDraw(self.source, self.source_train_ids, self._weights)
 
     def plan_blocks(self, round_number: int) -> LiveMixtures | None:
@@ -403,7 +404,7 @@ class SkillDataModule(L.LightningDataModule):
         blocks = (
             self.block_planner(round_number, steps, self.mixture) if self.block_planner else None
         )
-        self._planned = blocks is not None
+        self._planned_round = round_number if blocks is not None else 0
         if blocks is not None:
             if sum(b.steps for b in blocks) != steps or any(b.steps < 1 for b in blocks):
                 raise RuntimeError(
@@ -411,9 +412,15 @@ class SkillDataModule(L.LightningDataModule):
                 )
             saved, self._restored = self._restored, None
             if saved is not None and saved["round"] == round_number:  # published before a kill
+                if len(saved["blocks"]) != len(blocks):
+                    raise SkillitError(
+                        f"the checkpoint holds {len(saved['blocks'])} blocks of round "
+                        f"{round_number} but this run plans {len(blocks)}; resume with the same "
+                        "trainer.max_steps, mixing.rounds and strategy options"
+                    )
                 blocks = [
                     Block(b.steps, tuple(w) if w is not None else b.weights)
-                    for b, w in zip(blocks, saved["blocks"], strict=True)
+                    for b, w in zip(blocks, saved["blocks"])
                 ]
             self.live = LiveMixtures(blocks, len(self.train_skills))
         elif self.plan_block_steps is not None and self._pool_draw is None:
@@ -425,13 +432,13 @@ class SkillDataModule(L.LightningDataModule):
     @property
     def strategy_blocks(self) -> LiveMixtures | None:
         """The running round's blocks when the strategy planned them (else None)."""
-        return self.live if self._planned else None
+        return self.live if self._planned_round else None
 
     def state_dict(self) -> dict[str, Any]:
         """The mixtures of the running round's strategy blocks (published ones; None: not yet)."""
-        if not self._planned or self.live is None or self.trainer is None:
+        if not self._planned_round or self.live is None:
             return {}
-        return {"round": self.trainer.current_epoch + 1, "blocks": self.live.all_weights()}
+        return {"round": self._planned_round, "blocks": self.live.all_weights()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._restored = dict(state) if state else None

@@ -55,8 +55,10 @@ def average_of(history: list[dict], by: str = "steps") -> tuple[list[str], list[
     """The mixture averaged over the run.
 
     `by="steps"`: each round weighted by its number of steps (the mixture the run trained on).
-    `by="updates"`: the equal-weight mean of the initial mixture and every update, the last round's
-    next mixture included (DoReMi's output, the running mean of its weights w_1..w_{T+1}).
+    `by="updates"`: the equal-weight mean of every round's mixture and the last round's next one
+    (for DoReMi: the running mean of its weights w_1..w_{T+1}, its output). For a strategy that
+    changes the mixture inside rounds (ODM, Aioli) a round's mixture is its blocks' average, so this
+    is not a mean over its updates.
     """
     if by not in AVERAGES:
         raise SkillitError(f"--average must be one of {list(AVERAGES)}, got {by!r}")

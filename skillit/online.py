@@ -51,6 +51,7 @@ class TrainingLossCallback(L.Callback):
         self.update_seconds = 0.0  # time in reductions and updates (for the overhead benchmark)
         self._round = 0
         self._restored: dict | None = None  # a checkpoint inside a round: its sums
+        self._legacy_blocks: dict | None = None  # published blocks, as older checkpoints kept them
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not getattr(pl_module, "keep_row_losses", False):
@@ -59,6 +60,9 @@ class TrainingLossCallback(L.Callback):
                 "was built without keep_row_losses=True"
             )
         self.lookup = trainer.datamodule.skill_lookup().to(pl_module.device)
+        if self._legacy_blocks is not None:  # before the first loader is built
+            trainer.datamodule.load_state_dict(self._legacy_blocks)
+            self._legacy_blocks = None
 
     def _reset(self, device: torch.device) -> None:
         k = self.strategy.num_skills
@@ -90,6 +94,8 @@ class TrainingLossCallback(L.Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self._restored = state or None
+        if state and "blocks" in state:  # written before the data module kept them
+            self._legacy_blocks = {"round": state["round"], "blocks": state["blocks"]}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         row_sum, row_tokens = pl_module.last_row_losses
@@ -97,6 +103,8 @@ class TrainingLossCallback(L.Callback):
         self.sums.index_add_(0, skills, row_sum.double())
         self.counts.index_add_(0, skills, row_tokens.double())
         live = trainer.datamodule.strategy_blocks
+        if live is None:  # no blocks planned this round: observed at its end only
+            return
         upcoming = live.block_of(batch_idx + 1)
         if 0 < upcoming < len(live.steps) and batch_idx + 1 == int(live.starts[upcoming]):
             live.publish(upcoming, self._update(trainer, pl_module))

@@ -165,7 +165,8 @@ def build_datamodule(cfg: RunConfig, parts: RunParts) -> SkillDataModule:
         num_workers=cfg.data.num_workers,
         seed=cfg.seed,
         plan_block_steps=cfg.data.plan_block_steps,
-        block_planner=parts.mixing.strategy.round_blocks,  # None for most: a round, one mixture
+        # the strategy's blocks of each round (it returns None for a round drawn whole)
+        block_planner=parts.mixing.strategy.round_blocks,
     )
 
 

@@ -190,3 +190,5 @@ def test_the_old_skillit_keys_load_into_mixing_skillit_with_a_warning(tmp_path):
     with pytest.warns(SkillitWarning, match=r"mixing\.window is now mixing\.skillit\.window"):
         cfg = load_config([old], ["mixing.window=4"])
     assert cfg.mixing.skillit.window == 4  # the later layer still wins
+    with pytest.raises(SkillitError, match=r"set only mixing\.skillit\.eta"):
+        load_config([], ["mixing.eta=0.2", "mixing.skillit.eta=0.3"])

@@ -137,3 +137,33 @@ def test_an_aioli_run_killed_inside_its_probes_twice_resumes_exactly(run_config,
         kills=(7, 17),  # inside round 1's probes (checkpoint at 6), round 2's (checkpoint at 15)
     )
     compare_histories(full, cut, ("block_weights", "interactions", "next_weights"))
+
+
+def test_an_odm_checkpoint_of_the_older_layout_still_resumes_inside_its_round(run_config, tmp_path):
+    """Older checkpoints kept the round's published block mixtures in the ODM callback's state,
+    not the data module's: such a checkpoint still resumes onto the same trajectory."""
+    import torch
+
+    from skillit.train import train
+
+    common = (
+        "trainer.max_steps=16",
+        "mixing.rounds=2",
+        "mixing.strategy=odm",
+        "mixing.odm.update_every=2",
+        "trainer.checkpoint_every=3",
+        "mixing.plots=false",
+    )
+    train(run_config(tmp_path / "full", *common))
+    cfg = run_config(tmp_path / "cut", *common)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, extra_callbacks=[KillAtStep(5)])  # last checkpoint: step 3, inside round 1
+    path = tmp_path / "cut" / "checkpoints" / "last.ckpt"
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    data_state = state.pop("SkillDataModule")
+    assert data_state["round"] == 1 and data_state["blocks"][1] is not None
+    (key,) = [k for k in state["callbacks"] if k.startswith("TrainingLossCallback")]
+    state["callbacks"][key]["blocks"] = data_state["blocks"]
+    torch.save(state, path)
+    train(cfg, resume=path)
+    compare_histories(tmp_path / "full", tmp_path / "cut", ("block_weights", "next_weights"))

@@ -131,18 +131,18 @@ def test_a_non_finite_training_loss_keeps_that_skills_estimate():
     assert strategy.estimate[0] == before[0] and strategy.estimate[1] != before[1]
 
 
-def odm_blocks(steps, update_every, mixture):
+def odm_round_blocks(steps, update_every, mixture):
     return ODMStrategy(3, 0.9, update_every, 0).round_blocks(1, steps, mixture)
 
 
 def test_blocks_cover_the_round_and_only_the_first_is_fixed_in_advance():
     mix = np.array([0.2, 0.3, 0.5])
-    blocks = odm_blocks(10, 4, mix)
+    blocks = odm_round_blocks(10, 4, mix)
     assert [b.steps for b in blocks] == [4, 4, 2]
     assert blocks[0].weights == pytest.approx(tuple(mix)) and blocks[1].weights is None
-    every = odm_blocks(5, 1, mix)
+    every = odm_round_blocks(5, 1, mix)
     assert [b.weights is None for b in every] == [False, True, True, True, True]
-    assert [b.steps for b in odm_blocks(7, 0, mix)] == [7]
+    assert [b.steps for b in odm_round_blocks(7, 0, mix)] == [7]
 
 
 @pytest.mark.parametrize(

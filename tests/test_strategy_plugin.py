@@ -116,3 +116,70 @@ def test_a_plugin_strategy_trains_and_moves_its_mixture_inside_rounds(chase, run
     np.testing.assert_allclose(published, returned, rtol=1e-12)
     np.testing.assert_allclose(history[1]["block_weights"][0], strategy.returned[3], rtol=1e-12)
     assert len({tuple(np.round(w, 12)) for w in published}) > 1  # the mixture moved
+
+
+class FakeEntryPoint:
+    def __init__(self, name, target):
+        self.name, self.value, self._target = name, f"plugin_pkg:{name}", target
+
+    def load(self):
+        if isinstance(self._target, Exception):
+            raise self._target
+        return self._target
+
+
+def test_an_installed_package_provides_a_strategy_through_its_entry_point(monkeypatch):
+    import importlib.metadata
+
+    from skillit.mixing import registry
+
+    spec = StrategySpec("chase", build_chase, "chase the training loss", options=ChaseOptions)
+    points = {"skillit.strategies": [FakeEntryPoint("chase", lambda: spec)]}
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points.get(group, []))
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    try:
+        cfg = load_config([], ["mixing.strategy=chase"])  # found without any import by the user
+        assert cfg.mixing.strategy == "chase" and registry.get("chase") is spec
+    finally:
+        unregister("chase")
+    broken = {"skillit.strategies": [FakeEntryPoint("bad", ImportError("no module named x"))]}
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: broken.get(group, []))
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    with pytest.raises(SkillitError, match="strategy plugin 'bad'.*ImportError"):
+        load_config([], ["mixing.strategy=bad"])
+
+
+class ChaseAtRoundEnds(ChaseTheLoss):
+    """Reads training losses but plans no blocks: it is observed at each round's end only."""
+
+    name = "chase_ends"
+
+    def round_blocks(self, round_number, round_steps, mixture):
+        return None
+
+
+@pytest.mark.slow  # one short run
+def test_a_strategy_reading_training_losses_without_blocks_is_observed_at_round_ends(
+    run_config, tmp_path
+):
+    from skillit.train import train
+
+    ChaseTheLoss.built.clear()
+    build = lambda ctx, options: ChaseAtRoundEnds(ctx.num_skills, options)  # noqa: E731
+    register(StrategySpec("chase_ends", build, "chase, once a round", options=ChaseOptions))
+    try:
+        cfg = run_config(
+            tmp_path / "run",
+            "mixing.strategy=chase_ends",
+            "trainer.max_steps=16",
+            "mixing.rounds=2",
+            "mixing.plots=false",
+        )
+        train(cfg)
+    finally:
+        unregister("chase_ends")
+    (strategy,) = ChaseTheLoss.built
+    history = load_run_history(tmp_path / "run")
+    assert len(strategy.returned) == 2  # one observation per round, at its end
+    assert "block_weights" not in history[0]
+    np.testing.assert_allclose(list(history[1]["weights"].values()), strategy.returned[0])

@@ -42,8 +42,8 @@ def register(subparsers) -> None:
         "--average",
         choices=AVERAGES,
         default="steps",
-        help="steps: rounds weighted by their steps (default); updates: the mean of the initial "
-        "mixture and every update, as DoReMi averages its domain weights",
+        help="steps: rounds weighted by their steps (default); updates: the equal-weight mean of "
+        "every round's mixture and the last next one, as DoReMi averages its domain weights",
     )
     export.set_defaults(run=run_export, parser=export)
     plot = sub.add_parser(

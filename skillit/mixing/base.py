@@ -53,10 +53,6 @@ class InRoundNeeds:
     row_losses: bool = False  # each row's training loss, summed per skill: observe_training
     block_evals: bool = False  # an evaluation after every block but the last: observe_block_eval
 
-    @property
-    def any(self) -> bool:
-        return self.row_losses or self.block_evals
-
 
 @dataclass(frozen=True)
 class BuildContext:

@@ -63,6 +63,7 @@ class DoReMiStrategy(MixingStrategy):
             )
         self.eta = float(eta)
         self.smoothing = float(smoothing)
+        updates.doremi_update(self._p, np.zeros_like(self._p), eta, smoothing)  # fails fast
         super().__init__(self._p.size, eval_skills)
         self.last_excess: np.ndarray | None = None  # the signal of the last update (for the record)
 

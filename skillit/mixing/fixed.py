@@ -110,6 +110,8 @@ class ManualStrategy(MixingStrategy):
 def build_random(ctx: BuildContext, options: None) -> RandomStrategy:
     """mixing.weights when given (proportions to sample), else the source's natural ones."""
     source = ctx.weights if ctx.weights is not None else ctx.natural
+    if source is None:
+        raise SkillitError("the random strategy needs the source's natural proportions")
     return RandomStrategy(check_weights(source, ctx.num_skills), ctx.eval_skills)
 
 

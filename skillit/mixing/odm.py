@@ -1,7 +1,8 @@
 """Online Data Mixing (Albalak et al. 2023, arXiv 2312.02406): a bandit over the training skills
 rewarded by their training loss, updated inside rounds; with its options section.
 
-The reward of a skill is its mean training loss since the last update. The training loop feeds
+The reward of a skill is its mean training loss since the last update (EXP3, importance-weighted
+by the policy) or exp of it (the authors' smoothed-mean updater). The training loop feeds
 per-skill (loss sum, token count) every `update_every` steps (0: once per round) through
 :meth:`ODMStrategy.observe_training`, after `warmup_steps` steps on the warm-up mixture. A round is
 drawn in blocks of `update_every` steps: the first from the mixture in force, each later one

@@ -6,13 +6,13 @@ skillit.config.MixingConfig) and declares what it needs from the run:
 - `graph`: a skills graph (mixing.graph), k x m;
 - `reference`: a reference model's loss per eval skill (its section's `reference` checkpoint);
 - `natural`: the source's natural proportions over the training skills;
-- `eval_is_train`: skills.eval equal to skills.train, in the same order;
-- `pool`: a scored sample pool, ordered by the strategy (the curricula).
+- `eval_is_train`: skills.eval equal to skills.train, in the same order.
 
 The registry checks these before it calls the entry's `build(context, options)`, with one message
 per need, so a build can rely on what it declared. A strategy defined outside skillit registers
-itself with :func:`register`; its options come from `mixing.options` through the dataclass it
-names (see docs/adding-a-strategy.md). Numpy only: config, build and the CLI load no torch.
+itself with :func:`register` (or through an entry point in the group `skillit.strategies`); its
+options come from `mixing.options` through the dataclass it names (see
+docs/adding-a-strategy.md). Numpy only: config, build and the CLI load no torch.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from skillit.mixing.fixed import build_manual, build_random, build_stratified
 from skillit.mixing.odm import ODMConfig, build_odm
 from skillit.mixing.skillit import SkillItConfig, build_no_graph, build_skillit, build_static
 
-NEEDS = ("graph", "reference", "natural", "eval_is_train", "pool")
+NEEDS = ("graph", "reference", "natural", "eval_is_train")
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,48 @@ def unregister(name: str) -> None:
     _SPECS.pop(name, None)
 
 
+# Packages that ship strategies declare entry points in this group, each naming a StrategySpec
+# (or a function returning one); they are loaded the first time a name is not found.
+ENTRY_POINT_GROUP = "skillit.strategies"
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            spec = point.load()
+            spec = spec() if not isinstance(spec, StrategySpec) and callable(spec) else spec
+        except Exception as exc:
+            raise SkillitError(
+                f"the strategy plugin {point.name!r} ({point.value}, entry point group "
+                f"{ENTRY_POINT_GROUP}) failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(spec, StrategySpec):
+            raise SkillitError(
+                f"the strategy plugin {point.name!r} ({point.value}) is not a StrategySpec"
+            )
+        _SPECS.setdefault(spec.name, spec)
+
+
+def known(name: str) -> bool:
+    """Whether `name` is a strategy (looking at installed plugins when it is not a built-in)."""
+    if name not in _SPECS:
+        _load_plugins()
+    return name in _SPECS
+
+
 def names() -> tuple[str, ...]:
     return tuple(_SPECS)
 
 
 def get(name: str) -> StrategySpec:
-    if name not in _SPECS:
+    if not known(name):
         raise SkillitError(
             f"mixing.strategy {name!r} is unknown; valid strategies: {', '.join(_SPECS)}"
         )
@@ -95,15 +131,15 @@ def check_needs(spec: StrategySpec, ctx: BuildContext) -> None:
     if "natural" in spec.needs and ctx.natural is None:
         raise SkillitError(f"mixing.strategy={name} needs the source's natural proportions")
     if "reference" in spec.needs and ctx.reference_losses is None:
-        key = f"mixing.{spec.section}.reference" if spec.section else "a reference checkpoint"
+        key = f"mixing.{spec.section or 'options'}.reference"
         raise SkillitError(
             f"mixing.strategy={name} needs the reference model's losses ({key}: a skillit "
             "checkpoint)"
         )
     if "eval_is_train" in spec.needs and list(ctx.eval_skills) != list(ctx.train_skills):
         raise SkillitError(
-            f"mixing.strategy={name} scores each training skill by the eval losses of the same "
-            f"skills, so skills.eval must equal skills.train in the same order; got "
+            f"mixing.strategy={name} ({spec.summary}) reads one eval loss per training skill, so "
+            f"skills.eval must equal skills.train in the same order; got "
             f"{list(ctx.eval_skills)} and {list(ctx.train_skills)}"
         )
 
@@ -130,7 +166,7 @@ for _spec in (
             name,
             curriculum_builder(name),
             f"{name.replace('_', ' ')} over a scored sample pool ({_PAPER})",
-            needs=frozenset({"pool"} | ({"natural"} if level == "sample" else set())),
+            needs=frozenset({"natural"} if level == "sample" else ()),
         )
         for name, (level, _) in CURRICULA.items()
     ),

@@ -87,8 +87,7 @@ class SkillLM(L.LightningModule):
         self.last_eval: EvalResult | None = None
         # Steps of the current round whose training loss was finite (a tensor: no host sync).
         self.finite_train_steps = torch.zeros(())
-        # Set by a strategy rewarded by training loss (ODM): keep each row's (loss sum, tokens).
-        # each row's loss sum and token count after every step (a strategy that reads them)
+        # each row's (loss sum, token count) after every step, for a strategy that reads them
         self.keep_row_losses = bool(keep_row_losses)
         self.last_row_losses: tuple[torch.Tensor, torch.Tensor] | None = None
 
