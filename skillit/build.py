@@ -116,12 +116,14 @@ def build_network(cfg: RunConfig, vocab_size: int):
 
 def load_initial_weights(network, path: str | Path, key: str = "model.init_from") -> None:
     """Copy the network weights of a skillit checkpoint (model.init_from) into `network`."""
-    import torch
+    from skillit.safe_load import load_weights_only
 
     if not Path(path).is_file():
         raise SkillitError(f"{key}: no checkpoint at {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_weights_only(path, key)
+    except SkillitError:
+        raise
     except Exception as exc:  # truncated, empty or not a checkpoint
         raise SkillitError(
             f"{key}: {path} cannot be read as a checkpoint ({type(exc).__name__})"

@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 
 import lightning as L
-import torch
 
 from skillit.errors import SkillitError
 from skillit.run_dir import CHECKPOINT, PREVIOUS_CHECKPOINT
+from skillit.safe_load import load_weights_only
 
 
 class RoundCheckpoint(L.Callback):
@@ -87,8 +87,10 @@ def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint's contents, or an error naming the file and the previous round's one."""
     path = Path(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # truncated, empty or not a checkpoint at all
+        state = load_weights_only(path, "--resume")
+    except SkillitError:
+        raise
+    except Exception as exc:  # truncated, empty or not a torch file at all
         previous = path.with_name(PREVIOUS_CHECKPOINT.name)
         fallback = (
             f"; the previous round's checkpoint may be intact: --resume {previous}"
@@ -99,3 +101,9 @@ def read_checkpoint(path: str | Path) -> dict:
             f"checkpoint {path} cannot be read ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'empty or truncated'}){fallback}"
         ) from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise SkillitError(
+            f"checkpoint {path} is a torch file but not a skillit checkpoint (it has no "
+            "state_dict); give a run directory or its checkpoints/last.ckpt"
+        )
+    return state

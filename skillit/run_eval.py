@@ -17,6 +17,7 @@ from skillit.build import build_network, build_source, load_initial_weights
 from skillit.config import RunConfig, load_config
 from skillit.errors import SkillitError
 from skillit.run_dir import CHECKPOINT, CONFIG_FILE
+from skillit.safe_load import load_weights_only
 from skillit.sources.base import SkillSource
 
 EXTRA_EVAL_FILE = "extra_eval.json"
@@ -31,8 +32,6 @@ def score_checkpoint(
 ) -> dict[str, dict[str, float]]:
     """{skill: {"loss", "acc", "samples", "step"}}: the network of `cfg` with the weights of
     `ckpt`, scored on the validation sets of `skills` (loss as `cfg.model.eval_loss`)."""
-    import torch
-
     from skillit.model.evaluation import evaluate_validation_sets
 
     names = list(source.skill_names)
@@ -41,7 +40,7 @@ def score_checkpoint(
         raise SkillitError(f"{ckpt}: the source has no skills {unknown}; it has {names}")
     network = build_network(cfg, source.tokenizer.get_vocab_size())
     load_initial_weights(network, ckpt, key)
-    step = int(torch.load(ckpt, map_location="cpu", weights_only=False).get("global_step", -1))
+    step = int(load_weights_only(ckpt, key).get("global_step", -1))
     result = evaluate_validation_sets(network, source, list(skills), cfg.model.eval_loss)
     return {
         skill: {

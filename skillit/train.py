@@ -243,7 +243,9 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
 def _fit(trainer, module, dm, resume, run_dir: Path, eval_skills: list[str]) -> TrainResult:
     """Train, then write final_eval.json (before anything else that could fail)."""
     try:
-        trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+        # weights only: a checkpoint is a pickle, and this never lets it run code
+        ckpt = str(resume) if resume else None
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
     except SystemExit:
         # Lightning exits after a graceful Ctrl-C shutdown; report it as the interrupt it was.
         if trainer.interrupted:
