@@ -16,7 +16,7 @@ from pathlib import Path
 import lightning as L
 
 from skillit.errors import SkillitError
-from skillit.run_dir import CHECKPOINT, PREVIOUS_CHECKPOINT
+from skillit.run_dir import CHECKPOINT, CONFIG_FILE, CONFIG_STATE_KEY, PREVIOUS_CHECKPOINT
 from skillit.safe_load import load_weights_only
 
 
@@ -38,6 +38,16 @@ class RoundCheckpoint(L.Callback):
         self.every = every
         self.eval_every = eval_every
         self._due = False
+        self._config_text: str | None = None  # config.yaml as the run (re)started
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        config = self.last.parent.parent / CONFIG_FILE
+        if trainer.is_global_zero and config.is_file():
+            self._config_text = config.read_text()
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        if self._config_text is not None:  # a resume refuses an edited config.yaml by it
+            checkpoint[CONFIG_STATE_KEY] = self._config_text
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if not self.every:

@@ -335,7 +335,8 @@ class RunConfig:
 
 
 # Keys that hold file paths: a relative path written in a YAML file is relative to that file, so
-# configs work from any working directory. (On the command line, relative to the working directory.)
+# configs work from any working directory; on the command line, relative to the working directory.
+# Either way the loaded config holds them absolute.
 PATH_KEYS = (
     "mixing.graph.path",
     "data.jsonl.path",
@@ -452,7 +453,11 @@ def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = ())
     layers: list[tuple[str, Any]] = []
     for file in files:
         layers.extend((f"config file {path}", node) for path, node in read_yaml(Path(file)))
-    layers.append(dotlist(overrides))
+    origin, node = dotlist(overrides)
+    # A path on the command line is relative to the working directory: stored absolute (in the
+    # run's config.yaml too), so a resume from anywhere reads the same files.
+    _resolve_paths(node, Path.cwd())
+    layers.append((origin, node))
     return merge_structured(RunConfig, [(o, _rename_legacy(o, n)) for o, n in layers])
 
 

@@ -94,7 +94,9 @@ def claim_fresh_run_dir(path: Path, overwrite: bool) -> None:
 
 
 class RunLock:
-    """`run.lock` with the writer's pid, for as long as the run writes into its directory."""
+    """`run.lock` with the writer's pid and start time, for as long as the run writes into its
+    directory. Taking it again in the process that holds it is a no-op (the command layer holds
+    it around a resume's checks and the training)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOCK_FILE
@@ -106,15 +108,18 @@ class RunLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self._holder()
-                if holder is not None and _alive(holder):
+                if holder is not None and holder[0] == os.getpid() and _alive(*holder):
+                    return self  # this process holds it already
+                if holder is not None and _alive(*holder):
                     raise SkillitError(
-                        f"{self.path.parent} is being written by another run (pid {holder}); "
-                        "wait for it to finish, or choose another run_dir"
+                        f"{self.path.parent} is being written by another run (pid {holder[0]}); "
+                        f"wait for it to finish, or choose another run_dir (if no skillit "
+                        f"process is writing there, remove {self.path})"
                     ) from None
                 self.path.unlink(missing_ok=True)  # its writer is gone (killed): take it over
                 continue
             with os.fdopen(fd, "w") as fh:
-                fh.write(f"{os.getpid()}\n")
+                fh.write(f"{os.getpid()} {_start_time(os.getpid()) or ''}\n")
             self.held = True
             return self
         raise SkillitError(f"could not take the lock {self.path}")
@@ -124,21 +129,34 @@ class RunLock:
             self.path.unlink(missing_ok=True)
             self.held = False
 
-    def _holder(self) -> int | None:
+    def _holder(self) -> tuple[int, str | None] | None:
+        """(pid, start time) of the lock's writer; None for an unreadable lock."""
         try:
-            return int(self.path.read_text().strip() or "0") or None
+            fields = self.path.read_text().split()
+            pid = int(fields[0]) if fields else 0
         except (OSError, ValueError):
             return None
+        return (pid, fields[1] if len(fields) > 1 else None) if pid > 0 else None
 
 
-def _alive(pid: int) -> bool:
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), so that a pid the system
+    reused for another process does not count as the lock's writer; None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name before ")" may hold spaces
+
+
+def _alive(pid: int, started: str | None = None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return started is None or _start_time(pid) in (None, started)
 
 
 def resolve_resume(resume: str | Path) -> tuple[Path, Path]:
@@ -216,6 +234,37 @@ def plan_resume(resume: str, files: Sequence[str], overrides: Sequence[str]) -> 
         if step is not None and step >= cfg.trainer.max_steps:
             finished = step
     return Resume(cfg, ckpt, run_dir, [k for k in changed if k != "run_dir"], finished)
+
+
+CONFIG_STATE_KEY = "skillit_config"  # the run's config.yaml as it started, in every checkpoint
+
+
+def check_config_unedited(run_dir: Path, checkpoint: dict) -> None:
+    """Refuse a resume whose config.yaml differs from the one its checkpoint was trained with
+    (keys a resume may change aside), naming the keys."""
+    started = checkpoint.get(CONFIG_STATE_KEY)
+    path = run_dir / CONFIG_FILE
+    now = path.read_text()
+    if not isinstance(started, str) or started == now:
+        return  # a checkpoint from before the config was stored, or no edit
+
+    def flat(text: str, what: str) -> dict[str, object]:
+        try:
+            return flatten_keys(OmegaConf.to_container(OmegaConf.create(text)))
+        except Exception as exc:
+            raise SkillitError(f"{what} is not valid YAML ({type(exc).__name__})") from None
+
+    a, b = flat(started, "the checkpoint's copy of the config"), flat(now, str(path))
+    changed = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    refused = [k for k in changed if not is_resume_safe(k)]
+    if refused:
+        detail = ", ".join(f"{k} ({a.get(k)!r} -> {b.get(k)!r})" for k in refused[:6])
+        more = f" and {len(refused) - 6} more" if len(refused) > 6 else ""
+        raise SkillitError(
+            f"{path} was edited since the run started: {detail}{more}; a resume continues the "
+            "run exactly as it started, so restore those values, or start a new run with them "
+            "(model.init_from= a checkpoint keeps the weights)"
+        )
 
 
 def record_resume(run_dir: Path, cfg: RunConfig, changed: list[str], checkpoint: Path) -> None:

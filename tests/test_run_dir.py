@@ -14,7 +14,7 @@ import torch
 
 from skillit.cli import main
 from skillit.errors import SkillitError
-from skillit.run_dir import RunLock, claim_fresh_run_dir
+from skillit.run_dir import CONFIG_STATE_KEY, RunLock, claim_fresh_run_dir
 
 TINY = [
     "data.lego.k=3",
@@ -48,16 +48,31 @@ def test_a_new_run_refuses_a_directory_that_holds_a_run(tmp_path):
 
 
 def test_a_second_writer_is_refused_and_a_dead_writers_lock_is_taken_over(tmp_path):
-    with RunLock(tmp_path):
-        with pytest.raises(SkillitError, match=rf"another run \(pid {os.getpid()}\)"):
+    from skillit.run_dir import _start_time
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = _start_time(other.pid)
+        (tmp_path / "run.lock").write_text(f"{other.pid} {started}\n")  # a live writer
+        with pytest.raises(SkillitError, match=rf"another run \(pid {other.pid}\).*remove"):
             RunLock(tmp_path).__enter__()
+        # the same pid with another start time: the system reused a dead writer's pid
+        (tmp_path / "run.lock").write_text(f"{other.pid} 1\n")
+        with RunLock(tmp_path) as lock:
+            assert lock.path.read_text().split()[0] == str(os.getpid())
+            with RunLock(tmp_path):  # the holder taking it again: a no-op
+                pass
+            assert lock.path.is_file()  # still held until the outer one ends
+    finally:
+        other.kill()
+        other.wait()
     assert not (tmp_path / "run.lock").exists()
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
     (tmp_path / "run.lock").write_text(dead.stdout)  # a writer killed with SIGKILL left this
     with RunLock(tmp_path) as lock:
-        assert lock.path.read_text().strip() == str(os.getpid())
+        assert lock.path.read_text().split()[0] == str(os.getpid())
 
 
 def test_an_unwritable_run_dir_is_a_clear_error(tmp_path, capsys):
@@ -115,7 +130,13 @@ def stopped_run(tmp_path):
     run_dir = tmp_path / "stopped"
     assert skillit_train(run_dir, "trainer.max_steps=4", "mixing.rounds=1") == 0
     config = (run_dir / "config.yaml").read_text().replace("max_steps: 4", "max_steps: 12")
-    (run_dir / "config.yaml").write_text(config.replace("rounds: 1", "rounds: 3"))
+    config = config.replace("rounds: 1", "rounds: 3")
+    (run_dir / "config.yaml").write_text(config)
+    # the checkpoint keeps the config it was trained with: make it the one of a 3-round run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    state[CONFIG_STATE_KEY] = config
+    torch.save(state, ckpt)
     (run_dir / "final_eval.json").unlink()
     return run_dir
 
@@ -269,3 +290,18 @@ def test_the_progress_bar_names_the_round_and_the_step_and_drops_the_logger_vers
     )
     items = bar.get_metrics(trainer, None)
     assert "v_num" not in items and items["step"] == "750/2000" and items["train/loss"] == 0.5
+
+
+@pytest.mark.slow
+def test_a_resume_refused_because_another_run_writes_there_writes_nothing(stopped_run, capsys):
+    from skillit.run_dir import _start_time
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (stopped_run / "run.lock").write_text(f"{other.pid} {_start_time(other.pid)}\n")
+        assert main(["train", "--resume", str(stopped_run)]) == 2
+    finally:
+        other.kill()
+        other.wait()
+    assert "being written by another run" in capsys.readouterr().err
+    assert not (stopped_run / "resumes.jsonl").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -15,6 +16,8 @@ from skillit.quiet import quiet_known_warnings, quiet_lightning, show_skillit_in
 from skillit.run_dir import (
     CHECKPOINT,
     RUN_DIR_ENV,
+    RunLock,
+    check_config_unedited,
     claim_fresh_run_dir,
     is_launcher_process,
     load_run_config,
@@ -93,11 +96,14 @@ def run(args) -> int:
     cfg.run_dir = str(run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())  # DDP children re-run argv: same directory
     sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores Ctrl-C after an interrupt
-    if resume and is_launcher_process():
-        read_checkpoint(ckpt)  # a broken checkpoint is reported before anything is written
-        record_resume(run_dir, cfg, resume.changed, ckpt)
+    lock = RunLock(run_dir) if resume and is_launcher_process() else contextlib.nullcontext()
     try:
-        result = train(cfg, resume=ckpt)
+        with lock:  # a refused resume (a run still writing there, a bad checkpoint) writes nothing
+            if resume and is_launcher_process():
+                state = read_checkpoint(ckpt)  # a broken checkpoint: reported before any write
+                check_config_unedited(run_dir, state)
+                record_resume(run_dir, cfg, resume.changed, ckpt)
+            result = train(cfg, resume=ckpt)
     except KeyboardInterrupt:
         if (run_dir / CHECKPOINT).is_file():
             hint = f"continue from the last finished round with: skillit train --resume {run_dir}"
