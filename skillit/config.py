@@ -23,6 +23,7 @@ from skillit.mixing.doremi import DoReMiConfig
 from skillit.mixing.odm import ODMConfig
 from skillit.mixing.settings import SETTINGS
 from skillit.mixing.skillit import SkillItConfig
+from skillit.safe_paths import check_name
 from skillit.sampling import round_lengths
 from skillit.sources.jsonl import JsonlSourceConfig
 from skillit.sources.natinst.config import NatInstSourceConfig
@@ -318,6 +319,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.seed < 2**32:
             raise SkillitError(f"seed must be an integer in [0, 2**32), got {self.seed}")
+        check_name(self.name, "name")  # the default run directory is runs/<name>-<time>
         every = self.mixing.eval_every
         if every is not None:
             lengths = sorted(set(round_lengths(self.trainer.max_steps, self.mixing.rounds)))

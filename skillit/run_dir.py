@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from omegaconf import OmegaConf
 
 from skillit.config import RunConfig, flatten_keys, load_config
 from skillit.errors import SkillitError
+from skillit.safe_paths import remove_inside
 
 RUN_DIR_ENV = "SKILLIT_RUN_DIR"
 CONFIG_FILE = "config.yaml"
@@ -78,19 +78,37 @@ def resolve_run_dir(cfg: RunConfig) -> Path:
     return path
 
 
+# What a run writes besides config.yaml; one of them next to config.yaml marks a skillit run.
+RUN_MARKERS = ("tokenizer.json", "checkpoints", "mixture_history.jsonl", "eval_history.jsonl")
+
+
+def holds_a_run(path: Path) -> bool:
+    return (path / CONFIG_FILE).is_file() and any((path / m).exists() for m in RUN_MARKERS)
+
+
 def claim_fresh_run_dir(path: Path, overwrite: bool) -> None:
-    """Refuse a directory that holds another run, unless `overwrite` (then empty it first)."""
+    """Refuse a directory that holds files, unless it holds a skillit run and `overwrite` (then
+    empty it first). A directory of other files is never emptied."""
     entries = [p for p in path.iterdir() if p.name != LOCK_FILE] if path.is_dir() else []
     if not entries:
         return
-    if not overwrite:
-        what = "a run" if (path / CONFIG_FILE).is_file() else f"{len(entries)} file(s)"
-        raise SkillitError(
-            f"run_dir={path} already holds {what}; continue it with `skillit train --resume "
-            f"{path}`, start it again with --overwrite, or choose another run_dir"
+    is_run = holds_a_run(path)
+    if not overwrite or not is_run:
+        listing = ", ".join(sorted(p.name for p in entries)[:8]) + (
+            f" and {len(entries) - 8} more" if len(entries) > 8 else ""
         )
+        what = (
+            "a run" if is_run else f"{len(entries)} file(s) that are not a skillit run ({listing})"
+        )
+        how = (
+            f"continue it with `skillit train --resume {path}`, start it again with --overwrite, "
+            "or choose another run_dir"
+            if is_run
+            else "--overwrite empties only a skillit run's directory; choose another run_dir"
+        )
+        raise SkillitError(f"run_dir={path} already holds {what}; {how}")
     for entry in entries:
-        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        remove_inside(path, entry)
 
 
 class RunLock:

@@ -41,10 +41,42 @@ def skillit_train(run_dir: Path, *extra: str) -> int:
 # -- the directory and its lock (no training) ------------------------------------------------------
 def test_a_new_run_refuses_a_directory_that_holds_a_run(tmp_path):
     (tmp_path / "config.yaml").write_text("seed: 0\n")
+    (tmp_path / "tokenizer.json").write_text("{}")
+    (tmp_path / "checkpoints").mkdir()
     with pytest.raises(SkillitError, match=r"already holds a run.*--resume.*--overwrite"):
         claim_fresh_run_dir(tmp_path, overwrite=False)
     claim_fresh_run_dir(tmp_path, overwrite=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_overwrite_never_empties_a_directory_that_is_not_a_run(tmp_path):
+    (tmp_path / "config.yaml").write_text("my own settings\n")  # a user's file of that name
+    (tmp_path / "thesis.tex").write_text("months of work")
+    with pytest.raises(SkillitError, match=r"not a skillit run \(config.yaml, thesis.tex\)"):
+        claim_fresh_run_dir(tmp_path, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "thesis.tex"]
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/abs", "a/b", "..", "", "x\\y"])
+def test_a_run_name_that_is_not_one_path_component_is_refused(name):
+    from skillit.config import load_config
+
+    with pytest.raises(SkillitError, match="name .* is not a valid name"):
+        load_config([], [f"name={name}" if name else "name=''"])
+
+
+def test_deletes_are_confined_to_their_folder(tmp_path):
+    from skillit.safe_paths import remove_inside
+
+    run, outside = tmp_path / "run", tmp_path / "precious"
+    run.mkdir(), outside.mkdir()
+    (outside / "keep.txt").write_text("x")
+    (run / "link").symlink_to(outside)
+    for target in (run / ".." / "precious", run, run / "link" / "keep.txt", tmp_path):
+        with pytest.raises(SkillitError, match="refusing to delete"):
+            remove_inside(run, target)
+    remove_inside(run, run / "link")  # the link itself is inside: it goes, not what it names
+    assert (outside / "keep.txt").read_text() == "x" and not (run / "link").exists()
 
 
 def test_a_second_writer_is_refused_and_a_dead_writers_lock_is_taken_over(tmp_path):

@@ -171,6 +171,9 @@ def test_bad_prepare_inputs_are_clear_errors(tmp_path, capsys):
         (["--domain", "novalue"], "--domain takes NAME=PATH"),
         (["--domain", f"a={tmp_path / 'bad.jsonl'}"], "bad.jsonl:1: expected a JSON object"),
         ([], "nothing to prepare"),
+        (["--domain", f"../escape={tmp_path / 'bad.jsonl'}"], "is not a valid name"),
+        (["--domain", f"/abs={tmp_path / 'bad.jsonl'}"], "is not a valid name"),
+        (["--domain", f"manifest.json={tmp_path / 'bad.jsonl'}"], "is reserved here"),
     ]
     for extra, message in cases:
         assert (
@@ -178,6 +181,7 @@ def test_bad_prepare_inputs_are_clear_errors(tmp_path, capsys):
             == 2
         )
         assert message in capsys.readouterr().err
+    assert not (tmp_path / "escape").exists()  # nothing was written outside OUT
 
 
 @pytest.mark.slow  # prepares the built-in demo corpus and trains a few steps on it

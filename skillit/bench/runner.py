@@ -18,7 +18,6 @@ import json
 import multiprocessing as mp
 import os
 import re
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from skillit.config import load_config
 from skillit.errors import SkillitError
 from skillit.quiet import quiet_known_warnings, quiet_lightning
 from skillit.run_dir import FINAL_FILE
+from skillit.safe_paths import remove_inside
 from skillit.train import train
 
 SPEC_FILE = "bench_run.json"
@@ -169,7 +169,7 @@ def run_one(spec: RunSpec) -> dict:
     """Train one run (in this process); returns timing. Output of the trainer goes to train.log."""
     run_dir = Path(spec.run_dir)
     if run_dir.exists():
-        shutil.rmtree(run_dir)  # a run cut off earlier: start it again
+        remove_inside(run_dir.parent, run_dir)  # a run cut off earlier: start it again
     run_dir.mkdir(parents=True)
     (run_dir / SPEC_FILE).write_text(json.dumps(spec.recipe(), indent=2) + "\n")
     torch.set_num_threads(spec.threads)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from skillit.graph.io import load_graph
 from skillit.graph.plot import plot_graph
 from skillit.graphlearn.estimate import NORMALIZATIONS
 from skillit.graphlearn.learn import LearnSettings
+from skillit.safe_paths import remove_inside
 
 LEARN_HELP = """\
 Learn a skills graph A (rows: training skills, columns: evaluation skills) from short training runs
@@ -170,9 +170,8 @@ def run_learn(args) -> int:
     train_skills, eval_skills = resolve_skills(cfg, build_source(cfg))
     out = Path(args.out or Path("runs") / f"graph-{cfg.name}-{args.method}")
     if args.fresh:
-        for part in ("probes", "start", "tmp"):
-            shutil.rmtree(out / part, ignore_errors=True)
-        (out / "setup.json").unlink(missing_ok=True)
+        for part in ("probes", "start", "tmp", "setup.json"):
+            remove_inside(out, out / part)
     runner = TrainerProbeRunner(cfg, train_skills, eval_skills, out)
     try:
         result = learn_graph(runner, train_skills, eval_skills, settings, out, setup=runner.setup())

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from skillit.errors import SkillitError
+from skillit.safe_paths import check_name
 
 DESCRIPTION = """\
 Tokenize text per domain into token shards and a manifest that `data.source=tokens` trains on:
@@ -70,12 +71,17 @@ def register(subparsers) -> None:
     p.set_defaults(run=run, parser=p)
 
 
+# names prepare writes at the top of OUT: no domain may take them
+RESERVED_NAMES = ("manifest.json", "manifest.json.tmp", "tokenizer.json")
+
+
 def _pairs(values: list[str], flag: str) -> list[tuple[str, Path]]:
     pairs = []
     for value in values:
         name, sep, path = value.partition("=")
         if not sep or not name or not path:
             raise SkillitError(f"{flag} takes NAME=PATH, got {value!r}")
+        check_name(name, f"{flag} name", reserved=RESERVED_NAMES)  # OUT/<name>/ holds its shards
         pairs.append((name, Path(path).expanduser()))
     return pairs
 

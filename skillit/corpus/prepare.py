@@ -37,6 +37,7 @@ from skillit.corpus.shards import (
     file_sha256,
 )
 from skillit.errors import SkillitError
+from skillit.safe_paths import remove_inside
 from skillit.tokenization import load_tokenizer, save_tokenizer, train_byte_bpe
 
 EOS_CANDIDATES = ("<eos>", "<|endoftext|>", "</s>", "<|end_of_text|>")
@@ -263,7 +264,7 @@ def prepare_domain(
         c = int(stale.stem.split("_")[1])
         if c >= chunks:
             for name in (stale.name, f"train_{c:05d}.bin", f"val_{c:05d}.bin"):
-                (folder / name).unlink(missing_ok=True)
+                remove_inside(folder, folder / name)
     return entry
 
 

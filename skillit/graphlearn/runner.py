@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from skillit.errors import SkillitError
 from skillit.graphlearn.probes import Probe
 from skillit.model.evaluation import evaluate_skills
 from skillit.quiet import quiet_known_warnings, quiet_lightning
+from skillit.safe_paths import remove_inside
 from skillit.train import train
 
 # Keys a probe sets itself: they do not change what the probes of one learning run measure.
@@ -156,12 +156,12 @@ class TrainerProbeRunner:
         quiet_lightning()  # probes run in this process or in spawned workers: both are ours
         quiet_known_warnings()
         run_dir = self.work_dir / "tmp" / probe.key
-        shutil.rmtree(run_dir, ignore_errors=True)  # leftovers of an interrupted probe
+        remove_inside(self.work_dir, run_dir)  # leftovers of an interrupted probe
         cfg = probe_config(self.cfg, probe, self.train_skills, self.eval_skills, start, run_dir)
         result = train(cfg)
         if list(result.eval_skills) != self.eval_skills:
             raise RuntimeError(f"probe evaluated {result.eval_skills}, expected {self.eval_skills}")
-        shutil.rmtree(run_dir, ignore_errors=True)
+        remove_inside(self.work_dir, run_dir)
         return np.asarray(result.loss, dtype=np.float64)
 
     def _start_losses(self, seed: int, start: Path) -> np.ndarray:
