@@ -11,6 +11,7 @@ holds the small bad files they need.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,10 @@ FILES = {
     "empty.ckpt": "",
     "suite_unknown.yaml": "config: x.yaml\nsteps: 3\nstrategies: {a: [mixing.strategy=random]}\nbogus: 1\n",
     "suite_nosteps.yaml": "config: x.yaml\nstrategies: {a: [mixing.strategy=random]}\n",
+    "extends_number.yaml": "extends: 5\nseed: 1\n",
+    "user_dir/notes.txt": "a user's own file\n",
+    "user_dir/config.yaml": "my own settings\n",
+    "hist_run/mixture_history.jsonl": '{"round": 1, "step": 4, "weights": {"a": 0.5, "b": 0.5}}\n',
 }
 BINARY = {"latin.jsonl": b"\xff\xfe bad\n", "garbage.ckpt": bytes(range(256)) * 4}
 
@@ -185,6 +190,52 @@ CASES = [
         f"train {TINY} mixing.strategy=odm mixing.odm.update_every=-2",
     ),
     ("train: odm alpha 1", f"train {TINY} mixing.strategy=odm mixing.odm.alpha=1"),
+    ("train: options for a strategy that takes none", f"train lego mixing.options.x=1 {TINY}"),
+    ("train: the old name of a key (mixing.eta)", f"train lego mixing.eta=0.3 {TINY}"),
+    ("train: old and new name of a key together", "train lego mixing.eta=0.3 mixing.skillit.eta=1"),
+    ("train: unknown ODM policy", "train lego mixing.strategy=odm mixing.odm.policy=ucb"),
+    ("train: unknown ODM warm-up mixture", "train lego mixing.odm.warmup_weights=zipf"),
+    ("train: Aioli diagonal not a boolean", "train lego mixing.aioli.diagonal=maybe"),
+    ("train: doremi without a reference", f"train lego mixing.strategy=doremi {TINY}"),
+    (
+        "train: doremi reference missing",
+        f"train lego mixing.strategy=doremi mixing.doremi.reference=nope.ckpt {TINY}",
+    ),
+    (
+        "train: doremi reference that would run code",
+        f"train lego mixing.strategy=doremi mixing.doremi.reference=evil.ckpt {TINY}",
+    ),
+    (
+        "train: init_from a checkpoint that would run code",
+        f"train lego model.init_from=evil.ckpt {TINY}",
+    ),
+    (
+        "train: curriculum reference that would run code",
+        f"train lego mixing.strategy=curriculum mixing.curriculum_reference=evil.ckpt {TINY}",
+    ),
+    ("train: resume a checkpoint that would run code", "train --resume evil_run"),
+    ("train: resume a torch file that is not a checkpoint", "train --resume plain_run"),
+    ("train: resume a run whose config.yaml was edited", "train --resume edited_run"),
+    ("train: run name with ..", f"train lego name=../../escape {TINY}"),
+    ("train: run name that is a path", f"train lego name=/tmp/x {TINY}"),
+    (
+        "train: --overwrite on a folder that is not a run",
+        f"train lego run_dir=user_dir --overwrite {TINY}",
+    ),
+    ("train: extends is a number", "train extends_number.yaml"),
+    ("mixture export: unknown average", "mixture export hist_run --average median"),
+    (
+        "mixture export: update average without next weights",
+        "mixture export hist_run --average updates",
+    ),
+    (
+        "prepare: domain name with ..",
+        "prepare corpus_out --bpe-vocab 300 --domain ../x=missing.jsonl",
+    ),
+    (
+        "prepare: domain name manifest.json",
+        "prepare corpus_out --bpe-vocab 300 --domain manifest.json=missing.jsonl",
+    ),
     ("prepare: nothing to prepare", "prepare corpus_out --bpe-vocab 300"),
     ("prepare: domain path missing", "prepare corpus_out --bpe-vocab 300 --domain a=nope"),
     ("prepare: domain without NAME=", "prepare corpus_out --bpe-vocab 300 --domain nope"),
@@ -199,6 +250,44 @@ CASES = [
         "train domains_cpu data.tokens.path=.",
     ),
 ]
+
+
+PWNED = "code-from-a-checkpoint-ran"
+
+
+class RunsCode:
+    """Unpickling this runs a shell command: what a hostile .ckpt can do."""
+
+    def __reduce__(self):
+        return (os.system, (f"touch {PWNED}",))
+
+
+def make_checkpoint_cases(exe: str, folder: Path) -> None:
+    """evil.ckpt and a run holding it, a run whose checkpoint is a plain torch file, and a run
+    whose config.yaml is edited after its first round."""
+    import torch
+
+    torch.save({"state_dict": {"network.w": RunsCode()}, "global_step": 1}, folder / "evil.ckpt")
+    tiny = f"{TINY} trainer.threads=1 logger.csv=false mixing.plots=false"
+    subprocess.run(
+        [exe, "train", "lego", *tiny.split(), "run_dir=edited_run"],
+        cwd=folder,
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    for name, content in (("evil_run", RunsCode()), ("plain_run", {"weights": [1.0]})):
+        (folder / name / "checkpoints").mkdir(parents=True)
+        (folder / name / "config.yaml").write_text(
+            (folder / "edited_run" / "config.yaml").read_text()
+        )
+        torch.save(
+            {"state_dict": {}, "x": content} if name == "evil_run" else content,
+            folder / name / "checkpoints" / "last.ckpt",
+        )
+    (folder / "edited_run" / "final_eval.json").unlink()
+    config = folder / "edited_run" / "config.yaml"
+    config.write_text(config.read_text().replace("lr: 0.001", "lr: 0.01"))
 
 
 def run_case(exe: str, line: str, cwd: Path) -> tuple[int, str, bool]:
@@ -223,9 +312,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name, text in FILES.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(text)
         for name, data in BINARY.items():
             (folder / name).write_bytes(data)
+        make_checkpoint_cases(exe, folder)
         for i, (what, line) in enumerate(CASES, 1):
             code, message, traceback = run_case(exe, line, folder)
             # an error (exit 2), or a run that goes on with a warning or a note saying why
@@ -235,6 +326,9 @@ def main() -> None:
                 f"| {i} | {what} | `skillit {line[:70]}` | {code} | {'TRACEBACK ' if traceback else ''}{message[:180].replace('|', '/')} |"
             )
             print(rows[-1], flush=True)
+        if (folder / PWNED).exists():
+            bad += 1
+            print(f"a crafted checkpoint ran code: {PWNED} was created", flush=True)
     table = "| # | input | command | exit | message |\n|---|---|---|---|---|\n" + "\n".join(rows)
     if args.out:
         Path(args.out).write_text(table + "\n")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from skillit.errors import SkillitError, SkillitWarning
@@ -384,9 +384,16 @@ def read_yaml(
     if not isinstance(node, DictConfig):
         raise SkillitError(f"config file {path} must hold a mapping of keys, not a list")
     bases = node.pop("extends", None)
+    bases = [bases] if isinstance(bases, str) else bases
+    if bases is not None and (
+        not isinstance(bases, ListConfig) or not all(isinstance(b, str) for b in bases)
+    ):
+        raise SkillitError(
+            f"config file {path}: extends must be a file name or a list of them, got {bases!r}"
+        )
     _resolve_paths(node, path.parent, path_keys)
     out: list[tuple[Path, DictConfig]] = []
-    for base in [bases] if isinstance(bases, str) else list(bases or []):
+    for base in bases or []:
         out.extend(read_yaml(path.parent / str(base), (*seen, path), path_keys))
     out.append((path, node))
     return out

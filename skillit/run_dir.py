@@ -116,8 +116,8 @@ class RunLock:
     directory. Taking it again in the process that holds it is a no-op (the command layer holds
     it around a resume's checks and the training)."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / LOCK_FILE
+    def __init__(self, run_dir: Path, name: str = LOCK_FILE) -> None:
+        self.path = Path(run_dir) / name
         self.held = False
 
     def __enter__(self) -> RunLock:
@@ -130,9 +130,9 @@ class RunLock:
                     return self  # this process holds it already
                 if holder is not None and _alive(*holder):
                     raise SkillitError(
-                        f"{self.path.parent} is being written by another run (pid {holder[0]}); "
-                        f"wait for it to finish, or choose another run_dir (if no skillit "
-                        f"process is writing there, remove {self.path})"
+                        f"{self.path.parent} is being written by another skillit process (pid "
+                        f"{holder[0]}); wait for it to finish, or choose another folder (if no "
+                        f"skillit process is writing there, remove {self.path})"
                     ) from None
                 self.path.unlink(missing_ok=True)  # its writer is gone (killed): take it over
                 continue

@@ -86,7 +86,9 @@ def test_a_second_writer_is_refused_and_a_dead_writers_lock_is_taken_over(tmp_pa
     try:
         started = _start_time(other.pid)
         (tmp_path / "run.lock").write_text(f"{other.pid} {started}\n")  # a live writer
-        with pytest.raises(SkillitError, match=rf"another run \(pid {other.pid}\).*remove"):
+        with pytest.raises(
+            SkillitError, match=rf"another skillit process \(pid {other.pid}\).*remove"
+        ):
             RunLock(tmp_path).__enter__()
         # the same pid with another start time: the system reused a dead writer's pid
         (tmp_path / "run.lock").write_text(f"{other.pid} 1\n")
@@ -335,5 +337,5 @@ def test_a_resume_refused_because_another_run_writes_there_writes_nothing(stoppe
     finally:
         other.kill()
         other.wait()
-    assert "being written by another run" in capsys.readouterr().err
+    assert "being written by another skillit process" in capsys.readouterr().err
     assert not (stopped_run / "resumes.jsonl").exists()

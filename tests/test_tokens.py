@@ -241,3 +241,43 @@ def test_a_parquet_domain_gives_the_same_shards_as_the_same_text_in_jsonl(tmp_pa
     )
     prepare(tmp_path / "pq", {"web": tmp_path / "web.parquet"})
     assert shard_bytes(tmp_path / "pq") == shard_bytes(tmp_path / "jsonl")
+
+
+def test_a_rerun_with_other_settings_is_refused_naming_them_and_fresh_starts_again(
+    tmp_path, capsys
+):
+    inputs = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    assert prepare(out, inputs) == 0
+    before = shard_bytes(out)
+    capsys.readouterr()
+    assert prepare(out, inputs, "--val-every", "7") == 2  # the later flag wins over the helper's
+    err = capsys.readouterr().err
+    assert "--val-every (5 -> 7)" in err and "--fresh" in err
+    assert shard_bytes(out) == before  # nothing was touched
+    assert prepare(out, inputs) == 0 and shard_bytes(out) == before  # same settings: continues
+    (out / "notes.txt").write_text("mine")
+    assert prepare(out, {"web": inputs["web"]}, "--val-every", "7", "--fresh") == 0
+    assert not (out / "prose").exists()  # the earlier prepare's domain, removed by --fresh
+    assert read_manifest(out).domains["web"].val_documents == 6  # indices 0, 7, ..., 35
+    assert (out / "notes.txt").read_text() == "mine"  # not the earlier prepare's: kept
+
+
+def test_a_second_prepare_into_the_same_folder_is_refused_while_one_runs(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from skillit.run_dir import _start_time
+
+    inputs = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / "prepare.lock").write_text(f"{other.pid} {_start_time(other.pid)}\n")
+        assert prepare(out, inputs) == 2
+    finally:
+        other.kill()
+        other.wait()
+    assert "being written by another skillit process" in capsys.readouterr().err
+    assert not (out / "manifest.json").exists()

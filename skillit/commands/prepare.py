@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 from pathlib import Path
 
 from skillit.errors import SkillitError
-from skillit.safe_paths import check_name
+from skillit.run_dir import RunLock
+from skillit.safe_paths import check_name, remove_inside
 
 DESCRIPTION = """\
 Tokenize text per domain into token shards and a manifest that `data.source=tokens` trains on:
@@ -21,7 +23,9 @@ Tokenize text per domain into token shards and a manifest that `data.source=toke
 A domain's PATH is a folder of .txt files, a .jsonl file or folder (--text-field), parquet files
 or a `datasets` folder saved with save_to_disk (pip install 'skillit[corpora]'); --bin lists an
 existing train.bin / val.bin pair of flat token ids as it is. Every --val-every-th document is
-held out for validation. Rerunning into the same OUT continues an interrupted prepare.
+held out for validation. Rerunning into the same OUT continues an interrupted prepare, with the
+same settings (a rerun with others is refused, naming them; --fresh starts again). One prepare
+at a time writes into OUT (OUT/prepare.lock).
 """
 
 
@@ -67,12 +71,75 @@ def register(subparsers) -> None:
         metavar="DIR",
         help="Natural Instructions folder for --demo (default $SKILLIT_NATINST, ../shared/natinst)",
     )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard what an earlier prepare wrote into OUT (manifest, tokenizer, settings and "
+        "its domain folders) and start again; without it a rerun continues, with the same settings",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run, parser=p)
 
 
 # names prepare writes at the top of OUT: no domain may take them
-RESERVED_NAMES = ("manifest.json", "manifest.json.tmp", "tokenizer.json")
+SETTINGS_FILE = "prepare.json"  # the settings OUT was prepared with: a rerun must match them
+LOCK_NAME = "prepare.lock"  # one prepare at a time into OUT
+RESERVED_NAMES = ("manifest.json", "manifest.json.tmp", "tokenizer.json", SETTINGS_FILE, LOCK_NAME)
+# flags that decide the shards (not --workers or --no-progress)
+SETTING_FLAGS = {
+    "bpe_vocab": "--bpe-vocab",
+    "bpe_sample_docs": "--bpe-sample-docs",
+    "text_field": "--text-field",
+    "docs_per_shard": "--docs-per-shard",
+    "val_every": "--val-every",
+    "eos_token": "--eos-token",
+    "bin_dtype": "--bin-dtype",
+    "tokenizer_sha256": "--tokenizer",
+}
+
+
+def _settings(args) -> dict:
+    from skillit.corpus.shards import file_sha256
+
+    given = Path(args.tokenizer).expanduser() if args.tokenizer else None
+    settings = {key: getattr(args, key, None) for key in SETTING_FLAGS if key != "tokenizer_sha256"}
+    settings["tokenizer_sha256"] = file_sha256(given) if given and given.is_file() else None
+    if given is not None:
+        settings["bpe_vocab"] = settings["bpe_sample_docs"] = None  # no BPE is trained
+    return settings
+
+
+def _claim_out(out: Path, args, names: list[str]) -> None:
+    """Refuse a rerun whose settings differ from OUT's (naming them), or with --fresh remove
+    what the earlier prepare wrote; then record this prepare's settings and domains."""
+    path = out / SETTINGS_FILE
+    earlier = None
+    if path.is_file():
+        try:
+            earlier = json.loads(path.read_text())
+        except ValueError:
+            earlier = None  # unreadable: rewritten below (it is ours)
+    settings = _settings(args)
+    if args.fresh:
+        old_domains = (earlier or {}).get("domains", [])
+        for name in {*old_domains, *names, "manifest.json", "manifest.json.tmp", "tokenizer.json"}:
+            remove_inside(out, out / check_name(str(name), "a domain of the earlier prepare"))
+    elif earlier is not None:
+        changed = [
+            f"{flag} ({earlier['settings'].get(key)!r} -> {settings[key]!r})"
+            for key, flag in SETTING_FLAGS.items()
+            if earlier.get("settings", {}).get(key) != settings[key]
+        ]
+        if changed:
+            raise SkillitError(
+                f"{out} was prepared with other settings: {', '.join(changed)}; rerun with the "
+                "same ones to continue it, prepare into a new folder, or add --fresh to start "
+                "it again"
+            )
+    domains = sorted({*names, *((earlier or {}).get("domains", []) if not args.fresh else [])})
+    tmp = path.with_name(f".{SETTINGS_FILE}.tmp")
+    tmp.write_text(json.dumps({"settings": settings, "domains": domains}, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def _pairs(values: list[str], flag: str) -> list[tuple[str, Path]]:
@@ -95,18 +162,7 @@ def _natinst_root(arg: str | None) -> Path | None:
 
 
 def run(args) -> int:
-    from skillit.corpus.prepare import (
-        DomainInput,
-        PrepareOptions,
-        eos_id_of,
-        import_bin,
-        iter_documents,
-        prepare_domain,
-        setup_tokenizer,
-        write_manifest,
-    )
-    from skillit.corpus.shards import dtype_for
-    from skillit.tokenization import load_tokenizer
+    from skillit.corpus.prepare import iter_documents
 
     texts, bins, demo = _inputs(args)
 
@@ -116,7 +172,31 @@ def run(args) -> int:
         return iter_documents(texts[name], args.text_field)
 
     out = Path(args.out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise SkillitError(f"OUT {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SkillitError(f"OUT {out} cannot be created: {exc.strerror or exc}") from None
+    with RunLock(out, LOCK_NAME):
+        _claim_out(out, args, [*texts, *bins, *demo])
+        _prepare_into(out, args, texts, bins, demo, documents)
+    return 0
+
+
+def _prepare_into(out: Path, args, texts: dict, bins: dict, demo: dict, documents) -> None:
+    from skillit.corpus.prepare import (
+        DomainInput,
+        PrepareOptions,
+        eos_id_of,
+        import_bin,
+        prepare_domain,
+        setup_tokenizer,
+        write_manifest,
+    )
+    from skillit.corpus.shards import dtype_for
+    from skillit.tokenization import load_tokenizer
+
     sample = (
         doc
         for name in [*texts, *demo]
@@ -148,7 +228,6 @@ def run(args) -> int:
         entries[name] = import_bin(inp, dtype)
     manifest = write_manifest(out, tokenizer_path, eos, entries)
     _print_summary(out, manifest)
-    return 0
 
 
 def _inputs(args) -> tuple[dict, dict, dict]:
