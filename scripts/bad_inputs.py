@@ -37,6 +37,15 @@ FILES = {
     "user_dir/notes.txt": "a user's own file\n",
     "user_dir/config.yaml": "my own settings\n",
     "hist_run/mixture_history.jsonl": '{"round": 1, "step": 4, "weights": {"a": 0.5, "b": 0.5}}\n',
+    "hist_null/mixture_history.jsonl": '{"round": 1, "step": 4, "weights": null}\n',
+    "hist_steps/mixture_history.jsonl": (
+        '{"round": 1, "step": 8, "weights": {"a": 0.5, "b": 0.5}}\n'
+        '{"round": 2, "step": 4, "weights": {"a": 0.5, "b": 0.5}}\n'
+    ),
+    "hist_skills/mixture_history.jsonl": (
+        '{"round": 1, "step": 4, "weights": {"a": 0.5, "b": 0.5}}\n'
+        '{"round": 2, "step": 8, "weights": {"a": 0.5, "c": 0.5}}\n'
+    ),
 }
 BINARY = {"latin.jsonl": b"\xff\xfe bad\n", "garbage.ckpt": bytes(range(256)) * 4}
 
@@ -236,6 +245,38 @@ CASES = [
         "prepare: domain name manifest.json",
         "prepare corpus_out --bpe-vocab 300 --domain manifest.json=missing.jsonl",
     ),
+    (
+        "train: ODM warm-up longer than the run",
+        f"train lego mixing.strategy=odm mixing.odm.warmup_steps=100 {TINY}",
+    ),
+    (
+        "train: ODM update interval longer than a round",
+        f"train lego mixing.strategy=odm mixing.odm.update_every=50 {TINY}",
+    ),
+    (
+        "train: Aioli first probe round after the last",
+        f"train {TINY} mixing.strategy=aioli mixing.aioli.first_probe_round=5",
+    ),
+    ("mixture export: null weights", "mixture export hist_null"),
+    ("mixture export: steps going back", "mixture export hist_steps"),
+    ("mixture export: skills changing between rounds", "mixture export hist_skills"),
+    ("mixture export: --out is a file", "mixture export hist_run --out ok.jsonl"),
+    ("mixture plot: --out in a missing folder", "mixture plot hist_run --out nope/x.png"),
+    ("graph learn: --out is a file", "graph learn lego_chain --method linear --out ok.jsonl"),
+    (
+        "prepare: the same domain twice",
+        "prepare corpus_out --bpe-vocab 300 --domain a=ok.jsonl --domain a=missing.jsonl",
+    ),
+    ("prepare: --bpe-vocab 0", "prepare corpus_out --bpe-vocab 0 --domain a=ok.jsonl"),
+    (
+        "prepare: --bpe-vocab absurd",
+        "prepare corpus_out --bpe-vocab 99999999999 --domain a=ok.jsonl",
+    ),
+    (
+        "prepare: negative --bpe-sample-docs",
+        "prepare corpus_out --bpe-vocab 300 --bpe-sample-docs -1 --domain a=ok.jsonl",
+    ),
+    ("prepare: OUT is a file", "prepare ok.jsonl --bpe-vocab 300 --domain a=missing.jsonl"),
     ("prepare: nothing to prepare", "prepare corpus_out --bpe-vocab 300"),
     ("prepare: domain path missing", "prepare corpus_out --bpe-vocab 300 --domain a=nope"),
     ("prepare: domain without NAME=", "prepare corpus_out --bpe-vocab 300 --domain nope"),

@@ -34,7 +34,33 @@ def load_run_history(run_dir: str | Path) -> list[dict]:
         raise SkillitError(f"{path} is not valid JSON lines: {exc}") from None
     if not history:
         raise SkillitError(f"{path} holds no finished round yet")
+    check_history(history, path)
     return history
+
+
+def check_history(history: list[dict], path: Path) -> None:
+    """Every line a round with its end step (increasing, > 0) and a finite mixture over the same
+    skills as the first line; else an error naming the line."""
+    first = history[0].get("weights") if isinstance(history[0], dict) else None
+    skills = list(first) if isinstance(first, dict) and first else None
+    last_step = 0
+    for n, row in enumerate(history, start=1):
+        weights = row.get("weights") if isinstance(row, dict) else None
+        step = row.get("step") if isinstance(row, dict) else None
+        if not isinstance(weights, dict) or skills is None or list(weights) != skills:
+            raise SkillitError(
+                f"{path}:{n}: 'weights' must map the run's skills {skills} to numbers, got "
+                f"{weights!r}"
+            )
+        values = list(weights.values())
+        if not all(isinstance(v, (int, float)) and np.isfinite(v) and v >= 0 for v in values):
+            raise SkillitError(f"{path}:{n}: 'weights' must be finite numbers >= 0, got {values}")
+        if not isinstance(step, int) or isinstance(step, bool) or step <= last_step:
+            raise SkillitError(
+                f"{path}:{n}: 'step' must be an integer above the line before's ({last_step}), "
+                f"got {step!r}"
+            )
+        last_step = step
 
 
 def schedule_of(history: list[dict]) -> tuple[list[str], list[tuple[int, list[float]]]]:

@@ -159,6 +159,11 @@ def test_a_truncated_shard_is_refused_naming_the_file(corpus):
         TokensSource(TokensSourceConfig(path=str(corpus)), seq_len=32)
 
 
+def test_an_empty_domain_list_is_refused_not_read_as_every_domain(corpus):
+    with pytest.raises(SkillitError, match="data.tokens.domains is empty"):
+        TokensSource(TokensSourceConfig(path=str(corpus), domains=[]), seq_len=16)
+
+
 def test_a_domain_shorter_than_one_window_is_refused_by_name(corpus):
     with pytest.raises(SkillitError, match=r"domain 'prose' is too small for a window of 4000"):
         TokensSource(TokensSourceConfig(path=str(corpus)), seq_len=4000)

@@ -169,6 +169,8 @@ def run_learn(args) -> int:
     settings = merge_structured(LearnSettings, [("skillit graph learn flags", given)])
     train_skills, eval_skills = resolve_skills(cfg, build_source(cfg))
     out = Path(args.out or Path("runs") / f"graph-{cfg.name}-{args.method}")
+    if out.exists() and not out.is_dir():
+        raise SkillitError(f"--out {out} is a file; give a folder for the probe runs and graph")
     if args.fresh:
         for part in ("probes", "start", "tmp", "setup.json"):
             remove_inside(out, out / part)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from skillit.errors import SkillitError
@@ -57,13 +58,24 @@ def register(subparsers) -> None:
 
 
 def run_export(args) -> int:
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise SkillitError(f"--out {args.out} is a file; give a folder for the two files")
     paths = export_mixture(args.run_dir, args.out, args.average)
+    if any("pool_size" in row for row in load_run_history(args.run_dir)):
+        print(
+            "skillit: warning: a curriculum run: the export repeats the skill mix of each round, "
+            "not the order of its samples",
+            file=sys.stderr,
+        )
     print(f"schedule: {paths['schedule']}\naverage:  {paths['average']}")
     print(f"use one as a config file: skillit train CONFIG {paths['schedule']}")
     return 0
 
 
 def run_plot(args) -> int:
+    parent = Path(args.out).parent
+    if not parent.is_dir():
+        raise SkillitError(f"--out {args.out}: the folder {parent} does not exist")
     runs = {str(Path(r)): load_run_history(r) for r in args.run_dirs}
     if len(set(runs)) != len(args.run_dirs):
         raise SkillitError("each RUN_DIR may be given once")

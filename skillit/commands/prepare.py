@@ -149,6 +149,8 @@ def _pairs(values: list[str], flag: str) -> list[tuple[str, Path]]:
         if not sep or not name or not path:
             raise SkillitError(f"{flag} takes NAME=PATH, got {value!r}")
         check_name(name, f"{flag} name", reserved=RESERVED_NAMES)  # OUT/<name>/ holds its shards
+        if any(name == n for n, _ in pairs):
+            raise SkillitError(f"{flag} names domain {name!r} twice; give each domain once")
         pairs.append((name, Path(path).expanduser()))
     return pairs
 
@@ -238,6 +240,13 @@ def _inputs(args) -> tuple[dict, dict, dict]:
     for flag, value in (("--docs-per-shard", args.docs_per_shard), ("--workers", args.workers)):
         if value < 1:
             raise SkillitError(f"{flag} must be >= 1, got {value}")
+    if args.bpe_vocab is not None and not 260 <= args.bpe_vocab <= 2**22:
+        raise SkillitError(
+            f"--bpe-vocab must be between 260 (the 256 bytes and the special tokens) and "
+            f"{2**22}, got {args.bpe_vocab}"
+        )
+    if args.bpe_sample_docs < 1:
+        raise SkillitError(f"--bpe-sample-docs must be >= 1, got {args.bpe_sample_docs}")
     if args.val_every < 2:
         raise SkillitError(
             f"--val-every must be >= 2 (1 would hold out everything), got {args.val_every}"

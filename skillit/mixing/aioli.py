@@ -228,6 +228,12 @@ class AioliStrategy(MixingStrategy):
 
 def build_aioli(ctx: BuildContext, options: AioliConfig) -> AioliStrategy:
     """From uniform (or the warm start mixing.weights); refuses rounds too short to probe."""
+    if options.first_probe_round >= ctx.rounds:
+        raise SkillitError(
+            f"mixing.aioli.first_probe_round={options.first_probe_round} leaves no round to probe "
+            f"in (mixing.rounds={ctx.rounds}; the last round never probes): use a first probe "
+            f"round below {ctx.rounds}"
+        )
     start = ctx.weights if ctx.weights is not None else np.ones(ctx.num_skills)
     strategy = AioliStrategy(
         check_weights(start, ctx.num_skills),

@@ -166,6 +166,18 @@ class ODMStrategy(MixingStrategy):
 
 
 def build_odm(ctx: BuildContext, options: ODMConfig) -> ODMStrategy:
+    budget = sum(ctx.round_lengths)
+    if budget and options.warmup_steps >= budget:
+        raise SkillitError(
+            f"mixing.odm.warmup_steps={options.warmup_steps} covers the whole run "
+            f"(trainer.max_steps={budget}), so ODM would never update; use fewer warm-up steps"
+        )
+    if ctx.round_lengths and options.update_every > max(ctx.round_lengths):
+        raise SkillitError(
+            f"mixing.odm.update_every={options.update_every} is longer than every round "
+            f"({max(ctx.round_lengths)} steps at most), so it would update once per round: set "
+            "mixing.odm.update_every=0 for that, or a number of steps within a round"
+        )
     natural = options.warmup_weights == "natural"
     if natural and ctx.natural is None:
         raise SkillitError(

@@ -67,7 +67,11 @@ class TokensSource:
         self.folder = Path(cfg.path).expanduser()
         self.manifest: Manifest = read_manifest(self.folder)
         names = list(self.manifest.domains)
-        chosen = list(cfg.domains) if cfg.domains else names
+        if cfg.domains is not None and not cfg.domains:
+            raise SkillitError(
+                f"data.tokens.domains is empty; name some of {names}, or null for all of them"
+            )
+        chosen = list(cfg.domains) if cfg.domains is not None else names
         unknown = [d for d in chosen if d not in self.manifest.domains]
         if unknown:
             raise SkillitError(f"data.tokens.domains names {unknown}; the corpus has {names}")
