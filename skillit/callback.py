@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,23 @@ def trim_history(path: Path, kept_up_to: int, key: str = "round") -> None:
     later steps: a checkpoint inside a round); all of them on a fresh run."""
     if not path.exists():
         return
-    kept = [
-        line
-        for line in path.read_text().splitlines()
-        if line.strip() and json.loads(line)[key] <= kept_up_to
-    ]
-    path.write_text("".join(line + "\n" for line in kept))
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = []
+    for n, line in enumerate(lines, start=1):
+        try:
+            value = json.loads(line)[key]
+        except (ValueError, KeyError, TypeError):
+            if n == len(lines):  # the last line, cut short by a kill while it was written
+                break
+            raise SkillitError(
+                f"{path}:{n} is not a history line (a JSON object with {key!r}); the file was "
+                "edited or damaged: restore it, or start the run again with --overwrite"
+            ) from None
+        if value <= kept_up_to:
+            kept.append(line)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)  # a kill now leaves the old file or the new one
 
 
 class SkillItCallback(L.Callback):

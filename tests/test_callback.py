@@ -323,3 +323,16 @@ def test_fit_start_and_every_round_end_show_one_line_without_a_progress_bar(dm, 
     lines = list(dict.fromkeys(r.getMessage() for r in caplog.records if r.name == "skillit"))
     assert lines[0].startswith("round 1 mixture: toy1 ")
     assert lines[1].startswith("round 1/3 (step 10): acc toy1 0%") and "next mixture:" in lines[1]
+
+
+def test_trimming_drops_a_last_line_cut_short_by_a_kill_and_refuses_a_damaged_one(tmp_path):
+    from skillit.callback import trim_history
+    from skillit.errors import SkillitError
+
+    path = tmp_path / "mixture_history.jsonl"
+    path.write_text('{"round": 1}\n{"round": 2}\n{"round": 3, "wei')  # killed while writing
+    trim_history(path, 2)
+    assert path.read_text() == '{"round": 1}\n{"round": 2}\n'
+    path.write_text('{"round": 1}\nnot json\n{"round": 2}\n')
+    with pytest.raises(SkillitError, match=r"mixture_history.jsonl:2 is not a history line"):
+        trim_history(path, 2)
