@@ -47,7 +47,12 @@ FILES = {
         '{"round": 2, "step": 8, "weights": {"a": 0.5, "c": 0.5}}\n'
     ),
 }
-BINARY = {"latin.jsonl": b"\xff\xfe bad\n", "garbage.ckpt": bytes(range(256)) * 4}
+BINARY = {
+    "latin.jsonl": b"\xff\xfe bad\n",
+    "garbage.ckpt": bytes(range(256)) * 4,
+    "latin_txt/a.txt": b"caf\xe9 latin-1 text\n",
+    "latin_text.jsonl": b'{"text": "caf\xe9"}\n',
+}
 
 # (what, command line after `skillit`)
 CASES = [
@@ -277,6 +282,11 @@ CASES = [
         "prepare corpus_out --bpe-vocab 300 --bpe-sample-docs -1 --domain a=ok.jsonl",
     ),
     ("prepare: OUT is a file", "prepare ok.jsonl --bpe-vocab 300 --domain a=missing.jsonl"),
+    ("prepare: .txt that is not UTF-8", "prepare corpus_out --bpe-vocab 300 --domain a=latin_txt"),
+    (
+        "prepare: JSONL that is not UTF-8",
+        "prepare corpus_out --bpe-vocab 300 --domain a=latin_text.jsonl",
+    ),
     ("prepare: nothing to prepare", "prepare corpus_out --bpe-vocab 300"),
     ("prepare: domain path missing", "prepare corpus_out --bpe-vocab 300 --domain a=nope"),
     ("prepare: domain without NAME=", "prepare corpus_out --bpe-vocab 300 --domain nope"),
@@ -356,6 +366,7 @@ def main() -> None:
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(text)
         for name, data in BINARY.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(data)
         make_checkpoint_cases(exe, folder)
         for i, (what, line) in enumerate(CASES, 1):

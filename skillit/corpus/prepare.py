@@ -79,27 +79,43 @@ def _files(path: Path, pattern: str) -> list[Path]:
     return [path] if path.is_file() else sorted(path.rglob(pattern))
 
 
+def _jsonl_texts(f: Path, text_field: str) -> Iterator[str]:
+    try:
+        with f.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    text = json.loads(line)[text_field]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise SkillitError(
+                        f"{f}:{number}: expected a JSON object with a string field "
+                        f"{text_field!r} (--text-field)"
+                    ) from None
+                if not isinstance(text, str):
+                    raise SkillitError(f"{f}:{number}: field {text_field!r} is not a string")
+                yield text
+    except UnicodeDecodeError as exc:
+        raise SkillitError(
+            f"{f}: not UTF-8 text (byte {exc.start} of a line); convert it to UTF-8"
+        ) from None
+
+
 def iter_documents(inp: DomainInput, text_field: str = "text") -> Iterator[str]:
     """The domain's documents, in a fixed order (sorted files, then their order inside)."""
     if inp.kind == "txt":
         for f in _files(inp.path, "*.txt"):
-            yield f.read_text(encoding="utf-8", errors="replace")
+            try:
+                text = f.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise SkillitError(
+                    f"{f}: not UTF-8 text (byte {exc.start}); convert it to UTF-8 "
+                    "(e.g. iconv -f latin1 -t utf-8)"
+                ) from None
+            yield text
     elif inp.kind == "jsonl":
         for f in _files(inp.path, "*.jsonl"):
-            with f.open(encoding="utf-8") as fh:
-                for number, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        text = json.loads(line)[text_field]
-                    except (json.JSONDecodeError, KeyError, TypeError):
-                        raise SkillitError(
-                            f"{f}:{number}: expected a JSON object with a string field "
-                            f"{text_field!r} (--text-field)"
-                        ) from None
-                    if not isinstance(text, str):
-                        raise SkillitError(f"{f}:{number}: field {text_field!r} is not a string")
-                    yield text
+            yield from _jsonl_texts(f, text_field)
     elif inp.kind == "parquet":
         try:
             import pyarrow.parquet as pq
