@@ -78,11 +78,15 @@ def resolve_run_dir(cfg: RunConfig) -> Path:
     return path
 
 
-# What a run writes besides config.yaml; one of them next to config.yaml marks a skillit run.
+# The first file a run writes, so that even a run killed in its first second is known as one.
+RUN_MARKER = ".skillit-run"
+# Runs from before that marker: config.yaml next to one of these.
 RUN_MARKERS = ("tokenizer.json", "checkpoints", "mixture_history.jsonl", "eval_history.jsonl")
 
 
 def holds_a_run(path: Path) -> bool:
+    if (path / RUN_MARKER).is_file():
+        return True
     return (path / CONFIG_FILE).is_file() and any((path / m).exists() for m in RUN_MARKERS)
 
 

@@ -35,7 +35,14 @@ from skillit.errors import SkillitError
 from skillit.model.module import SkillLM
 from skillit.online import in_round_callbacks
 from skillit.progress import RoundProgressBar
-from skillit.run_dir import CONFIG_FILE, FINAL_FILE, RunLock, is_launcher_process, resolve_run_dir
+from skillit.run_dir import (
+    CONFIG_FILE,
+    FINAL_FILE,
+    RUN_MARKER,
+    RunLock,
+    is_launcher_process,
+    resolve_run_dir,
+)
 from skillit.sampling import round_lengths
 from skillit.tokenization import save_tokenizer
 
@@ -195,6 +202,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
     )
 
     if is_launcher_process() and resume is None:  # a resume keeps the run's own files
+        (run_dir / RUN_MARKER).touch()  # first: marks the folder as a run (for --overwrite)
         (run_dir / CONFIG_FILE).write_text(config_to_yaml(cfg))
         save_tokenizer(parts.source.tokenizer, run_dir / "tokenizer.json")
 
