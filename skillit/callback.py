@@ -39,10 +39,10 @@ from skillit import jsonio
 from skillit.errors import SkillitError
 from skillit.mixing.base import MixingStrategy
 from skillit.plots import plot_run
+from skillit.run_dir import EVAL_FILE, HISTORY_FILE
 from skillit.weights import check_weights
 
-HISTORY_FILE = "mixture_history.jsonl"
-EVAL_FILE = "eval_history.jsonl"  # every evaluation (round ends and mixing.eval_every), for curves
+__all__ = ["EVAL_FILE", "HISTORY_FILE", "SkillItCallback", "TrainingDiverged", "trim_history"]
 
 
 def append_jsonl(path: Path, record: dict) -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from skillit.callback import HISTORY_FILE
 from skillit.errors import SkillitError
 from skillit.plots import read_history
+from skillit.run_dir import HISTORY_FILE
 
 
 def load_run_history(run_dir: str | Path) -> list[dict]:

@@ -34,6 +34,8 @@ PREVIOUS_CHECKPOINT = Path("checkpoints") / "previous.ckpt"
 LOCK_FILE = "run.lock"
 RESUMES_FILE = "resumes.jsonl"
 FINAL_FILE = "final_eval.json"
+HISTORY_FILE = "mixture_history.jsonl"
+EVAL_FILE = "eval_history.jsonl"  # every evaluation (round ends and mixing.eval_every), for curves
 # Keys a resume may change: they change how a run is watched or run, not what it trains on.
 RESUME_SAFE = (
     "run_dir",

@@ -130,3 +130,17 @@ def test_config_and_build_layers_load_neither_torch_nor_lightning(module):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"import {module} loaded {out.stdout.strip()}"
+
+
+def test_building_the_cli_parser_loads_neither_torch_nor_lightning():
+    """`skillit --help` must be quick: the parser of every verb is built without them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from skillit.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'lightning', 'matplotlib', 'transformers') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

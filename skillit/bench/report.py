@@ -20,8 +20,7 @@ from skillit import jsonio
 from skillit.bench.paired import acc_at, area_under_curve, paired_difference
 from skillit.bench.plots import plot_suite
 from skillit.bench.suite import Suite, Target
-from skillit.callback import EVAL_FILE, HISTORY_FILE
-from skillit.run_dir import FINAL_FILE
+from skillit.run_dir import EVAL_FILE, FINAL_FILE, HISTORY_FILE
 
 if TYPE_CHECKING:  # the runner imports this module to write its report
     from skillit.bench.runner import RunSpec
