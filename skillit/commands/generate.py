@@ -101,7 +101,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "generate",
-        help="write synthetic LEGO or addition samples as JSONL",
+        help="write synthetic LEGO, addition or ordered-skill (compose) samples as JSONL",
         description=_DESCRIPTION,
     )
     tasks = p.add_subparsers(dest="task", metavar="TASK", required=True)

@@ -42,11 +42,24 @@ An interrupted run continues from its last round with --resume RUN_DIR (same mix
 """
 
 
+def strategies_help() -> str:
+    """The mixing.strategy values with their one-line summaries (from the registry)."""
+    from skillit.mixing import registry  # numpy only: the parser stays light
+
+    width = max(map(len, registry.names()))
+    lines = [f"  {name:<{width}}  {registry.get(name).summary}" for name in registry.names()]
+    return (
+        "mixing strategies (mixing.strategy=NAME; options under mixing.<family>.*):\n"
+        + "\n".join(lines)
+    )
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a model with a mixing strategy (Skill-It, random, stratified, ...)",
         description=HELP,
+        epilog=strategies_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_items(p, "*", "experiment")
