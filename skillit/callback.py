@@ -33,7 +33,6 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from skillit import jsonio
 from skillit.errors import SkillitError
@@ -312,12 +311,9 @@ def round_summary(record: dict, rounds: int | None = None, show: str = "acc") ->
 
 
 def show_round(trainer: L.Trainer, line: str) -> None:
-    """Above the progress bars when there are any (tqdm redraws them below), else as skillit
-    INFO (which the CLI shows and benchmark workers do not)."""
-    if trainer.progress_bar_callback is not None:
-        tqdm.write(line)
-    else:
-        logging.getLogger("skillit").info(line)
+    """As skillit INFO, on its own line above any live bar (skillit.progress): the CLI shows it,
+    benchmark workers do not."""
+    logging.getLogger("skillit").info(line)
 
 
 class TrainingDiverged(SkillitError):

@@ -52,10 +52,13 @@ def quiet_lightning() -> None:
 
 
 def show_skillit_info() -> None:
-    """Print skillit's own INFO lines (the device a run trains on) as `skillit: ...`."""
+    """Print skillit's own INFO lines (the device, the rounds, progress) as `skillit: ...` on
+    stdout, each on a line of its own above any live bar."""
+    from skillit.progress import TqdmLineHandler
+
     logger = logging.getLogger("skillit")
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = TqdmLineHandler()
         handler.setFormatter(logging.Formatter("skillit: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -15,6 +15,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from omegaconf import OmegaConf
 
@@ -34,7 +35,7 @@ from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
 from skillit.model.module import SkillLM
 from skillit.online import in_round_callbacks
-from skillit.progress import RoundProgressBar
+from skillit.progress import progress_callbacks
 from skillit.run_dir import (
     CONFIG_FILE,
     FINAL_FILE,
@@ -94,7 +95,9 @@ def build_trainer(
     # checkpoints/last.ckpt, written whole at every round end (what --resume reads), after every
     # other callback has updated its state for the round.
     checkpoint = RoundCheckpoint(run_dir, cfg.trainer.checkpoint_every, cfg.mixing.eval_every)
-    progress = [RoundProgressBar(cfg.mixing.rounds, cfg.trainer.max_steps)]
+    progress = progress_callbacks(
+        cfg.mixing.rounds, cfg.trainer.max_steps, cfg.trainer.progress_bar
+    )
     return L.Trainer(
         max_steps=cfg.trainer.max_steps,
         # Bounded by steps only: resuming from a round-end checkpoint replays that epoch's end,
@@ -112,12 +115,13 @@ def build_trainer(
         check_val_every_n_epoch=1,
         val_check_interval=cfg.mixing.eval_every,  # None: once per round, at its end
         log_every_n_steps=min(cfg.trainer.log_every_n_steps, min(lengths)),  # log every round
-        enable_progress_bar=cfg.trainer.progress_bar,
+        # a live bar only where progress_callbacks chose one (a terminal)
+        enable_progress_bar=any(isinstance(c, TQDMProgressBar) for c in progress),
         enable_model_summary=False,
         deterministic=cfg.trainer.deterministic,
         logger=loggers or False,
         enable_checkpointing=False,  # RoundCheckpoint writes them
-        callbacks=[*callbacks, checkpoint, *(progress if cfg.trainer.progress_bar else [])],
+        callbacks=[*callbacks, checkpoint, *progress],
         default_root_dir=str(run_dir),
     )
 

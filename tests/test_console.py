@@ -1,0 +1,35 @@
+"""The main job's console through a pipe (a cluster log): plain lines on one stream, each round
+line on its own, no carriage returns or terminal escape codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow  # trains a few steps in a child process
+def test_the_main_job_through_a_pipe_writes_plain_lines_only(tmp_path):
+    tiny = [
+        "trainer.max_steps=12",
+        "data.compose.val_size=32",
+        "model.n_layer=1",
+        "model.d_model=16",
+        "mixing.plots=false",
+        "logger.csv=false",
+        f"run_dir={tmp_path / 'run'}",
+    ]
+    child = subprocess.run(
+        [sys.executable, "-m", "skillit.cli", "train", "ordered", *tiny],
+        capture_output=True,
+        check=True,
+    )
+    out = child.stdout
+    for captured in (out, child.stderr):
+        assert b"\r" not in captured and b"\x1b" not in captured
+    lines = out.decode().splitlines()
+    rounds = [x for x in lines if "(step " in x]
+    assert len(rounds) == 6 and all(x.startswith("skillit: round ") for x in rounds)
+    assert any(x.startswith("skillit: training on") for x in lines)
+    assert any(x.startswith("skillit: round 1/6: step ") for x in lines)  # plain progress
