@@ -64,5 +64,5 @@ class CurriculumCallback(L.Callback):
         if self.reference is None:
             return pl_module.network  # the start model
         network = copy.deepcopy(pl_module.network)
-        load_initial_weights(network, self.reference)
+        load_initial_weights(network, self.reference, key="mixing.curriculum_reference")
         return network
