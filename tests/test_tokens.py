@@ -286,3 +286,10 @@ def test_a_second_prepare_into_the_same_folder_is_refused_while_one_runs(tmp_pat
         other.wait()
     assert "being written by another skillit process" in capsys.readouterr().err
     assert not (out / "manifest.json").exists()
+
+
+def test_fresh_never_deletes_a_folder_that_holds_an_input(tmp_path, capsys):
+    inputs = write_inputs(tmp_path / "out")  # the text input lives in OUT/txt
+    assert prepare(tmp_path / "out", {"txt": inputs["prose"]}, "--fresh") == 2  # domain "txt"
+    assert "holds the input" in capsys.readouterr().err
+    assert len(list(inputs["prose"].glob("*.txt"))) == 40  # the user's documents are all there

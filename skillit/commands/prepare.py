@@ -109,9 +109,10 @@ def _settings(args) -> dict:
     return settings
 
 
-def _claim_out(out: Path, args, names: list[str]) -> None:
+def _claim_out(out: Path, args, names: list[str], inputs: list[Path]) -> None:
     """Refuse a rerun whose settings differ from OUT's (naming them), or with --fresh remove
-    what the earlier prepare wrote; then record this prepare's settings and domains."""
+    what the earlier prepare wrote (never a folder holding an input); then record this
+    prepare's settings and domains."""
     path = out / SETTINGS_FILE
     earlier = None
     if path.is_file():
@@ -119,16 +120,25 @@ def _claim_out(out: Path, args, names: list[str]) -> None:
             earlier = json.loads(path.read_text())
         except ValueError:
             earlier = None  # unreadable: rewritten below (it is ours)
+    earlier = earlier if isinstance(earlier, dict) else None
+    before = earlier.get("settings", {}) if earlier else {}
     settings = _settings(args)
     if args.fresh:
-        old_domains = (earlier or {}).get("domains", [])
+        old_domains = earlier.get("domains", []) if earlier else []
         for name in {*old_domains, *names, "manifest.json", "manifest.json.tmp", "tokenizer.json"}:
-            remove_inside(out, out / check_name(str(name), "a domain of the earlier prepare"))
+            target = out / check_name(str(name), "a domain of the earlier prepare")
+            held = [p for p in inputs if p.resolve().is_relative_to(target.resolve())]
+            if held:
+                raise SkillitError(
+                    f"--fresh would delete {target}, which holds the input {held[0]}; prepare "
+                    "into another folder"
+                )
+            remove_inside(out, target)
     elif earlier is not None:
         changed = [
-            f"{flag} ({earlier['settings'].get(key)!r} -> {settings[key]!r})"
+            f"{flag} ({before.get(key)!r} -> {settings[key]!r})"
             for key, flag in SETTING_FLAGS.items()
-            if earlier.get("settings", {}).get(key) != settings[key]
+            if before.get(key) != settings[key]
         ]
         if changed:
             raise SkillitError(
@@ -136,7 +146,8 @@ def _claim_out(out: Path, args, names: list[str]) -> None:
                 "same ones to continue it, prepare into a new folder, or add --fresh to start "
                 "it again"
             )
-    domains = sorted({*names, *((earlier or {}).get("domains", []) if not args.fresh else [])})
+    kept = earlier.get("domains", []) if earlier and not args.fresh else []
+    domains = sorted({*names, *map(str, kept)})
     tmp = path.with_name(f".{SETTINGS_FILE}.tmp")
     tmp.write_text(json.dumps({"settings": settings, "domains": domains}, indent=2) + "\n")
     os.replace(tmp, path)
@@ -181,7 +192,8 @@ def run(args) -> int:
     except OSError as exc:
         raise SkillitError(f"OUT {out} cannot be created: {exc.strerror or exc}") from None
     with RunLock(out, LOCK_NAME):
-        _claim_out(out, args, [*texts, *bins, *demo])
+        inputs = [d.path for d in (*texts.values(), *bins.values())]
+        _claim_out(out, args, [*texts, *bins, *demo], inputs)
         _prepare_into(out, args, texts, bins, demo, documents)
     return 0
 
