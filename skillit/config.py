@@ -386,7 +386,7 @@ def read_yaml(
     bases = node.pop("extends", None)
     bases = [bases] if isinstance(bases, str) else bases
     if bases is not None and (
-        not isinstance(bases, ListConfig) or not all(isinstance(b, str) for b in bases)
+        not isinstance(bases, (list, ListConfig)) or not all(isinstance(b, str) for b in bases)
     ):
         raise SkillitError(
             f"config file {path}: extends must be a file name or a list of them, got {bases!r}"

@@ -192,3 +192,11 @@ def test_the_old_skillit_keys_load_into_mixing_skillit_with_a_warning(tmp_path):
     assert cfg.mixing.skillit.window == 4  # the later layer still wins
     with pytest.raises(SkillitError, match=r"set only mixing\.skillit\.eta"):
         load_config([], ["mixing.eta=0.2", "mixing.skillit.eta=0.3"])
+
+
+@pytest.mark.parametrize("value", ["5", "[base.yaml, 3]", "{a: 1}"])
+def test_extends_must_name_files(tmp_path, value):
+    (tmp_path / "base.yaml").write_text("seed: 1\n")
+    (tmp_path / "exp.yaml").write_text(f"extends: {value}\nseed: 2\n")
+    with pytest.raises(SkillitError, match="extends must be a file name or a list of them"):
+        load_config([tmp_path / "exp.yaml"])
