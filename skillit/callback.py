@@ -41,8 +41,6 @@ from skillit.plots import plot_run
 from skillit.run_dir import EVAL_FILE, HISTORY_FILE
 from skillit.weights import check_weights
 
-__all__ = ["EVAL_FILE", "HISTORY_FILE", "SkillItCallback", "TrainingDiverged", "trim_history"]
-
 
 def append_jsonl(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

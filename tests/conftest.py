@@ -101,6 +101,23 @@ class ToySource:
         return self._val[skill]
 
 
+# The shipped main job (`skillit train ordered`) cut to a few seconds: 12 steps, a 1-layer GPT.
+TINY_ORDERED = (
+    "trainer.max_steps=12",
+    "data.compose.val_size=32",
+    "model.n_layer=1",
+    "model.d_model=16",
+    "mixing.plots=false",
+    "logger.csv=false",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_ordered():
+    """A factory: tiny_ordered(run_dir) -> the overrides of a tiny main job writing to run_dir."""
+    return lambda run_dir: [*TINY_ORDERED, f"run_dir={run_dir}"]
+
+
 @pytest.fixture
 def toy_source() -> ToySource:
     return ToySource()

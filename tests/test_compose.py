@@ -144,21 +144,14 @@ def test_run_config_defaults_train_every_depth_and_errors_name_the_key(tmp_path)
 
 
 @pytest.mark.slow  # trains a few steps
-def test_a_shipped_ordered_run_trains_prints_rounds_and_scores_the_held_out_split(tmp_path, capsys):
+def test_a_shipped_ordered_run_trains_prints_rounds_and_scores_the_held_out_split(
+    tmp_path, capsys, tiny_ordered
+):
     from skillit.cli import main
     from skillit.run_eval import EXTRA_EVAL_FILE, evaluate_run
 
     run_dir = tmp_path / "run"
-    tiny = [
-        "trainer.max_steps=12",
-        "data.compose.val_size=32",
-        "model.n_layer=1",
-        "model.d_model=16",
-        "mixing.plots=false",
-        "logger.csv=false",
-        f"run_dir={run_dir}",
-    ]
-    assert main(["train", "ordered", *tiny]) == 0
+    assert main(["train", "ordered", *tiny_ordered(run_dir)]) == 0
     out = capsys.readouterr()
     shown = out.out + out.err
     assert "round 1 mixture: depth1 0.36  depth2 0.36  depth3 0.28" in shown  # p_1 of the graph

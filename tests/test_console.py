@@ -10,18 +10,9 @@ import pytest
 
 
 @pytest.mark.slow  # trains a few steps in a child process
-def test_the_main_job_through_a_pipe_writes_plain_lines_only(tmp_path):
-    tiny = [
-        "trainer.max_steps=12",
-        "data.compose.val_size=32",
-        "model.n_layer=1",
-        "model.d_model=16",
-        "mixing.plots=false",
-        "logger.csv=false",
-        f"run_dir={tmp_path / 'run'}",
-    ]
+def test_the_main_job_through_a_pipe_writes_plain_lines_only(tmp_path, tiny_ordered):
     child = subprocess.run(
-        [sys.executable, "-m", "skillit.cli", "train", "ordered", *tiny],
+        [sys.executable, "-m", "skillit.cli", "train", "ordered", *tiny_ordered(tmp_path / "run")],
         capture_output=True,
         check=True,
     )
