@@ -339,3 +339,23 @@ def test_a_resume_refused_because_another_run_writes_there_writes_nothing(stoppe
         other.wait()
     assert "being written by another skillit process" in capsys.readouterr().err
     assert not (stopped_run / "resumes.jsonl").exists()
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_still_a_run_for_overwrite(
+    run_config, tmp_path
+):
+    import lightning as L
+
+    from skillit.train import train
+
+    class KillAtFirstStep(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            raise KeyboardInterrupt
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(run_config(run_dir), extra_callbacks=[KillAtFirstStep()])
+    (run_dir / "tokenizer.json").unlink()  # as if killed before it was written
+    assert (run_dir / ".skillit-run").is_file() and not (run_dir / "checkpoints").exists()
+    claim_fresh_run_dir(run_dir, overwrite=True)  # the marker says it is a run: emptied
+    assert list(run_dir.iterdir()) == []
