@@ -67,26 +67,49 @@ def examples_to_batch(ex: SkillExamples) -> dict[str, torch.Tensor]:
     }
 
 
+def rows_by_label(labels: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(label, its rows in ascending order) for every label present, labels ascending."""
+    order = np.argsort(labels, kind="stable")
+    ends = np.cumsum(np.bincount(labels)).tolist()
+    groups, start = [], 0
+    for label, end in enumerate(ends):
+        if end > start:
+            groups.append((label, order[start:end]))
+        start = end
+    return groups
+
+
 def draw_global_batch(
     source: SkillSource, source_skills: np.ndarray, labels: np.ndarray, rng: np.random.Generator
 ) -> SkillExamples:
     """Samples for a global batch whose row r is of mixture skill labels[r], rows kept in order.
 
-    Each skill's samples are asked for in label order (which fixes the rng's use) and written
-    straight into their rows: one copy of the batch.
+    Each skill's samples are asked for in label order (which fixes the rng's use). A source of
+    fixed-width samples (:class:`~skillit.sources.base.RowWriter`) writes them straight into the
+    batch; others return each skill's samples, copied into their rows.
     """
-    parts = []
-    for label in np.unique(labels):
-        where = np.flatnonzero(labels == label)
-        parts.append((where, source.train_examples(int(source_skills[label]), len(where), rng)))
+    n = len(labels)
+    groups = rows_by_label(labels)
+    skill = np.empty(n, dtype=np.int64)
+    if getattr(source, "write_train_rows", None) is not None:  # a RowWriter (checked cheaply)
+        width = source.train_width
+        ids, mask = np.empty((n, width), dtype=np.int64), np.empty((n, width), dtype=bool)
+        for label, rows in groups:
+            sid = int(source_skills[label])
+            source.write_train_rows(sid, rows, rng, ids, mask)
+            skill[rows] = sid
+        return SkillExamples(ids, mask, skill)
+    parts = [
+        (rows, source.train_examples(int(source_skills[label]), len(rows), rng))
+        for label, rows in groups
+    ]
     widths = {p.input_ids.shape[1] for _, p in parts}
-    width, n = max(widths), len(labels)
+    width = max(widths)
     if len(widths) == 1:  # every row is written whole: nothing to pad
         ids, mask = np.empty((n, width), dtype=np.int64), np.empty((n, width), dtype=bool)
     else:
         ids = np.full((n, width), source.pad_id, dtype=np.int64)
         mask = np.zeros((n, width), dtype=bool)
-    skill = np.empty(n, dtype=np.int64)
     for where, p in parts:
         w = p.input_ids.shape[1]
         ids[where, :w] = p.input_ids

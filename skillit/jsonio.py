@@ -20,4 +20,7 @@ def finite_or_none(value: Any) -> Any:
 
 def dumps(value: Any, **kwargs: Any) -> str:
     """json.dumps that refuses NaN (after turning non-finite numbers into null)."""
-    return json.dumps(finite_or_none(value), allow_nan=False, **kwargs)
+    try:  # the common case, all finite, at C speed (a walk in Python costs ~0.3 s a MiB)
+        return json.dumps(value, allow_nan=False, **kwargs)
+    except ValueError:
+        return json.dumps(finite_or_none(value), allow_nan=False, **kwargs)

@@ -152,6 +152,42 @@ def test_windows_are_slices_of_the_domains_train_shards(corpus):
     np.testing.assert_array_equal(val.input_ids, source.validation_examples(0).input_ids)
 
 
+def reference_windows(source, skill: int, n: int, rng) -> np.ndarray:
+    """The tokens source's stream as documented: a shard by rng.choice in proportion to its
+    window starts, then a start by rng.integers, then the window read from the shard file."""
+    shards = [
+        np.fromfile(p, dtype=np.uint16) for p, t in source._train[skill] if t >= source.seq_len
+    ]
+    starts = np.array([len(x) - source.seq_len + 1 for x in shards])
+    which = rng.choice(len(shards), size=n, p=starts / starts.sum())
+    offsets = rng.integers(0, starts[which])
+    return np.stack([shards[w][o : o + source.seq_len] for w, o in zip(which, offsets)])
+
+
+@pytest.mark.parametrize("docs_per_shard,seq", [(16, 8), (16, 100), (100, 8)])
+def test_batches_written_in_place_are_the_documented_stream(tmp_path, docs_per_shard, seq):
+    from skillit.data import draw_global_batch
+
+    prepare(tmp_path / "out", write_inputs(tmp_path), "--docs-per-shard", str(docs_per_shard))
+    source = TokensSource(TokensSourceConfig(path=str(tmp_path / "out")), seq_len=seq)
+    shards = {len([1 for _, t in s if t >= seq]) for s in source._train}
+    assert shards == ({1} if docs_per_shard == 100 else {3})  # one shard per domain, or several
+    for seed in range(4):
+        labels = np.random.default_rng(seed).integers(0, 2, size=48)
+        batch = draw_global_batch(source, np.array([0, 1]), labels, np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        for label in (0, 1):  # the data module asks for each skill's rows in label order
+            rows = np.flatnonzero(labels == label)
+            expected = reference_windows(source, label, len(rows), rng)
+            np.testing.assert_array_equal(batch.input_ids[rows], expected)
+        assert (batch.skill == labels).all()
+        assert batch.loss_mask[:, 1:].all() and not batch.loss_mask[:, 0].any()
+        one = source.train_examples(1, 5, np.random.default_rng(seed))
+        np.testing.assert_array_equal(
+            one.input_ids, reference_windows(source, 1, 5, np.random.default_rng(seed))
+        )
+
+
 def test_a_truncated_shard_is_refused_naming_the_file(corpus):
     shard = corpus / "web" / "train_00001.bin"
     shard.write_bytes(shard.read_bytes()[:-6])

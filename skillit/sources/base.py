@@ -93,3 +93,25 @@ class SkillSource(Protocol):
 
     def validation_examples(self, skill: int) -> SkillExamples:
         """The fixed validation set of one skill (identical on every call and every rank)."""
+
+
+@runtime_checkable
+class RowWriter(Protocol):
+    """Optional, for sources whose training samples all have one width (token windows): the
+    data module allocates the batch and the source writes each skill's samples into their rows,
+    saving a copy of every sample. `write_train_rows` must use rng exactly as `train_examples`
+    does for n = len(rows), so both give the same samples."""
+
+    @property
+    def train_width(self) -> int:
+        """The length of every training sample."""
+
+    def write_train_rows(
+        self,
+        skill: int,
+        rows: np.ndarray,
+        rng: np.random.Generator,
+        ids: np.ndarray,
+        mask: np.ndarray,
+    ) -> None:
+        """Write len(rows) training samples of `skill` into ids[rows] and mask[rows]."""
