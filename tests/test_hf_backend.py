@@ -63,6 +63,20 @@ def test_a_missing_local_model_is_a_clear_error(tmp_path, tiny_cfg):
         build_network(cfg, 40)
 
 
+def test_a_config_the_model_class_refuses_is_a_clear_error_naming_the_key(tiny_cfg):
+    cfg = tiny_cfg(TINY_NEO[:-1] + ", attn_implementation: no_such_attention}")
+    with pytest.raises(SkillitError, match="model.hf_config cannot build a gpt_neo model"):
+        build_network(cfg, 40)
+
+
+def test_the_training_forward_builds_no_key_value_cache(tiny_cfg):
+    network = build_network(tiny_cfg(), 40)
+    seen = []
+    network.model.register_forward_hook(lambda m, args, out: seen.append(out.past_key_values))
+    network(torch.zeros(2, 8, dtype=torch.long))
+    assert seen == [None]
+
+
 @pytest.fixture
 def local_model_folder(tmp_path, tiny_cfg):
     """A folder as a user has it for GPT-Neo: config, weights and its own BPE tokenizer.json."""

@@ -110,3 +110,15 @@ def test_an_unknown_train_loss_is_refused_by_key():
 
     with pytest.raises(SkillitError, match="model.train_loss"):
         load_config([], ["model.train_loss=prompt"])
+
+
+def test_under_fsdp_the_gradient_norm_is_clipped_by_the_sharded_root_module(setup):
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    module, _ = setup
+    calls = []
+    strategy = FSDPStrategy()
+    strategy.model = SimpleNamespace(clip_grad_norm_=lambda value: calls.append(value))
+    module._trainer = SimpleNamespace(strategy=strategy)
+    module.configure_gradient_clipping(None, gradient_clip_val=0.5, gradient_clip_algorithm="norm")
+    assert calls == [0.5]

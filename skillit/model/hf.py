@@ -25,7 +25,8 @@ class HFCausalLM(nn.Module):
         self.model = model
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids).logits
+        # no key/value cache: training and scoring read each window once
+        return self.model(input_ids=input_ids, use_cache=False).logits
 
 
 def build_hf_network(cfg, vocab_size: int) -> HFCausalLM:
@@ -57,7 +58,10 @@ def build_hf_network(cfg, vocab_size: int) -> HFCausalLM:
                 f"model.hf_config is not a valid {model_type} config: {exc}"
             ) from exc
         config.vocab_size = vocab_size
-        model = AutoModelForCausalLM.from_config(config)
+        try:
+            model = AutoModelForCausalLM.from_config(config)
+        except (ValueError, TypeError) as exc:  # e.g. an attention implementation it lacks
+            raise SkillitError(f"model.hf_config cannot build a {model_type} model: {exc}") from exc
     positions = getattr(model.config, "max_position_embeddings", None)
     if positions is not None and cfg.max_seq_len > positions:
         raise SkillitError(

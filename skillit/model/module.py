@@ -159,6 +159,19 @@ class SkillLM(L.LightningModule):
                 logger.log_metrics(per_skill, step=self.global_step)
             self.last_eval = EvalResult(step=self.global_step, loss=loss, acc=acc)
 
+    def configure_gradient_clipping(
+        self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
+    ) -> None:
+        # Under FSDP each rank holds a shard of every gradient: the norm must be taken over all
+        # shards, which only the wrapped root module can do (Lightning's FSDP precision plugin
+        # refuses norm clipping rather than clip each shard by its own norm).
+        from lightning.pytorch.strategies import FSDPStrategy
+
+        if gradient_clip_val and isinstance(self.trainer.strategy, FSDPStrategy):
+            self.trainer.strategy.model.clip_grad_norm_(gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self):
         optimizer, schedule = build_optimizer(self.network, self.optim_cfg, self.total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
