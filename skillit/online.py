@@ -15,8 +15,9 @@ when it is asked for the next mixture.
   drawn from the mixture of all the losses before it, the same on every rank, with any number of
   workers, and on a resumed run. The last block is observed at the round end.
 - `BlockEvalCallback` (`in_round.block_evals`): after every block of a round but the last, the
-  callback evaluates every eval skill (the full validation sets, on every rank) and hands the
-  losses to the strategy's `observe_block_eval`; the round-end evaluation closes the last block.
+  callback evaluates every eval skill (each rank its share of the validation sets, the sums
+  reduced over ranks, as at the round end) and hands the losses to the strategy's
+  `observe_block_eval`; the round-end evaluation closes the last block.
 """
 
 from __future__ import annotations
@@ -138,7 +139,13 @@ class BlockEvalCallback(L.Callback):
         if block < last and batch_idx + 1 == int(live.starts[block + 1]):
             start = time.perf_counter()
             losses, _ = evaluate_skills(
-                pl_module.network, trainer.datamodule, pl_module.device, pl_module.eval_loss
+                pl_module.network,
+                trainer.datamodule,
+                pl_module.device,
+                pl_module.eval_loss,
+                rank=trainer.global_rank,
+                world_size=trainer.world_size,
+                reduce_sum=lambda t: trainer.strategy.reduce(t, reduce_op="sum"),
             )
             self.strategy.observe_block_eval(trainer.current_epoch + 1, block, losses)
             self.block_eval_seconds += time.perf_counter() - start

@@ -178,17 +178,12 @@ def test_an_odm_run_on_two_ranks_holds_the_same_block_mixtures_on_both(tmp_path)
     assert len({tuple(w) for r in rank0 for w in r["block_weights"]}) > 3  # it did move
 
 
+AIOLI = ("mixing.strategy=aioli", "mixing.aioli.sweeps=1", "mixing.aioli.probe_steps=3")
+
+
 def test_an_aioli_run_on_two_ranks_holds_the_same_interactions_and_weights_on_both(tmp_path):
-    run = launch(
-        tmp_path / "aioli",
-        "trainer.devices=2",
-        "trainer.strategy=ddp",
-        "logger.wandb=off",
-        "mixing.strategy=aioli",
-        "mixing.aioli.sweeps=1",
-        "mixing.aioli.probe_steps=3",
-        "mixing.aioli.eta=20.0",
-    )
+    ddp = ("trainer.devices=2", "trainer.strategy=ddp")
+    run = launch(tmp_path / "aioli", *ddp, "logger.wandb=off", *AIOLI, "mixing.aioli.eta=20.0")
     rank0 = records(run / "ranks" / "rank0.jsonl")
     rank1 = records(run / "ranks" / "rank1.jsonl")
     assert [r["round"] for r in rank0] == [r["round"] for r in rank1] == [1, 2, 3]
@@ -197,6 +192,21 @@ def test_an_aioli_run_on_two_ranks_holds_the_same_interactions_and_weights_on_bo
         assert a.get("interactions") == b.get("interactions")
     assert rank0[0]["block_steps"] == [11, 3, 3, 3]
     assert len({tuple(r["next_weights"].values()) for r in rank0}) >= 2  # it did reweight
+    # Each rank scores its share of the validation sets between probes and the sums are reduced:
+    # the interactions are one process's (up to float summation order, as for the trajectory).
+    single = launch(tmp_path / "one", "logger.wandb=off", *AIOLI, "mixing.aioli.eta=20.0")
+    for a, b in zip(rank0, records(single / "mixture_history.jsonl")):
+        assert ("interactions" in a) == ("interactions" in b)
+        if "interactions" in a:
+            np.testing.assert_allclose(
+                np.array(list(a["interactions"].values())),
+                np.array(list(b["interactions"].values())),
+                rtol=1e-4,
+                atol=1e-6,
+            )
+        np.testing.assert_allclose(
+            list(a["next_weights"].values()), list(b["next_weights"].values()), rtol=1e-4
+        )
 
 
 def test_delivered_counts_are_summed_over_ranks_and_equal_one_process_at_the_same_batch(

@@ -122,3 +122,26 @@ def test_under_fsdp_the_gradient_norm_is_clipped_by_the_sharded_root_module(setu
     module._trainer = SimpleNamespace(strategy=strategy)
     module.configure_gradient_clipping(None, gradient_clip_val=0.5, gradient_clip_algorithm="norm")
     assert calls == [0.5]
+
+
+def test_an_evaluation_split_over_ranks_sums_their_shares_to_the_whole_evaluation(setup):
+    module, dm = setup
+    shares = {}
+
+    def keep(rank):
+        def reduce_sum(states):  # stands in for the all-reduce: this rank's sums plus the other's
+            shares[rank] = states.clone()
+            return states + shares.get(1 - rank, torch.zeros_like(states))
+
+        return reduce_sum
+
+    evaluate_skills(module.network, dm, rank=1, world_size=2, reduce_sum=keep(1))
+    loss, acc = evaluate_skills(module.network, dm, rank=0, world_size=2, reduce_sum=keep(0))
+    whole_loss, whole_acc = evaluate_skills(module.network, dm)
+    np.testing.assert_allclose(loss, whole_loss, rtol=1e-12)
+    np.testing.assert_allclose(acc, whole_acc, rtol=1e-12)
+    samples = [float(shares[r][-1].sum()) for r in (0, 1)]  # each rank scored half the samples
+    assert samples[0] + samples[1] == len(dm.validation_examples())
+    assert abs(samples[0] - samples[1]) <= len(dm.eval_skills)
+    with pytest.raises(ValueError, match="reduce_sum"):
+        evaluate_skills(module.network, dm, rank=0, world_size=2)

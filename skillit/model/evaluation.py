@@ -7,7 +7,7 @@ states are sums, so ranks and batches combine exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ def update_metric(
     metric.update(groups, loss_sum, tokens, correct)
 
 
+ReduceSum = Callable[[torch.Tensor], torch.Tensor]  # a tensor summed over ranks
+
+
 @torch.no_grad()
 def evaluate_groups(
     network: torch.nn.Module,
@@ -37,8 +40,13 @@ def evaluate_groups(
     group_key: str,
     num_groups: int,
     device: str | torch.device = "cpu",
+    reduce_sum: ReduceSum | None = None,
 ) -> dict[str, np.ndarray]:
-    """loss, acc and samples per group, in a plain loop on one device (eval mode, then restored)."""
+    """loss, acc and samples per group, in a plain loop on one device (eval mode, then restored).
+
+    With `reduce_sum`, `batches` are this rank's share and the sums are combined over ranks
+    before the means are taken.
+    """
     was_training = network.training
     network.eval()
     metric = PerSkillEval(num_groups).to(device)
@@ -46,19 +54,34 @@ def evaluate_groups(
         moved = {k: v.to(device) for k, v in batch.items()}
         update_metric(metric, network, moved, moved[group_key])
     network.train(was_training)
-    out = metric.compute()
+    states = metric.stacked_states()
+    if reduce_sum is not None:
+        states = reduce_sum(states)
+    out = PerSkillEval.results(states)
     return {k: np.atleast_1d(v.double().cpu().numpy()) for k, v in out.items()}
 
 
 def evaluate_skills(
-    network: torch.nn.Module, dm, device: str | torch.device = "cpu", eval_loss: str = "token"
+    network: torch.nn.Module,
+    dm,
+    device: str | torch.device = "cpu",
+    eval_loss: str = "token",
+    rank: int = 0,
+    world_size: int = 1,
+    reduce_sum: ReduceSum | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(loss, acc) per eval skill of the data module `dm`, in `dm.eval_skills` order.
 
     `eval_loss` is model.eval_loss: the token-weighted mean, or the mean of per-sample means.
+    On several ranks, each scores its share of every validation set (`dm.val_batches(rank,
+    world_size)`) and `reduce_sum` combines the sums, as the round-end evaluation does.
     """
-    batches = dm.val_batches(0, 1)
-    result = evaluate_groups(network, batches, "eval_skill", len(dm.eval_skills), device)
+    if world_size > 1 and reduce_sum is None:
+        raise ValueError("an evaluation split over ranks needs reduce_sum to combine them")
+    batches = dm.val_batches(rank, world_size)
+    result = evaluate_groups(
+        network, batches, "eval_skill", len(dm.eval_skills), device, reduce_sum
+    )
     return result["loss" if eval_loss == "token" else "seq_loss"], result["acc"]
 
 

@@ -37,10 +37,22 @@ class PerSkillEval(Metric):
         self.correct.index_add_(0, skill, correct.to(torch.float64))
         self.samples.index_add_(0, skill, torch.ones_like(skill, dtype=torch.float64))
 
-    def compute(self) -> dict[str, torch.Tensor]:
+    STATES = ("loss_sum", "tokens", "seq_loss_sum", "correct", "samples")
+
+    def stacked_states(self) -> torch.Tensor:
+        """The sums as one (5, k) tensor, in STATES order: one reduction combines ranks."""
+        return torch.stack([getattr(self, name) for name in self.STATES])
+
+    @staticmethod
+    def results(states: torch.Tensor) -> dict[str, torch.Tensor]:
+        """loss, seq_loss, acc and samples per skill from (5, k) sums in STATES order."""
+        loss_sum, tokens, seq_loss_sum, correct, samples = states
         return {
-            "loss": self.loss_sum / self.tokens.clamp_min(1),  # token-weighted mean
-            "seq_loss": self.seq_loss_sum / self.samples.clamp_min(1),  # mean of sample means
-            "acc": self.correct / self.samples.clamp_min(1),
-            "samples": self.samples,
+            "loss": loss_sum / tokens.clamp_min(1),  # token-weighted mean
+            "seq_loss": seq_loss_sum / samples.clamp_min(1),  # mean of sample means
+            "acc": correct / samples.clamp_min(1),
+            "samples": samples,
         }
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        return self.results(self.stacked_states())
