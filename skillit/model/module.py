@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.strategies import FSDPStrategy
 from torch import nn
 
 from skillit.config import OptimConfig
@@ -165,8 +166,6 @@ class SkillLM(L.LightningModule):
         # Under FSDP each rank holds a shard of every gradient: the norm must be taken over all
         # shards, which only the wrapped root module can do (Lightning's FSDP precision plugin
         # refuses norm clipping rather than clip each shard by its own norm).
-        from lightning.pytorch.strategies import FSDPStrategy
-
         if gradient_clip_val and isinstance(self.trainer.strategy, FSDPStrategy):
             self.trainer.strategy.model.clip_grad_norm_(gradient_clip_val)
             return
