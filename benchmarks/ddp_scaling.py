@@ -1,6 +1,7 @@
 """Samples/s of 2-process CPU DDP vs one process, each run a `skillit train` subprocess.
 
-    .venv/bin/python benchmarks/ddp_scaling.py [--short 100] [--long 700]
+    .venv/bin/python benchmarks/ddp_scaling.py [--short 100] [--long 700] [--workload small]
+    .venv/bin/python benchmarks/ddp_scaling.py --workload large --short 20 --long 80
 
 Workload: the quick-start config (chain LEGO, 2-layer d=64 GPT), one round, logging off, seed 0.
 Every setup is trained twice, for `short` and `long` steps; throughput is
@@ -8,6 +9,10 @@ Every setup is trained twice, for `short` and `long` steps; throughput is
 and the final evaluation cancel out. Each point is the fastest of `repeats` runs (other processes on
 the machine only ever slow a run down). DDP with 64 rows per rank trains a global batch of 128
 (data.global_batch_size=128), compared with one process at batch 64 and at batch 128.
+
+`--workload large` trains a 4-layer d=256 GPT instead (8 heads, ~3.2M parameters, about 20 times
+the compute of a step of the small one for 30 times its gradient bytes), so that a step is mostly
+compute and the all-reduce of the gradients is a small part of it, as on real models.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ from bench_io import machine, write_result  # this folder: benchmarks run as scr
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "experiment" / "lego.yaml"
+
+WORKLOADS = {
+    "small": [],  # the config's own 2-layer d=64 GPT
+    "large": ["model.n_layer=4", "model.d_model=256", "model.n_head=8"],
+}
 
 SETUPS = [
     # label, per-rank batch, devices, strategy, threads per process
@@ -54,7 +64,9 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def timed_train(steps: int, batch: int, devices: int, strategy: str, threads: int) -> float:
+def timed_train(
+    steps: int, batch: int, devices: int, strategy: str, threads: int, workload: str
+) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
             sys.executable,
@@ -76,6 +88,7 @@ def timed_train(steps: int, batch: int, devices: int, strategy: str, threads: in
             "logger.csv=false",
             f"run_dir={tmp}/run",
             "seed=0",
+            *WORKLOADS[workload],
         ]
         start = time.perf_counter()
         proc = subprocess.run(
@@ -92,15 +105,23 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=100)
     parser.add_argument("--long", type=int, default=700)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--workload",
+        choices=sorted(WORKLOADS),
+        default="small",
+        help="small: the config's 2-layer d=64 GPT; large: 4 layers, d=256 (mostly compute)",
+    )
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "ddp_scaling.json"))
     args = parser.parse_args()
     rows = []
     for label, batch, devices, strategy, threads in SETUPS:
         short = min(
-            timed_train(args.short, batch, devices, strategy, threads) for _ in range(args.repeats)
+            timed_train(args.short, batch, devices, strategy, threads, args.workload)
+            for _ in range(args.repeats)
         )
         long = min(
-            timed_train(args.long, batch, devices, strategy, threads) for _ in range(args.repeats)
+            timed_train(args.long, batch, devices, strategy, threads, args.workload)
+            for _ in range(args.repeats)
         )
         global_batch = batch * devices
         steps_per_s = (args.long - args.short) / (long - short)
@@ -120,7 +141,8 @@ def main() -> None:
     base = rows[0]["samples_per_s"]
     same_batch = rows[2]["samples_per_s"]
     print(
-        f"workload: {CONFIG.relative_to(REPO)}, 1 round, logging off, seed 0; "
+        f"workload: {CONFIG.relative_to(REPO)} {' '.join(WORKLOADS[args.workload])}, 1 round, "
+        "logging off, seed 0; "
         f"steps {args.short} vs {args.long} (difference timed), best of {args.repeats}"
     )
     print(f"machine: {machine()}")
@@ -136,6 +158,8 @@ def main() -> None:
         args.out,
         {
             "config": str(CONFIG.relative_to(REPO)),
+            "workload": args.workload,
+            "overrides": WORKLOADS[args.workload],
             "short": args.short,
             "long": args.long,
             "repeats": args.repeats,

@@ -458,9 +458,18 @@ class SkillDataModule(L.LightningDataModule):
         return self.live if self._planned_round else None
 
     def state_dict(self) -> dict[str, Any]:
-        """The mixtures of the running round's strategy blocks (published ones; None: not yet)."""
+        """The mixtures of the running round's strategy blocks (published ones; None: not yet).
+
+        Nothing at the round's end: a resume from there plans the next round afresh (and the
+        table is k floats per block: 4 MiB a round at 1,000 skills with ODM's per-step blocks).
+        """
         if not self._planned_round or self.live is None:
             return {}
+        trainer = self.trainer
+        if trainer is not None:
+            end = self.round_plan(self._planned_round, 0, 1).first_step + int(self.live.starts[-1])
+            if trainer.global_step >= end:
+                return {}
         return {"round": self._planned_round, "blocks": self.live.all_weights()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

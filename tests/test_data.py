@@ -150,3 +150,28 @@ def test_a_bad_block_size_is_refused_by_key():
 
     with pytest.raises(SkillitError, match="data.plan_block_steps"):
         load_config(overrides=["data.plan_block_steps=0"])
+
+
+def test_published_block_mixtures_are_saved_inside_their_round_and_not_at_its_end(toy_source):
+    from types import SimpleNamespace
+
+    from skillit.mixing.base import Block
+
+    names = toy_source.skill_names
+
+    def planner(round_number, steps, mixture):
+        return [Block(2, (1.0, 0.0, 0.0)), Block(2, None), Block(steps - 4, None)]
+
+    dm = SkillDataModule(
+        toy_source, names, names, [6, 6], global_batch_size=4, block_planner=planner
+    )
+    dm.set_mixture([1, 1, 1])
+    live = dm.plan_blocks(2)
+    live.publish(1, np.array([0.0, 1.0, 0.0]))
+    dm.trainer = SimpleNamespace(global_step=6 + 3)  # inside round 2 (steps 6..11)
+    assert dm.state_dict() == {
+        "round": 2,
+        "blocks": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], None],
+    }
+    dm.trainer = SimpleNamespace(global_step=12)  # round 2's end: the next round plans afresh
+    assert dm.state_dict() == {}
