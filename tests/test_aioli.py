@@ -309,3 +309,8 @@ def test_rounds_too_short_for_the_probes_are_refused_before_training(run_config,
     cfg = run_config(tmp_path, "mixing.strategy=aioli", "trainer.max_steps=60", "mixing.rounds=3")
     with pytest.raises(SkillitError, match="round 1 has 20 steps but Aioli's probes take 72"):
         build_parts(cfg)
+
+
+def test_probes_that_are_all_uniform_are_refused_rather_than_divided_by_zero():
+    with pytest.raises(ValueError, match="uniform"):
+        aioli_interactions(np.ones((4, 4)), 1, 0.25)  # f = 1/k: every probe is uniform
