@@ -102,6 +102,7 @@ class AioliStrategy(MixingStrategy):
         self.last_interactions: np.ndarray | None = None
         self._drops: dict[int, np.ndarray] = {}  # round -> summed loss drops of its probes so far
         self._before: dict[int, np.ndarray] = {}  # round -> eval losses before the next probe
+        self._order_cache: tuple[int, list[int]] = (0, [])  # (round, its probe order)
 
     @property
     def num_eval(self) -> int:
@@ -122,6 +123,12 @@ class AioliStrategy(MixingStrategy):
         """The probed skill of each probe block of a round: `sweeps` seeded permutations."""
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, round_number, 0xA101]))
         return [int(j) for _ in range(self.sweeps) for j in rng.permutation(self.num_skills)]
+
+    def _cached_probe_order(self, round_number: int) -> list[int]:
+        """probe_order, computed once a round (it is asked for after every probe block)."""
+        if self._order_cache[0] != round_number:
+            self._order_cache = (round_number, self.probe_order(round_number))
+        return self._order_cache[1]
 
     def round_blocks(
         self, round_number: int, round_steps: int, mixture: Sequence[float] | None = None
@@ -154,8 +161,10 @@ class AioliStrategy(MixingStrategy):
         probe); after a probe block they close its loss drop."""
         losses = np.asarray(losses, dtype=np.float64)
         if block > 0:
-            j = self.probe_order(round_number)[block - 1]
-            drops = self._drops.setdefault(round_number, np.zeros((self.num_skills,) * 2))
+            j = self._cached_probe_order(round_number)[block - 1]
+            drops = self._drops.get(round_number)
+            if drops is None:
+                drops = self._drops[round_number] = np.zeros((self.num_skills,) * 2)
             drops[:, j] += self._before[round_number] - losses
         self._before[round_number] = losses
 
