@@ -103,13 +103,57 @@ def average_of(history: list[dict], by: str = "steps") -> tuple[list[str], list[
     return skills, (mean / mean.sum()).tolist()
 
 
+def stage_starts(history: list[dict], entries: list[tuple[int, list[float]]]) -> list[int]:
+    """The first training step (from 1) of each schedule entry's start round."""
+    ends = {int(row["round"]): int(row["step"]) for row in history}
+    return [1 if r == 1 else ends[r - 1] + 1 for r, _ in entries]
+
+
+def export_engine(run_dir: Path, out_dir: Path, fmt: str, average: str) -> Path:
+    """The run's mixture in an engine's own file (skillit.engine_export)."""
+    from skillit.config import load_config
+    from skillit.engine_export import EngineMixture, corpus_domains, write_engine
+    from skillit.run_dir import CONFIG_FILE
+
+    config = run_dir / CONFIG_FILE
+    if not config.is_file():
+        raise SkillitError(f"{run_dir} has no {CONFIG_FILE}: the corpus of the run is unknown")
+    cfg = load_config([config])
+    domains, dtype = corpus_domains(cfg)
+    history = load_run_history(run_dir)
+    skills, entries = schedule_of(history)
+    _, mean = average_of(history, average)
+    starts = stage_starts(history, entries)
+    tokens_per_step = cfg.data.global_batch_size * cfg.model.max_seq_len
+    mix = EngineMixture(
+        skills=skills,
+        average=mean,
+        stages=[(s, w) for s, (_, w) in zip(starts, entries)],
+        domains=domains,
+        total_tokens=cfg.trainer.max_steps * tokens_per_step,
+        tokens_per_step=tokens_per_step,
+        dtype=dtype,
+    )
+    return write_engine(fmt, mix, out_dir)
+
+
 def export_mixture(
-    run_dir: str | Path, out_dir: str | Path | None = None, average: str = "steps"
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    average: str = "steps",
+    fmt: str = "skillit",
 ) -> dict[str, Path]:
     """Write mixture_schedule.yaml and mixture_average.yaml (averaged `by` steps or updates, see
-    :func:`average_of`); returns their paths."""
+    :func:`average_of`), or with `fmt` an engine's file (skillit.engine_export); returns the
+    paths written."""
+    from skillit.engine_export import FORMATS
+
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
+    if fmt not in FORMATS:
+        raise SkillitError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
+    if fmt != "skillit":
+        return {fmt: export_engine(run_dir, out_dir, fmt, average)}
     history = load_run_history(run_dir)
     skills, entries = schedule_of(history)
     _, mean = average_of(history, average)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from skillit.engine_export import FORMATS
 from skillit.errors import SkillitError
 from skillit.mixture_export import AVERAGES, export_mixture, load_run_history
 
@@ -19,6 +20,15 @@ e.g. to train a larger model on the mixture a small one found:
 
   skillit mixture export runs/small
   skillit train big.yaml runs/small/mixture_schedule.yaml
+
+For a run on a prepared corpus, --format writes what an engine that trains at scale reads
+instead, with the domains mapped to the corpus's shard paths (see skillit/engine_export.py):
+  megatron   megatron_data_path.txt     Megatron-LM --data-path "w1 prefix1 w2 prefix2 ..."
+  streaming  streaming_streams.yaml     MosaicML streaming Stream(local=..., proportion=...)
+  litdata    litdata_mixture.json       litdata CombinedStreamingDataset(datasets, weights)
+  olmo       olmo_source_mixture.yaml   OLMo-core SourceMixtureDatasetConfig
+  nanotron   nanotron_data_stages.yaml  nanotron data_stages, one per change of the mixture
+Only nanotron has stages; the others take the average mixture (--average).
 """
 
 
@@ -46,6 +56,13 @@ def register(subparsers) -> None:
         help="steps: rounds weighted by their steps (default); updates: the equal-weight mean of "
         "every round's mixture and the last next one, as DoReMi averages its domain weights",
     )
+    export.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="skillit",
+        help="skillit: the two config files (default); or an engine's file, for a run on a "
+        "prepared corpus",
+    )
     export.set_defaults(run=run_export, parser=export)
     plot = sub.add_parser(
         "plot",
@@ -60,7 +77,10 @@ def register(subparsers) -> None:
 def run_export(args) -> int:
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise SkillitError(f"--out {args.out} is a file; give a folder for the two files")
-    paths = export_mixture(args.run_dir, args.out, args.average)
+    paths = export_mixture(args.run_dir, args.out, args.average, args.format)
+    if args.format != "skillit":
+        print(f"{args.format}: {paths[args.format]}")
+        return 0
     if any("pool_size" in row for row in load_run_history(args.run_dir)):
         print(
             "skillit: warning: a curriculum run: the export repeats the skill mix of each round, "

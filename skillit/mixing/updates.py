@@ -229,7 +229,7 @@ def aioli_interactions(
 
     `loss_drops[i, j]` is the drop of eval skill i's loss over the probes of training skill j,
     summed over `sweeps`. With one-hot probes that average is A^t; with smoothed probes (mixture
-    rows W) the drops are D = A W^T, so A = D W^{-T}, one linear solve per row.
+    rows W) the drops are D = A W^T, so A = D W^{-T} (in closed form below).
 
     `diagonal` is the authors' `aioli_diagonal`: with smoothed probes, no solve, A[i, i] =
     D[i, i] / one_hot_factor and 0 off the diagonal; with one-hot probes it changes nothing.

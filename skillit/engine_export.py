@@ -1,0 +1,199 @@
+"""A run's mixture in the files the engines that train at scale read.
+
+None of these engines sets a mixture from losses; each reads fixed weights over datasets (some
+per stage). `skillit mixture export RUN --format F` writes, for a run on a prepared corpus:
+
+- `megatron`: `megatron_data_path.txt`, the `--data-path` value of Megatron-LM's BlendedDataset:
+  `w1 prefix1 w2 prefix2 ...`, one prefix per train shard (the path without `.bin`), each shard
+  weighted by its domain's weight times its share of the domain's tokens. (Pass the file with
+  `--data-args-path`, or its content after `--data-path`.) Megatron reads its own indexed
+  datasets (`.bin` + `.idx` from tools/preprocess_data.py): make them from the same documents
+  under the same prefixes.
+- `streaming`: `streaming_streams.yaml`, MosaicML streaming's streams as llm-foundry's
+  `train_loader.dataset.streams` holds them: `{domain: {local: DIR, proportion: w}}` (a
+  `Stream(local=DIR, proportion=w)` each). Streams are MDS folders: write one per domain.
+- `litdata`: `litdata_mixture.json`, the input folders and weights of litdata's
+  `CombinedStreamingDataset(datasets=[StreamingDataset(dir) ...], weights=[...])` (folders made
+  by `litdata.optimize`).
+- `olmo`: `olmo_source_mixture.yaml`, OLMo-core's `SourceMixtureDatasetConfig`: a
+  `SourceMixtureConfig` per domain (source_name, target_ratio, paths, max_repetition_ratio)
+  with the run's token budget. OLMo-core reads raw token arrays as these shards are (the
+  manifest's dtype); max_repetition_ratio is set to what the budget needs of each domain.
+- `nanotron`: `nanotron_data_stages.yaml`, nanotron's `data_stages`: one stage per change of the
+  run's mixture, starting at the first step of its round (`start_training_step`, from 1), each a
+  Nanoset over the shards with their weights.
+
+Only nanotron has stages; the others get the run's average mixture (by steps, or by updates).
+Weights are exactly the run's (each file's weights sum to 1 up to float rounding); domain names
+map to the shard paths of the corpus manifest, made absolute.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from skillit.errors import SkillitError
+
+ENGINES = ("megatron", "streaming", "litdata", "olmo", "nanotron")
+FORMATS = ("skillit", *ENGINES)
+
+
+@dataclass(frozen=True)
+class DomainShards:
+    name: str
+    folder: Path  # the folder that holds its train shards
+    shards: tuple[tuple[Path, int], ...]  # (absolute path, tokens) of each train shard
+
+    @property
+    def tokens(self) -> int:
+        return sum(t for _, t in self.shards)
+
+
+@dataclass(frozen=True)
+class EngineMixture:
+    """What every engine format is rendered from."""
+
+    skills: list[str]
+    average: list[float]  # over `skills`
+    stages: list[tuple[int, list[float]]]  # (first training step, from 1; weights) per change
+    domains: dict[str, DomainShards]
+    total_tokens: int  # trainer.max_steps x global batch x window
+    tokens_per_step: int
+    dtype: str
+
+
+def corpus_domains(cfg) -> tuple[dict[str, DomainShards], str]:
+    """The run's corpus domains and their train shards (from the manifest of data.tokens.path)."""
+    from skillit.corpus.shards import read_manifest, shard_path
+
+    if cfg.data.source != "tokens" or not cfg.data.tokens.path:
+        raise SkillitError(
+            f"an engine format needs a run on a prepared corpus (data.source=tokens); this run "
+            f"has data.source={cfg.data.source}: use --format skillit"
+        )
+    folder = Path(cfg.data.tokens.path).expanduser()
+    manifest = read_manifest(folder)
+    domains = {}
+    for name, entry in manifest.domains.items():
+        shards = tuple((shard_path(folder, s).resolve(), int(s.tokens)) for s in entry.train)
+        parent = shards[0][0].parent if shards else (folder / name).resolve()
+        domains[name] = DomainShards(name, parent, shards)
+    return domains, manifest.dtype
+
+
+def _check_domains(mix: EngineMixture) -> None:
+    missing = [s for s in mix.skills if s not in mix.domains]
+    if missing:
+        raise SkillitError(
+            f"the run's skills {missing} are not domains of its corpus ({sorted(mix.domains)})"
+        )
+
+
+def shard_weights(mix: EngineMixture, weights: list[float]) -> list[tuple[Path, float]]:
+    """Each train shard of a weighted domain with its domain's weight times its token share."""
+    out = []
+    for skill, w in zip(mix.skills, weights):
+        domain = mix.domains[skill]
+        for path, tokens in domain.shards:
+            if w > 0 and tokens > 0:
+                out.append((path, w * tokens / domain.tokens))
+    return out
+
+
+def _prefix(path: Path) -> str:
+    return str(path.with_suffix("")) if path.suffix == ".bin" else str(path)
+
+
+def write_megatron(mix: EngineMixture, out: Path) -> Path:
+    path = out / "megatron_data_path.txt"
+    parts = [f"{w!r} {_prefix(p)}" for p, w in shard_weights(mix, mix.average)]
+    path.write_text(" ".join(parts) + "\n")
+    return path
+
+
+def write_streaming(mix: EngineMixture, out: Path) -> Path:
+    path = out / "streaming_streams.yaml"
+    streams = {
+        s: {"local": str(mix.domains[s].folder), "proportion": float(w)}
+        for s, w in zip(mix.skills, mix.average)
+        if w > 0
+    }
+    path.write_text(OmegaConf.to_yaml(OmegaConf.create({"streams": streams})))
+    return path
+
+
+def write_litdata(mix: EngineMixture, out: Path) -> Path:
+    path = out / "litdata_mixture.json"
+    kept = [(s, float(w)) for s, w in zip(mix.skills, mix.average) if w > 0]
+    payload = {
+        "datasets": [{"name": s, "input_dir": str(mix.domains[s].folder)} for s, _ in kept],
+        "weights": [w for _, w in kept],
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def write_olmo(mix: EngineMixture, out: Path) -> Path:
+    path = out / "olmo_source_mixture.yaml"
+    sources = []
+    for s, w in zip(mix.skills, mix.average):
+        if w <= 0:
+            continue
+        domain = mix.domains[s]
+        needed = (
+            w * mix.total_tokens / max(1, domain.tokens)
+        )  # epochs of the domain the budget asks
+        sources.append(
+            {
+                "source_name": s,
+                "target_ratio": float(w),
+                "paths": [str(p) for p, _ in domain.shards],
+                "max_repetition_ratio": float(max(1.0, needed)),
+            }
+        )
+    config = {
+        "source_list": {"sources": sources},
+        "requested_tokens": int(mix.total_tokens),
+        "global_batch_size": int(mix.tokens_per_step),  # OLMo-core counts it in tokens
+        "dtype": mix.dtype,
+    }
+    path.write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
+    return path
+
+
+def write_nanotron(mix: EngineMixture, out: Path) -> Path:
+    path = out / "nanotron_data_stages.yaml"
+    stages = []
+    for n, (first_step, weights) in enumerate(mix.stages, start=1):
+        paths = {str(p): float(w) for p, w in shard_weights(mix, weights)}
+        stages.append(
+            {
+                "name": f"skillit stage {n} (from step {first_step})",
+                "start_training_step": int(first_step),
+                "data": {"dataset": {"dataset_path": paths}, "num_loading_workers": 0, "seed": 0},
+            }
+        )
+    path.write_text(OmegaConf.to_yaml(OmegaConf.create({"data_stages": stages})))
+    return path
+
+
+WRITERS: dict[str, Callable[[EngineMixture, Path], Path]] = {
+    "megatron": write_megatron,
+    "streaming": write_streaming,
+    "litdata": write_litdata,
+    "olmo": write_olmo,
+    "nanotron": write_nanotron,
+}
+
+
+def write_engine(fmt: str, mix: EngineMixture, out: Path) -> Path:
+    if fmt not in WRITERS:
+        raise SkillitError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
+    _check_domains(mix)
+    out.mkdir(parents=True, exist_ok=True)
+    return WRITERS[fmt](mix, out)

@@ -1,0 +1,145 @@
+"""`skillit mixture export RUN --format ENGINE`: each engine's file parses, its weights are the
+run's mixture (per domain, summed over its shards), and its paths are the corpus's shards."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from skillit.cli import main
+from skillit.config import config_to_yaml, load_config
+from skillit.corpus.shards import read_manifest, shard_path
+from skillit.mixture_export import average_of
+from skillit.shipped import resolve_config
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+HISTORY = [
+    {"round": 1, "step": 20, "weights": {"prose": 0.5, "web": 0.5}},
+    {"round": 2, "step": 40, "weights": {"prose": 0.5, "web": 0.5}},
+    {"round": 3, "step": 60, "weights": {"prose": 0.2, "web": 0.8}},
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A prepared corpus of two domains in several shards, and a run on it (its config and
+    mixture history, as `skillit train` leaves them)."""
+    root = tmp_path_factory.mktemp("engines")
+    rng = np.random.default_rng(0)
+    for name, words in (("prose", (20, 60)), ("web", (300, 500))):  # web: 8x the tokens
+        (root / name).mkdir()
+        for i in range(30):
+            text = " ".join(rng.choice(WORDS, size=int(rng.integers(*words))))
+            (root / name / f"doc{i:03d}.txt").write_text(text)
+    corpus = root / "corpus"
+    args = ["prepare", str(corpus), "--bpe-vocab", "300", "--no-progress", "--val-every", "5"]
+    args += ["--docs-per-shard", "8", "--domain", f"prose={root / 'prose'}"]
+    assert main([*args, "--domain", f"web={root / 'web'}"]) == 0
+    run_dir = root / "run"
+    run_dir.mkdir()
+    cfg = load_config(
+        [resolve_config("domains_cpu")],
+        [
+            f"data.tokens.path={corpus}",
+            "trainer.max_steps=60",
+            "mixing.rounds=3",
+            "data.global_batch_size=8",
+            "model.max_seq_len=16",
+        ],
+    )
+    (run_dir / "config.yaml").write_text(config_to_yaml(cfg))
+    lines = "".join(json.dumps(r) + "\n" for r in HISTORY)
+    (run_dir / "mixture_history.jsonl").write_text(lines)
+    return run_dir, corpus
+
+
+def export(run_dir: Path, fmt: str, out: Path) -> Path:
+    assert main(["mixture", "export", str(run_dir), "--format", fmt, "--out", str(out)]) == 0
+    (written,) = list(out.iterdir())
+    return written
+
+
+def shards_of(corpus: Path) -> dict[str, dict[Path, int]]:
+    manifest = read_manifest(corpus)
+    return {
+        name: {shard_path(corpus, s).resolve(): s.tokens for s in entry.train}
+        for name, entry in manifest.domains.items()
+    }
+
+
+AVERAGE = dict(zip(["prose", "web"], average_of(HISTORY)[1]))
+
+
+def test_megatron_gets_every_shard_weighted_by_its_domain_and_its_share_of_tokens(run, tmp_path):
+    run_dir, corpus = run
+    fields = export(run_dir, "megatron", tmp_path).read_text().split()
+    pairs = list(zip(map(float, fields[0::2]), fields[1::2]))
+    shards = shards_of(corpus)
+    assert all(len(s) > 1 for s in shards.values())  # several shards per domain
+    per_domain: dict[str, float] = defaultdict(float)
+    for weight, prefix in pairs:
+        path = Path(prefix + ".bin")
+        (domain,) = [d for d, s in shards.items() if path in s]
+        assert weight == pytest.approx(
+            AVERAGE[domain] * shards[domain][path] / sum(shards[domain].values())
+        )
+        per_domain[domain] += weight
+    assert len(pairs) == sum(len(s) for s in shards.values())
+    assert dict(per_domain) == pytest.approx(AVERAGE)
+
+
+def test_streaming_and_litdata_get_one_dataset_folder_per_domain_with_its_weight(run, tmp_path):
+    run_dir, corpus = run
+    streams = yaml.safe_load(export(run_dir, "streaming", tmp_path / "s").read_text())["streams"]
+    assert {d: s["proportion"] for d, s in streams.items()} == pytest.approx(AVERAGE)
+    for domain, stream in streams.items():
+        assert all(p.parent == Path(stream["local"]) for p in shards_of(corpus)[domain])
+    lit = json.loads(export(run_dir, "litdata", tmp_path / "l").read_text())
+    names = [d["name"] for d in lit["datasets"]]
+    assert dict(zip(names, lit["weights"])) == pytest.approx(AVERAGE)
+    assert [d["input_dir"] for d in lit["datasets"]] == [streams[n]["local"] for n in names]
+
+
+def test_olmo_gets_each_domain_with_its_shards_ratio_and_the_repetition_its_budget_needs(
+    run, tmp_path
+):
+    run_dir, corpus = run
+    config = yaml.safe_load(export(run_dir, "olmo", tmp_path).read_text())
+    sources = {s["source_name"]: s for s in config["source_list"]["sources"]}
+    assert {d: s["target_ratio"] for d, s in sources.items()} == pytest.approx(AVERAGE)
+    assert config["requested_tokens"] == 60 * 8 * 16 and config["global_batch_size"] == 8 * 16
+    seen = set()
+    for domain, shards in shards_of(corpus).items():
+        source = sources[domain]
+        assert [Path(p) for p in source["paths"]] == list(shards)
+        needed = AVERAGE[domain] * config["requested_tokens"] / sum(shards.values())
+        assert source["max_repetition_ratio"] == pytest.approx(max(1.0, needed))
+        seen.add(needed > 1)
+    assert seen == {True, False}  # one domain repeats within the budget, the other does not
+    assert config["dtype"] == read_manifest(corpus).dtype
+
+
+def test_nanotron_gets_a_stage_per_change_of_the_mixture_from_the_first_step_of_its_round(
+    run, tmp_path
+):
+    run_dir, corpus = run
+    stages = yaml.safe_load(export(run_dir, "nanotron", tmp_path).read_text())["data_stages"]
+    assert [s["start_training_step"] for s in stages] == [1, 41]  # rounds 1 and 3
+    shards = shards_of(corpus)
+    for stage, weights in zip(stages, ({"prose": 0.5, "web": 0.5}, {"prose": 0.2, "web": 0.8})):
+        paths = stage["data"]["dataset"]["dataset_path"]
+        per_domain = {d: sum(paths[str(p)] for p in s) for d, s in shards.items()}
+        assert per_domain == pytest.approx(weights)
+
+
+def test_an_engine_format_for_a_run_that_is_not_on_a_corpus_names_the_source(tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text(config_to_yaml(load_config([], [])))
+    lines = "".join(json.dumps(r) + "\n" for r in HISTORY)
+    (tmp_path / "mixture_history.jsonl").write_text(lines)
+    assert main(["mixture", "export", str(tmp_path), "--format", "megatron"]) == 2
+    assert "data.source=tokens" in capsys.readouterr().err
