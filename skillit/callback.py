@@ -38,8 +38,11 @@ from skillit import jsonio
 from skillit.errors import SkillitError
 from skillit.mixing.base import MixingStrategy
 from skillit.plots import plot_run
+from skillit.repetition import cap_mixture, epochs_seen
 from skillit.run_dir import EVAL_FILE, HISTORY_FILE
 from skillit.weights import check_weights
+
+log = logging.getLogger("skillit")
 
 
 def append_jsonl(path: Path, record: dict) -> None:
@@ -81,8 +84,10 @@ class SkillItCallback(L.Callback):
         run_dir: str | Path,
         plots: bool = True,
         show: str = "acc",
+        max_epochs: float | None = None,
     ) -> None:
         self.strategy = strategy
+        self.max_epochs = max_epochs  # data.tokens.max_epochs (skillit.repetition)
         self.show = show  # what the console line per round reports: "acc" or "loss"
         self.train_skills = list(train_skills)
         self.eval_skills = list(eval_skills)
@@ -94,6 +99,9 @@ class SkillItCallback(L.Callback):
         self._delivered: torch.Tensor | None = None  # (2, k): samples and tokens this round
         self._delivered_round = 0
         self._restored_delivered: tuple[int, list] | None = None
+        self._train_tokens: np.ndarray | None = None  # per training skill (token sources)
+        self._tokens_seen: np.ndarray | None = None  # delivered by the rounds done
+        self.cap_hits: dict[str, int] = {}  # skill -> the round at whose end it reached the cap
 
     @property
     def history_path(self) -> Path:
@@ -115,6 +123,8 @@ class SkillItCallback(L.Callback):
             # the round's delivered counts so far (a checkpoint inside a round continues them)
             "delivered_round": self._delivered_round,
             "delivered": None if self._delivered is None else self._delivered.cpu().tolist(),
+            "tokens_seen": None if self._tokens_seen is None else self._tokens_seen.tolist(),
+            "cap_hits": dict(self.cap_hits),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -129,6 +139,9 @@ class SkillItCallback(L.Callback):
             self._restored_delivered = (int(state["delivered_round"]), state["delivered"])
         if state.get("strategy") is not None:
             self.strategy.load_state_dict(state["strategy"])
+        if state.get("tokens_seen") is not None:
+            self._tokens_seen = np.asarray(state["tokens_seen"], dtype=np.float64)
+        self.cap_hits = {str(k): int(v) for k, v in state.get("cap_hits", {}).items()}
 
     # -- hooks ------------------------------------------------------------------------------------
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -136,8 +149,15 @@ class SkillItCallback(L.Callback):
             trim_history(self.rank_path(trainer.global_rank), self.rounds_done)
         if trainer.is_global_zero:
             trim_history(self.history_path, self.rounds_done)
+        dm = trainer.datamodule
+        counts = getattr(dm.source, "train_token_counts", None)
+        if counts is not None:  # a corpus: epochs seen per domain, and the cap if one is set
+            self._train_tokens = np.asarray(counts(), dtype=np.float64)[dm.source_train_ids]
+            if self._tokens_seen is None:
+                self._tokens_seen = np.zeros(len(self.train_skills))
         # The first mixture reaches the data module the way every later one does.
-        trainer.datamodule.set_mixture(self.strategy.current_weights)
+        first = self.rounds_done + 1
+        dm.set_mixture(self._capped(trainer, first, self.strategy.current_weights))
         if trainer.is_global_zero and self.rounds_done == 0:
             weights = dict(zip(self.train_skills, map(float, trainer.datamodule.mixture)))
             show_round(trainer, mixture_line(1, weights))
@@ -213,8 +233,16 @@ class SkillItCallback(L.Callback):
         # Every rank must hold the same mixture: take rank 0's (identical in exact arithmetic).
         next_w = np.asarray(trainer.strategy.broadcast(next_w.tolist(), src=0), dtype=np.float64)
         check_mixture(next_w, len(self.train_skills), self.strategy.name)
+        delivered = self.delivered(trainer)
+        repetition = self._repetition(round_t, delivered)
+        requested = next_w
+        next_w = self._capped(trainer, round_t + 1, next_w)
         dm.set_mixture(next_w)
         next_w = dm.mixture  # as the next round draws it (renormalised: may differ in the last bit)
+        if self.max_epochs is not None and not np.array_equal(requested, next_w):
+            repetition["requested_next_weights"] = dict(
+                zip(self.train_skills, map(float, requested))
+            )
         self.rounds_done = round_t
         record = {
             "round": round_t,
@@ -228,7 +256,8 @@ class SkillItCallback(L.Callback):
                 for key, values in self.strategy.signal().items()
             },
             **details,
-            **self.delivered(trainer),
+            **delivered,
+            **repetition,
         }
         if trainer.world_size > 1:  # each rank's own view, to check that all ranks agree
             append_jsonl(self.rank_path(trainer.global_rank), record)
@@ -238,13 +267,69 @@ class SkillItCallback(L.Callback):
             show_round(trainer, round_summary(record, rounds, self.show))
             # per-skill eval losses reach the loggers as val/loss/<skill> from the module
             metrics = {f"mixture/{s}": w for s, w in record["weights"].items()}
-            for key in ("delivered_samples", "delivered_tokens"):
+            for key in ("delivered_samples", "delivered_tokens", "epochs"):
                 metrics.update({f"{key}/{s}": v for s, v in record.get(key, {}).items()})
             metrics["round"] = float(round_t)
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=trainer.global_step)
         if diverged:  # the round is on record (non-finite values as null); stop here
             raise TrainingDiverged(diverged)
+
+    def _repetition(self, round_t: int, delivered: dict) -> dict:
+        """Epochs seen per domain by the end of round `round_t` (and the cap's record)."""
+        if self._train_tokens is None or "delivered_tokens" not in delivered:
+            return {}
+        tokens = np.array([delivered["delivered_tokens"][s] for s in self.train_skills], float)
+        self._tokens_seen = self._tokens_seen + tokens
+        epochs = epochs_seen(self._tokens_seen, self._train_tokens)
+        out: dict[str, Any] = {"epochs": dict(zip(self.train_skills, map(float, epochs)))}
+        if self.max_epochs is not None:
+            for skill, e in zip(self.train_skills, epochs):
+                if e >= self.max_epochs * (1 - 1e-9) and skill not in self.cap_hits:
+                    self.cap_hits[skill] = round_t
+            out["max_epochs"] = float(self.max_epochs)
+            out["cap_hits"] = dict(self.cap_hits)
+        return out
+
+    def _capped(self, trainer: L.Trainer, round_number: int, weights: np.ndarray) -> np.ndarray:
+        """`weights` under data.tokens.max_epochs for round `round_number` (unchanged without a
+        cap, or after the last round); a changed or impossible mixture is reported."""
+        dm = trainer.datamodule
+        weights = np.asarray(weights, dtype=np.float64)
+        lengths = getattr(dm, "round_lengths", ())
+        if self.max_epochs is None or self._train_tokens is None or round_number > len(lengths):
+            return weights
+        round_tokens = lengths[round_number - 1] * dm.global_batch_size * dm.source.train_width
+        capped = cap_mixture(
+            weights, self._tokens_seen, self._train_tokens, self.max_epochs, round_tokens
+        )
+        if capped.changed and trainer.is_global_zero:
+            epochs = epochs_seen(self._tokens_seen, self._train_tokens)
+            moved = ", ".join(
+                f"{s} {a:.3f} -> {b:.3f} (seen {e:.2f} epochs of {t:,.0f} tokens)"
+                for s, a, b, e, t in zip(
+                    self.train_skills, weights, capped.weights, epochs, self._train_tokens
+                )
+                if abs(a - b) > 1e-12
+            )
+            if capped.honoured:
+                log.warning(
+                    "round %d: data.tokens.max_epochs=%g changes the mixture: %s",
+                    round_number,
+                    self.max_epochs,
+                    moved,
+                )
+            else:
+                log.warning(
+                    "round %d: the domains have %.0f tokens left under data.tokens.max_epochs=%g "
+                    "but the round draws %.0f: every domain goes over its cap (%s)",
+                    round_number,
+                    float(capped.room.sum() * round_tokens),
+                    self.max_epochs,
+                    float(round_tokens),
+                    moved,
+                )
+        return capped.weights
 
     @staticmethod
     def _divergence(trainer, pl_module, round_t: int, losses: np.ndarray) -> str | None:

@@ -57,6 +57,7 @@ class TrainResult:
     loss: np.ndarray
     acc: np.ndarray
     global_step: int
+    show: str = "acc"  # what the summary reports besides the loss: "acc", or "ppl" for a corpus
 
 
 def build_loggers(cfg: RunConfig, run_dir: Path, resumed: bool = False) -> list:
@@ -218,6 +219,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         run_dir,
         plots=cfg.mixing.plots,
         show="loss" if cfg.data.source == "tokens" else "acc",
+        max_epochs=cfg.data.tokens.max_epochs if cfg.data.source == "tokens" else None,
     )
     # A strategy that acts inside rounds (ODM, Aioli) is fed before the round-end update.
     callbacks: list[L.Callback] = [*in_round_callbacks(strategy), round_callback]
@@ -246,6 +248,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         logger.log_hyperparams(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
     try:
         out = _fit(trainer, module, dm, resume, run_dir, parts.eval_skills)
+        out.show = "ppl" if cfg.data.source == "tokens" else "acc"
         round_callback.draw_plots(trainer)  # results first: a plot can only fail after them
     finally:
         _finish_wandb(cfg)

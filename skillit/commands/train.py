@@ -141,8 +141,17 @@ def run(args) -> int:
 
 
 def print_summary(result) -> None:
+    import numpy as np
+
     width = max(len(s) for s in result.eval_skills)
     print(f"\nFinal evaluation at step {result.global_step} (run: {result.run_dir})")
+    if result.show == "ppl":  # a corpus: exact match of a whole window means nothing
+        print(f"{'domain':<{width}}  {'loss':>8}  {'ppl':>10}")
+        for name, loss in zip(result.eval_skills, result.loss):
+            print(f"{name:<{width}}  {loss:8.4f}  {np.exp(loss):10.2f}")
+        mean = result.loss.mean()  # its perplexity: the geometric mean of the domains'
+        print(f"{'mean':<{width}}  {mean:8.4f}  {np.exp(mean):10.2f}")
+        return
     print(f"{'skill':<{width}}  {'loss':>8}  {'acc':>6}")
     for name, loss, acc in zip(result.eval_skills, result.loss, result.acc):
         print(f"{name:<{width}}  {loss:8.4f}  {acc * 100:5.1f}%")

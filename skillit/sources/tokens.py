@@ -49,10 +49,17 @@ class TokensSourceConfig:
     path: str | None = None  # a folder written by `skillit prepare`
     domains: list[str] | None = None  # a subset of the manifest's domains, in this order
     val_windows: int = 32  # validation windows per domain
+    # the most epochs of its train tokens a domain may be seen (skillit.repetition); null: no cap
+    max_epochs: float | None = None
 
     def __post_init__(self) -> None:
         if self.val_windows < 1:
             raise SkillitError(f"data.tokens.val_windows must be >= 1, got {self.val_windows}")
+        if self.max_epochs is not None and not self.max_epochs > 0:
+            raise SkillitError(
+                f"data.tokens.max_epochs must be > 0 (epochs of a domain's train tokens) or null "
+                f"for no cap, got {self.max_epochs}"
+            )
 
 
 class TokensSource:
@@ -152,8 +159,12 @@ class TokensSource:
     def pad_id(self) -> int:
         return self._pad_id
 
+    def train_token_counts(self) -> np.ndarray:
+        """Each domain's train tokens (what an epoch of it is)."""
+        return np.array([sum(n for _, n in shards) for shards in self._train], dtype=np.float64)
+
     def natural_proportions(self) -> np.ndarray:
-        tokens = np.array([sum(n for _, n in shards) for shards in self._train], dtype=np.float64)
+        tokens = self.train_token_counts()
         return tokens / tokens.sum()
 
     def _examples(self, ids: np.ndarray, skill: int) -> SkillExamples:
