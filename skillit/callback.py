@@ -354,7 +354,8 @@ class SkillItCallback(L.Callback):
         if not (self.plots and trainer.is_global_zero and self.history_path.exists()):
             return
         try:
-            images = plot_run(self.history_path, self.run_dir)
+            loss_of = "every token of a window" if self.show == "loss" else "answer tokens"
+            images = plot_run(self.history_path, self.run_dir, loss_of)
         except ImportError:  # matplotlib is an optional extra
             warnings.warn(
                 "matplotlib is not installed: no plots (pip install skillit[plots])", stacklevel=2

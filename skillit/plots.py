@@ -11,12 +11,19 @@ def read_history(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
-def plot_run(history_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
-    """Write mixture.png and eval_loss.png into out_dir; returns {name: path}."""
+def plot_run(
+    history_path: str | Path, out_dir: str | Path, loss_of: str = "answer tokens"
+) -> dict[str, Path]:
+    """Write mixture.png and eval_loss.png into out_dir; returns {name: path}.
+
+    `loss_of` names what the evaluation loss is over (the y label): the answer tokens of a
+    sample, or for a corpus every token of a window.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     history = read_history(history_path)
     out_dir = Path(out_dir)
@@ -32,12 +39,22 @@ def plot_run(history_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
     )
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
+    values = []
     for skill in history[0]["eval_loss"]:
-        ax.plot(steps, [h["eval_loss"][skill] for h in history], marker="o", label=skill)
-    ax.set_yscale("log")
-    title = "Per-skill evaluation loss at round ends"
+        losses = [h["eval_loss"][skill] for h in history]
+        values += [v for v in losses if v is not None and v > 0]
+        ax.plot(steps, losses, marker="o", label=skill)
+    if values and max(values) / min(values) > 10:  # a log axis only where it spans decades
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # one label per tick
+    if len(steps) <= 12:
+        ax.set_xticks(steps)  # the steps of the round ends
+    else:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    title = "Evaluation loss per skill at round ends"
     out["eval_loss"] = _finish(
-        fig, ax, "step", "eval loss (answer tokens)", title, out_dir / "eval_loss.png"
+        fig, ax, "step", f"eval loss ({loss_of})", title, out_dir / "eval_loss.png"
     )
     return out
 
@@ -59,6 +76,9 @@ def _stacked_mixture(ax, history: list[dict]) -> None:
         w = [h["weights"][skill] for h in history]
         ax.bar(rounds, w, bottom=bottom, label=skill)
         bottom = [b + x for b, x in zip(bottom, w)]
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole: no half-round ticks
 
 
 def _save(fig, path: str | Path) -> Path:
