@@ -225,11 +225,26 @@ def test_bad_prepare_inputs_are_clear_errors(tmp_path, capsys):
     assert not (tmp_path / "escape").exists()  # nothing was written outside OUT
 
 
+def test_the_demo_has_four_domains_from_python_alone_and_names_natinst_when_it_is_missing():
+    from skillit.corpus.demo import demo_domains
+
+    domains, skipped = demo_domains(None)
+    assert list(domains) == ["python", "pydoc", "docstrings", "unicode"]
+    assert list(skipped) == ["natinst"] and "--natinst-root" in skipped["natinst"]
+    first = {name: next(iter(docs())) for name, (_, docs) in domains.items()}
+    assert first["unicode"].startswith("U+0020 SPACE Zs WS -")
+    assert all(len(doc) > 20 for doc in first.values())
+
+
 @pytest.mark.slow  # prepares the built-in demo corpus and trains a few steps on it
-def test_the_demo_corpus_prepares_and_trains(tmp_path):
+def test_the_demo_corpus_prepares_and_trains(tmp_path, monkeypatch, capsys):
+    from skillit.commands import prepare as prepare_command
     from skillit.config import load_config
     from skillit.train import train
 
+    # from a folder outside the checkout, on a machine without Natural Instructions
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(prepare_command, "_natinst_root", lambda arg: None)
     out = tmp_path / "demo"
     assert (
         main(
@@ -247,7 +262,10 @@ def test_the_demo_corpus_prepares_and_trains(tmp_path):
         == 0
     )
     domains = read_manifest(out).domains
-    assert {"python", "pydoc"} <= set(domains)
+    assert set(domains) == {"python", "pydoc", "docstrings", "unicode"}
+    assert "demo domain 'natinst' not built: no Natural Instructions folder" in (
+        capsys.readouterr().err
+    )
     from skillit.shipped import resolve_config
 
     cfg = load_config(

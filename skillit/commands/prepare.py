@@ -6,6 +6,7 @@ import argparse
 import itertools
 import json
 import os
+import sys
 from pathlib import Path
 
 from skillit.errors import SkillitError
@@ -271,7 +272,11 @@ def _inputs(args) -> tuple[dict, dict, dict]:
         name: DomainInput(name, path, detect_kind(path, True))
         for name, path in _pairs(args.bin, "--bin")
     }
-    demo = demo_domains(_natinst_root(args.natinst_root)) if args.demo else {}
+    demo: dict = {}
+    if args.demo:
+        demo, skipped = demo_domains(_natinst_root(args.natinst_root))
+        for name, why in skipped.items():
+            print(f"skillit prepare: demo domain {name!r} not built: {why}", file=sys.stderr)
     names = [*texts, *bins, *demo]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

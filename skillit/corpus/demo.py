@@ -1,27 +1,73 @@
-"""The CPU demo corpus: three domains of real text that every machine has, no download.
+"""The CPU demo corpus: domains of real text that every Python ships with, no download.
 
 - `python`: the Python standard library's top-level modules (code), one document per file;
 - `pydoc`: the Python documentation topics shipped with the interpreter (`pydoc_data.topics`,
-  English technical prose), one document per topic;
+  English prose about the language), one document per topic;
+- `docstrings`: the docstrings of the standard library's packages (asyncio, email, json, ...;
+  their tests left out): English prose about APIs, one document per module;
+- `unicode`: the Unicode character database of `unicodedata` for the code points below U+3000
+  (alphabets, marks, symbols; no CJK): one line per named character (code point, name, general
+  category, bidirectional class, decomposition), one document per block of 256 code points;
 - `natinst`: the Natural Instructions sample's task instances (English input and first output),
-  one document per instance, when the sample is present (`../shared/natinst` or
-  $SKILLIT_NATINST).
+  one document per instance, when its folder is found (--natinst-root, $SKILLIT_NATINST or
+  `../shared/natinst`).
 
-Small on purpose (about 5 MB, 0.5 MB and 1 MB of text): prepared and trained on in minutes.
+Small on purpose (about 5, 0.5, 0.8, 0.5 and 1 MB of text), and of unequal sizes: prepared and
+trained on in minutes. The text is the running Python's, so another Python version gives
+somewhat other documents. A domain that cannot be built here is reported by name, with why.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import sysconfig
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+SKIPPED_PARTS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
+UNICODE_END = 0x3000  # below the CJK blocks
+
 
 def python_sources() -> Iterator[str]:
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    for path in sorted(stdlib.glob("*.py")):
+    for path in sorted(STDLIB.glob("*.py")):
         yield path.read_text(encoding="utf-8", errors="replace")
+
+
+def package_modules() -> list[Path]:
+    """The modules of the standard library's packages (not its top-level files, not tests)."""
+    return sorted(
+        p for p in STDLIB.glob("*/**/*.py") if not SKIPPED_PARTS & set(p.relative_to(STDLIB).parts)
+    )
+
+
+def module_docstrings() -> Iterator[str]:
+    for path in package_modules():
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        except (SyntaxError, ValueError):  # e.g. lib2to3's deliberately broken files
+            continue
+        nodes = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+        docs = [ast.get_docstring(n) for n in ast.walk(tree) if isinstance(n, nodes)]
+        text = "\n\n".join(d for d in docs if d)
+        if text:
+            yield text
+
+
+def unicode_blocks() -> Iterator[str]:
+    for start in range(0, UNICODE_END, 256):
+        lines = []
+        for code in range(start, start + 256):
+            char = chr(code)
+            name = unicodedata.name(char, "")
+            if name:
+                decomposition = unicodedata.decomposition(char) or "-"
+                category, bidi = unicodedata.category(char), unicodedata.bidirectional(char)
+                lines.append(f"U+{code:04X} {name} {category} {bidi} {decomposition}")
+        if lines:
+            yield "\n".join(lines)
 
 
 def pydoc_topics() -> Iterator[str]:
@@ -39,12 +85,30 @@ def natinst_instances(root: Path) -> Iterator[str]:
             yield f"{inst.get('input', '')}\n{outputs[0]}"
 
 
-def demo_domains(natinst_root: Path | None) -> dict[str, tuple[str, Callable[[], Iterator[str]]]]:
-    """name -> (where the text comes from, a function giving its documents in a fixed order)."""
-    domains = {
-        "python": (f"{sysconfig.get_paths()['stdlib']}/*.py", python_sources),
-        "pydoc": ("pydoc_data.topics", pydoc_topics),
-    }
+DemoDomains = dict[str, tuple[str, Callable[[], Iterator[str]]]]
+
+
+def demo_domains(natinst_root: Path | None) -> tuple[DemoDomains, dict[str, str]]:
+    """(name -> (where the text comes from, its documents in a fixed order), name -> why it
+    cannot be built here)."""
+    domains: DemoDomains = {"python": (f"{STDLIB}/*.py", python_sources)}
+    skipped: dict[str, str] = {}
+    try:
+        import pydoc_data.topics  # noqa: F401  (some distributions leave it out)
+
+        domains["pydoc"] = ("pydoc_data.topics", pydoc_topics)
+    except ImportError:
+        skipped["pydoc"] = "this Python has no pydoc_data (its documentation topics)"
+    if package_modules():
+        domains["docstrings"] = (f"{STDLIB}/*/**/*.py (docstrings)", module_docstrings)
+    else:
+        skipped["docstrings"] = f"no package modules under {STDLIB}"
+    domains["unicode"] = (f"unicodedata {unicodedata.unidata_version}", unicode_blocks)
     if natinst_root is not None and (natinst_root / "tasks").is_dir():
         domains["natinst"] = (str(natinst_root / "tasks"), lambda: natinst_instances(natinst_root))
-    return domains
+    else:
+        skipped["natinst"] = (
+            "no Natural Instructions folder found (give --natinst-root DIR, or set "
+            "SKILLIT_NATINST, to a folder with tasks/*.json)"
+        )
+    return domains, skipped
