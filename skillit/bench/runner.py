@@ -281,13 +281,21 @@ def asdict_short(spec: RunSpec) -> dict:
     return {"strategy": d["strategy"], "seed": d["seed"]}
 
 
-def run_suite(suite: Suite, out, jobs: int = 1, progress: bool = True, plots: bool = True) -> dict:
-    """Run every unfinished run of `suite` into `out`, then write results.json, results.md, plots.
+def run_suite(
+    suite: Suite,
+    out,
+    jobs: int = 1,
+    progress: bool = True,
+    plots: bool = True,
+    threads: int = 1,
+) -> dict:
+    """Run every unfinished run of `suite` into `out` (`threads` torch threads each), then write
+    results.json, results.md, plots.
 
     Returns the results.json payload with "ran"/"skipped" lists of this invocation added.
     """
     out = Path(out)
-    specs = plan_runs(suite, out)
+    specs = plan_runs(suite, out, threads)
     done = execute(specs, jobs=jobs, progress=progress)
     results = write_report(suite, specs, out, plots=plots)
     results.update(done)

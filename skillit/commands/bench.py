@@ -46,6 +46,13 @@ def register(subparsers) -> None:
     p.add_argument(
         "--jobs", type=int, default=1, help="runs in parallel, one torch thread each (default 1)"
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per run (default 1); another count is another numerics variant: "
+        "the same seed gives other floats",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -63,8 +70,9 @@ def run(args) -> int:
         return 0
     if not args.suite:
         raise SkillitError(f"give a suite name; available: {', '.join(available_suites())}")
-    if args.jobs < 1:
-        raise SkillitError(f"--jobs must be >= 1, got {args.jobs}")
+    for flag, value in (("--jobs", args.jobs), ("--threads", args.threads)):
+        if value < 1:
+            raise SkillitError(f"{flag} must be >= 1, got {value}")
     suite = load_suite(args.suite, args.variant)
     seeds = parse_seeds(args.seeds, "--seeds") if args.seeds is not None else None
     strategies = (
@@ -77,7 +85,12 @@ def run(args) -> int:
 
     out = Path(args.out) if args.out else Path("runs") / "bench" / suite.label
     results = run_suite(
-        suite, out, jobs=args.jobs, progress=not args.no_progress, plots=not args.no_plots
+        suite,
+        out,
+        jobs=args.jobs,
+        progress=not args.no_progress,
+        plots=not args.no_plots,
+        threads=args.threads,
     )
     print((out / "results.md").read_text())
     print(
