@@ -310,3 +310,26 @@ def test_a_relative_path_in_a_suites_overrides_is_relative_to_the_suite_file(tmp
         == f"mixing.graph.path={(tmp_path / 'graphs/g.json').resolve()}"
     )
     assert suite.strategies["random"][2] == "seed=3"
+
+
+def test_a_corpus_suite_reports_loss_and_perplexity_not_accuracy():
+    from skillit.bench.report import markdown_table
+
+    entry = {
+        "per_skill": {d: {"acc": [0.0, 0.0], "loss": [5.0, 0.1]} for d in ("web", "code")},
+        "mean": {"acc": [0.0, 0.0], "loss": [5.0, 0.1]},
+        "steps_to_target": {"per_seed": [None], "reached": 0, "runs": 1, "mean_std": None},
+    }
+    results = {
+        "suite": "s",
+        "variant": "default",
+        "steps": 10,
+        "seeds": [0],
+        "target": {"metric": "loss", "description": "mean loss <= 1"},
+        "strategies": {"stratified": entry},
+        "corpus": True,
+    }
+    table = markdown_table(results)
+    assert "| mean loss | ppl |" in table and "acc" not in table
+    assert "148.4" in table  # exp(5.0)
+    assert "mean acc" in markdown_table({**results, "corpus": False})

@@ -7,6 +7,7 @@ report can be rebuilt at any time from what is on disk.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -84,6 +85,16 @@ def mean_std(values) -> list[float]:
     return [float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0]
 
 
+def _on_corpus(suite: Suite) -> bool:
+    """Whether the suite trains on a prepared corpus (its table then reports loss, not acc)."""
+    from skillit.config import load_config
+
+    try:
+        return load_config([suite.config], suite.overrides).data.source == "tokens"
+    except Exception:  # noqa: BLE001  (a table is never worth failing a finished suite)
+        return False
+
+
 def summarise(suite: Suite, records: list[RunRecord]) -> dict:
     """The results.json payload."""
     strategies: dict[str, dict] = {}
@@ -122,6 +133,7 @@ def summarise(suite: Suite, records: list[RunRecord]) -> dict:
         "description": suite.description,
         "config": str(suite.config),
         "overrides": suite.overrides,
+        "corpus": _on_corpus(suite),
         "steps": suite.steps,
         "seeds": suite.seeds,
         "target": {
@@ -297,6 +309,8 @@ def markdown_table(results: dict) -> str:
     head = f"{results['suite']}" + (
         "" if results["variant"] == "default" else f" ({results['variant']})"
     )
+    if results.get("corpus"):  # exact match of a whole window means nothing: loss and ppl
+        return _loss_tables(results, head, skills, budget)
     lines = [
         f"### {head}: {len(results['seeds'])} seeds, {budget} steps",
         "",
@@ -329,6 +343,32 @@ def markdown_table(results: dict) -> str:
             + " | ".join(_pm(entry["per_skill"][s]["loss"], 1, 3) for s in skills)
             + " |"
         )
+    return "\n".join(lines) + "\n"
+
+
+def _loss_tables(results: dict, head: str, skills: list[str], budget: int) -> str:
+    """The table of a loss-target suite (corpora): loss per skill, its mean and perplexity."""
+    lines = [
+        f"### {head}: {len(results['seeds'])} seeds, {budget} steps",
+        "",
+        (
+            "Final validation loss per domain, mean ± std over seeds; ppl = exp(mean loss); "
+            f"steps to target = first evaluation with {results['target']['description']} "
+            "(seeds that reached it)."
+        ),
+        "",
+        "| strategy | " + " | ".join(skills) + " | mean loss | ppl | steps to target |",
+        "|---" * (len(skills) + 4) + "|",
+    ]
+    for name, entry in results["strategies"].items():
+        mean = entry["mean"]["loss"]
+        cells = [_pm(entry["per_skill"][s]["loss"], 1, 3) for s in skills]
+        cells += [
+            _pm(mean, 1, 3),
+            f"{math.exp(mean[0]):.1f}",
+            _steps_cell(entry["steps_to_target"], budget),
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
