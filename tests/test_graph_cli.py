@@ -36,12 +36,17 @@ def tiny_yaml(tmp_path):
     return path
 
 
-def test_graph_learn_help_names_both_methods_and_the_resume_behaviour(capsys):
+def test_graph_learn_help_names_the_methods_and_the_resume_behaviour(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["graph", "learn", "--help"])
     out = capsys.readouterr().out
     assert exit_info.value.code == 0
-    assert "{brute,linear}" in out and "--jobs" in out and "continue an interrupted run" in out
+    assert (
+        "{transfer,linear,brute}" in out
+        and "--jobs" in out
+        and "--warmup-steps" in out
+        and "continue an interrupted run" in out
+    )
 
 
 def test_graph_learn_rejects_an_unknown_method_with_the_valid_choices(tiny_yaml, capsys):
@@ -49,7 +54,9 @@ def test_graph_learn_rejects_an_unknown_method_with_the_valid_choices(tiny_yaml,
         main(["graph", "learn", str(tiny_yaml), "--method", "exact"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert re.search(r"invalid choice: 'exact' \(choose from '?brute'?, '?linear'?\)", err)
+    assert re.search(
+        r"invalid choice: 'exact' \(choose from '?transfer'?, '?linear'?, '?brute'?\)", err
+    )
 
 
 def test_graph_learn_bad_seed_count_is_a_one_line_error_naming_the_flag(tiny_yaml, capsys):

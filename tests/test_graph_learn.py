@@ -309,3 +309,76 @@ def test_baseline_probe_is_the_start_models_evaluation(tmp_path, tiny_config):
     load_initial_weights(network, str(runner.start_checkpoint(0)))
     dm = SkillDataModule(runner.source, ["lego1", "lego2", "lego3"], ["lego2", "lego3"], [1])
     np.testing.assert_allclose(losses, evaluate_skills(network, dm)[0])
+
+
+# -- transfer against a control -----------------------------------------------------------------
+class MixtureStub:
+    """Loss of eval skill j after a probe on mixture w: start[j] - k * sum_i w[i] gain[i, j], plus
+    `noise(seed, probe)`; the warm-up and start model are not modelled (the stub has no weights)."""
+
+    def __init__(self, gain, noise=None):
+        self.gain = np.asarray(gain, dtype=np.float64)
+        self.noise = noise or (lambda seed, probe: 0.0)
+        self.calls: list[Probe] = []
+
+    def __call__(self, probe: Probe) -> np.ndarray:
+        self.calls.append(probe)
+        k = len(self.gain)
+        if probe.weights is not None:
+            w = np.asarray(probe.weights)
+        else:
+            w = np.array([1.0 / len(probe.skills) if s in probe.skills else 0.0 for s in SKILLS])
+        return 5.0 - k * w @ self.gain + self.noise(probe.seed, probe)
+
+
+PLANTED = np.diag([2.0, 2.0, 2.0, 2.0])
+PLANTED[0, 1] = 1.0  # s1 -> s2 only
+
+
+def test_transfer_finds_a_planted_edge_and_nothing_else(tmp_path):
+    result = learn_graph(MixtureStub(PLANTED), SKILLS, SKILLS, settings("transfer"), tmp_path)
+    found = result.matrix > 0
+    np.fill_diagonal(found, False)
+    assert found.sum() == 1 and found[0, 1]
+    # the edge is what removing s1 costs s2 with s2's share held: gain[0, 1] exactly; the own
+    # entry what removing s2 costs s2, less the third of s2's share that goes to s1
+    np.testing.assert_allclose(result.estimate.raw_mean[[1, 0], [1, 1]], [2.0 - 1.0 / 3, 1.0])
+
+
+def test_transfer_gives_no_edge_between_independent_skills(tmp_path):
+    rng_noise = lambda seed, probe: (
+        0.01
+        * np.random.default_rng([seed, len(probe.key)]).normal(  # noqa: E731
+            size=len(SKILLS)
+        )
+    )
+    result = learn_graph(
+        MixtureStub(np.diag([2.0] * 4), rng_noise),
+        SKILLS,
+        SKILLS,
+        settings("transfer", seeds=[0, 1, 2, 3], min_z=3),
+        tmp_path,
+    )
+    off = ~np.eye(4, dtype=bool)
+    assert not (result.matrix[off] > 0).any()
+
+
+def test_transfer_probes_keep_the_measured_skills_share_of_the_control():
+    probes = plan_probes("transfer", SKILLS, SKILLS, [0], 10)
+    control = [p for p in probes if p.weights is None]
+    assert len(control) == 1 and control[0].skills == tuple(SKILLS)
+    # one probe per ordered pair plus one per skill removed alone, each distinct
+    assert len(probes) == 1 + 4 * 3 + 4 and len({p.key for p in probes}) == len(probes)
+    from skillit.graphlearn.probes import transfer_weights
+
+    w = transfer_weights(4, drop=0, keep=1)
+    assert w == pytest.approx((0.0, 0.25, 0.375, 0.375))
+    assert transfer_weights(3, drop=2, keep=None) == pytest.approx((0.5, 0.5, 0.0))
+    with pytest.raises(SkillitError, match="at least 3 training skills"):
+        transfer_weights(2, drop=0, keep=1)
+
+
+def test_transfer_cost_counts_warm_ups_and_probes():
+    s = settings("transfer", seeds=[0, 1], warmup_steps=40)
+    probes = plan_probes("transfer", SKILLS, SKILLS, s.seeds, s.steps)
+    assert s.training_steps(probes) == 2 * 40 + len(probes) * 10

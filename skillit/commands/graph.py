@@ -14,6 +14,7 @@ from skillit.graph.io import load_graph
 from skillit.graph.plot import plot_graph
 from skillit.graphlearn.estimate import NORMALIZATIONS
 from skillit.graphlearn.learn import LearnSettings
+from skillit.graphlearn.probes import METHODS
 from skillit.safe_paths import remove_inside
 
 LEARN_HELP = """\
@@ -23,6 +24,11 @@ CONFIG files and key=value overrides are read as by `skillit train`; skills.trai
 choose the skills, data/model/optim keys the probes' training. Each probe is a one-round run of
 --steps steps on one device; trainer.max_steps is the default for --steps.
 
+  transfer (default) every seed's start model is first trained --warmup-steps steps on the
+          uniform mixture of the training skills; then a control probe continues on that
+          mixture, and for every pair i -> j a probe continues with i's share moved to the
+          skills other than i and j, so j sees exactly the control's data. A[i, j] from how much
+          higher j's loss ends without i (k x m runs per seed; needs 3 or more training skills).
   linear  for every training skill i, train h steps on i alone; A[i, j] from the drop of every
           evaluation skill j's loss (k runs per seed; works out-of-domain).
   brute   for every evaluation skill j, train H steps on j alone and on i and j for every other
@@ -83,9 +89,18 @@ def _add_learn_flags(learn: argparse.ArgumentParser) -> None:
     add_config_items(learn, "+", "graph-learning")
     learn.add_argument(
         "--method",
-        choices=("brute", "linear"),
-        required=True,
-        help="brute force (pairs of skills) or linear approximation (one skill)",
+        choices=METHODS,
+        default=DEFAULTS.method,
+        help=f"transfer against a control, brute force (pairs of skills) or linear "
+        f"approximation (one skill); default {DEFAULTS.method}",
+    )
+    learn.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="transfer: steps of uniform-mixture training before the probes (default 4 x "
+        "--steps); other methods: 0",
     )
     learn.add_argument(
         "--steps",
@@ -155,9 +170,14 @@ def run_learn(args) -> int:
 
     cfg = load_config(files, overrides)
     # Flags merge onto LearnSettings' defaults like overrides onto a run config (one mechanism).
+    steps = args.steps if args.steps is not None else cfg.trainer.max_steps
+    warmup = args.warmup_steps
+    if warmup is None:
+        warmup = 4 * steps if args.method == "transfer" else 0
     flags = {
         "method": args.method,
-        "steps": args.steps if args.steps is not None else cfg.trainer.max_steps,
+        "steps": steps,
+        "warmup_steps": warmup,
         "seeds": [cfg.seed + i for i in range(args.seeds)],
         "normalize": args.normalize,
         "min_edge": args.min_edge,
@@ -174,7 +194,7 @@ def run_learn(args) -> int:
     if args.fresh:
         for part in ("probes", "start", "tmp", "setup.json"):
             remove_inside(out, out / part)
-    runner = TrainerProbeRunner(cfg, train_skills, eval_skills, out)
+    runner = TrainerProbeRunner(cfg, train_skills, eval_skills, out, settings.warmup_steps)
     try:
         result = learn_graph(runner, train_skills, eval_skills, settings, out, setup=runner.setup())
     except KeyboardInterrupt:
@@ -196,9 +216,10 @@ def run_learn(args) -> int:
             asdict(settings),
         )
     print_graph(result.train_skills, result.eval_skills, result.matrix)
+    cost = settings.training_steps(list(result.losses))
     print(
         f"\n{result.ran} probe run(s) now, {len(result.losses) - result.ran} reused; "
-        f"{result.seconds:.1f} s"
+        f"{result.seconds:.1f} s; {cost} training steps in all (warm-ups and probes)"
     )
     print(f"graph: {paths['graph']}  (Skill-It: mixing.graph.path={paths['graph']})")
     print(f"heatmap: {paths['heatmap']}  summary: {paths['summary']}")

@@ -6,6 +6,9 @@ Raw drops, one (k, m) matrix per seed (rows: training skills, columns: evaluatio
 - brute force: raw[i, j] = d_j^{i,j} - d_j^j = L_j(after H steps on j) - L_j(after H steps on i and
   j) for i != j (the start loss cancels), and on the skill's own entry raw[j, j] = d_j^j, the drop
   from training on j alone, which is what the edges are compared with.
+- transfer: raw[i, j] = L_j(control mixture without i, j's share kept) - L_j(control mixture) for
+  i != j: how much j loses when i is taken out; on the own entry raw[j, j] = L_j(control without
+  j) - L_j(control), what j's own data is worth.
 
 Only positive drops are edges. The matrix A keeps their mean over seeds, normalised by one of:
 
@@ -32,7 +35,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from skillit.errors import SkillitError
-from skillit.graphlearn.probes import Probe, baseline, skill_pairs
+from skillit.graphlearn.probes import (
+    Probe,
+    baseline,
+    control_probe,
+    skill_pairs,
+    transfer_probe,
+)
 
 NORMALIZATIONS = ("diag", "paper", "max", "raw")
 PAPER_EDGE = 0.5  # edge weight of the paper's synthetic graphs
@@ -88,6 +97,30 @@ def brute_deltas(
                     pair = pair_of[frozenset((name, other))]
                     raw[s, i, c] = alone - _loss(losses, Probe(seed, pair, steps))[c]
     return raw
+
+
+def transfer_deltas(
+    losses: Mapping[Probe, np.ndarray],
+    train_skills: Sequence[str],
+    eval_skills: Sequence[str],
+    seeds: Sequence[int],
+    steps: int,
+) -> np.ndarray:
+    """(seeds, k, m): how much higher eval skill j's loss ends when training skill i is removed
+    from the control mixture (j's own share kept), against the control."""
+    rows = own_rows(train_skills, eval_skills)
+    raw = np.empty((len(seeds), len(train_skills), len(eval_skills)))
+    for s, seed in enumerate(seeds):
+        control = _loss(losses, control_probe(seed, train_skills, steps))
+        for c, own in enumerate(rows):
+            for i in range(len(train_skills)):
+                keep = None if i == own else own
+                probe = transfer_probe(seed, train_skills, i, keep, steps)
+                raw[s, i, c] = _loss(losses, probe)[c] - control[c]
+    return raw
+
+
+DELTAS = {"linear": linear_deltas, "brute": brute_deltas, "transfer": transfer_deltas}
 
 
 def normalise(

@@ -33,25 +33,33 @@ from skillit.errors import SkillitError
 from skillit.graph.io import SkillGraph, export_npy, save_graph
 from skillit.graph.plot import plot_graph
 from skillit.graphlearn.estimate import (
+    DELTAS,
     NORMALIZATIONS,
     GraphEstimate,
-    brute_deltas,
     estimate_graph,
-    linear_deltas,
 )
 from skillit.graphlearn.probes import METHODS, Probe, plan_probes
 
 ProbeRunner = Callable[[Probe], Sequence[float]]  # probe -> loss per evaluation skill
 
-GRAPH_METHOD_NAMES = {"linear": "linear", "brute": "brute_force"}  # as stored in graph files
+GRAPH_METHOD_NAMES = {
+    "linear": "linear",
+    "brute": "brute_force",
+    "transfer": "transfer",
+}  # as stored in graph files
 
 
 @dataclass
 class LearnSettings:
     """How to learn the graph; errors name the `skillit graph learn` flag to change."""
 
-    method: str = "linear"  # linear (O(h k) runs) | brute (O(H k^2) runs, eval skills in training)
+    # transfer (O(k m) runs against a control mixture, from a warmed-up model) | linear (O(k)
+    # runs) | brute (O(k^2) runs, eval skills in training)
+    method: str = "transfer"
     steps: int = 100  # training steps per probe run (h or H)
+    # transfer: each seed's start model is first trained this many steps on the uniform mixture
+    # (0: probes start from the random init or model.init_from, as the other methods do)
+    warmup_steps: int = 0
     seeds: list[int] = field(default_factory=lambda: [0])  # one start model and data seed each
     normalize: str = "diag"  # diag | paper | max | raw, see skillit.graphlearn.estimate
     min_edge: float = 0.0  # drop edges weaker than this after normalising
@@ -78,6 +86,12 @@ class LearnSettings:
             raise SkillitError(f"--min-z must be >= 0, got {self.min_z}")
         if self.jobs < 1:
             raise SkillitError(f"--jobs must be >= 1 (worker processes), got {self.jobs}")
+        if self.warmup_steps < 0:
+            raise SkillitError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
+
+    def training_steps(self, probes: Sequence[Probe]) -> int:
+        """What learning the graph costs in training steps: warm-ups plus every probe."""
+        return self.warmup_steps * len(self.seeds) + sum(p.steps for p in probes)
 
 
 @dataclass
@@ -107,8 +121,9 @@ class LearnResult:
             raw_deltas=self.estimate.raw,
             notes=(
                 f"skillit graph learn --method {s.method}: mean over {len(s.seeds)} seed(s), "
-                f"normalize={s.normalize}, min_edge={s.min_edge}, min_z={s.min_z}; "
-                f"raw_deltas[seed][i][j] are signed loss drops (largest std over seeds "
+                f"normalize={s.normalize}, min_edge={s.min_edge}, min_z={s.min_z}, "
+                f"warmup_steps={s.warmup_steps}; raw_deltas[seed][i][j] are signed effects of "
+                f"skill i on skill j's loss, positive = helps (largest std over seeds "
                 f"{spread:.4g} nats)"
             ),
         )
@@ -137,6 +152,7 @@ class ResultStore:
             record.get("seed") == probe.seed
             and record.get("steps") == probe.steps
             and tuple(record.get("skills", ())) == probe.skills
+            and _weights(record.get("weights")) == probe.weights
         )
         if not same_probe:
             return None
@@ -153,11 +169,16 @@ class ResultStore:
             "seed": probe.seed,
             "skills": list(probe.skills),
             "steps": probe.steps,
+            "weights": None if probe.weights is None else list(probe.weights),
             "eval_skills": self.eval_skills,
             "loss": [float(v) for v in losses],
             "seconds": round(seconds, 3),
         }
         _write_atomic(self.path(probe), json.dumps(record) + "\n")
+
+
+def _weights(value) -> tuple[float, ...] | None:
+    return None if value is None else tuple(float(v) for v in value)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -255,7 +276,13 @@ def learn_graph(
     s = settings
     probes = plan_probes(s.method, train_skills, eval_skills, s.seeds, s.steps)
     check_setup(
-        out_dir, {"train_skills": train_skills, "eval_skills": eval_skills, **(setup or {})}
+        out_dir,
+        {
+            "train_skills": train_skills,
+            "eval_skills": eval_skills,
+            "warmup_steps": s.warmup_steps,
+            **(setup or {}),
+        },
     )
     store = ResultStore(out_dir / "probes", eval_skills)
     losses: dict[Probe, np.ndarray] = {}
@@ -270,8 +297,7 @@ def learn_graph(
             losses.update(_run_parallel(runner, todo, store, bar, s.jobs))
         else:
             losses.update(_run_serial(runner, todo, store, bar))
-    deltas = linear_deltas if s.method == "linear" else brute_deltas
-    raw = deltas(losses, train_skills, eval_skills, s.seeds, s.steps)
+    raw = DELTAS[s.method](losses, train_skills, eval_skills, s.seeds, s.steps)
     estimate = estimate_graph(raw, train_skills, eval_skills, s.normalize, s.min_edge, s.min_z)
     return LearnResult(
         train_skills,
@@ -306,6 +332,7 @@ def write_outputs(result: LearnResult, out_dir: str | Path, plot: bool = True) -
             str(p.seed): losses.tolist() for p, losses in result.losses.items() if p.is_baseline
         },
         "probes": len(result.losses),
+        "training_steps": result.settings.training_steps(list(result.losses)),
         "probes_run_now": result.ran,
         "seconds": round(result.seconds, 2),
     }

@@ -30,6 +30,7 @@ from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
 from skillit.graphlearn.probes import Probe
 from skillit.model.evaluation import evaluate_skills
+from skillit.safe_load import load_weights_only
 from skillit.quiet import quiet_known_warnings, quiet_lightning
 from skillit.safe_paths import remove_inside
 from skillit.train import train
@@ -69,9 +70,12 @@ def probe_config(
     out.run_dir = str(run_dir)
     out.skills.train = list(train_skills)
     out.skills.eval = list(eval_skills)
-    out.model.init_from = str(start)
+    out.model.init_from = str(start) if start else None
     out.data.num_workers = 0
-    weights = [1.0 if name in probe.skills else 0.0 for name in train_skills]
+    if probe.weights is not None:
+        weights = list(probe.weights)
+    else:
+        weights = [1.0 if name in probe.skills else 0.0 for name in train_skills]
     out.mixing = MixingConfig(
         strategy="manual",
         setting=probe_setting(train_skills, eval_skills),
@@ -107,8 +111,10 @@ class TrainerProbeRunner:
         train_skills: Sequence[str],
         eval_skills: Sequence[str],
         work_dir: str | Path,
+        warmup_steps: int = 0,
     ) -> None:
         self.cfg = cfg
+        self.warmup_steps = int(warmup_steps)
         self.train_skills = list(train_skills)
         self.eval_skills = list(eval_skills)
         self.work_dir = Path(work_dir)
@@ -130,9 +136,11 @@ class TrainerProbeRunner:
 
     def start_checkpoint(self, seed: int) -> Path:
         """The start model of `seed`, saved once (written whole, so racing workers are harmless)."""
+        path = self.work_dir / "start" / f"seed{seed}.ckpt"
+        if self.warmup_steps:
+            return self._warmed_up(seed, path)
         if self.cfg.model.init_from:
             return Path(self.cfg.model.init_from)
-        path = self.work_dir / "start" / f"seed{seed}.ckpt"
         if path.is_file():
             return path
         network = self._fresh_network(seed)
@@ -141,6 +149,32 @@ class TrainerProbeRunner:
         weights = {f"network.{k}": v for k, v in network.state_dict().items()}
         torch.save({"state_dict": weights}, tmp)
         os.replace(tmp, path)
+        return path
+
+    def _warmed_up(self, seed: int, path: Path) -> Path:
+        """The start model after `warmup_steps` steps on the uniform mixture (from the random
+        init of `seed`, or model.init_from), trained once and kept; an unfinished one is redone."""
+        if path.is_file():
+            return path
+        quiet_lightning()
+        quiet_known_warnings()
+        run_dir = self.work_dir / "tmp" / f"warmup-seed{seed}"
+        remove_inside(self.work_dir, run_dir)
+        everything = Probe(seed, tuple(self.train_skills), self.warmup_steps)
+        start = self.cfg.model.init_from
+        cfg = probe_config(
+            self.cfg, everything, self.train_skills, self.eval_skills, start, run_dir
+        )
+        # from scratch the probes' short warm-up of the learning rate would be too abrupt
+        cfg.optim.warmup_steps = max(cfg.optim.warmup_steps, self.warmup_steps // 10)
+        train(cfg)
+        ckpt = load_weights_only(run_dir / "checkpoints" / "last.ckpt", "graph learn warm-up")
+        weights = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("network.")}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save({"state_dict": weights}, tmp)
+        os.replace(tmp, path)
+        remove_inside(self.work_dir, run_dir)
         return path
 
     def _fresh_network(self, seed: int):
