@@ -30,8 +30,8 @@ from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
 from skillit.graphlearn.probes import Probe
 from skillit.model.evaluation import evaluate_skills
-from skillit.safe_load import load_weights_only
 from skillit.quiet import quiet_known_warnings, quiet_lightning
+from skillit.safe_load import load_weights_only
 from skillit.safe_paths import remove_inside
 from skillit.train import train
 
