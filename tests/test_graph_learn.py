@@ -346,12 +346,9 @@ def test_transfer_finds_a_planted_edge_and_nothing_else(tmp_path):
 
 
 def test_transfer_gives_no_edge_between_independent_skills(tmp_path):
-    rng_noise = lambda seed, probe: (
-        0.01
-        * np.random.default_rng([seed, len(probe.key)]).normal(  # noqa: E731
-            size=len(SKILLS)
-        )
-    )
+    def rng_noise(seed, probe):
+        return 0.01 * np.random.default_rng([seed, len(probe.key)]).normal(size=len(SKILLS))
+
     result = learn_graph(
         MixtureStub(np.diag([2.0] * 4), rng_noise),
         SKILLS,
