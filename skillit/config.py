@@ -120,6 +120,9 @@ class ModelConfig:
     hf_path: str | None = None  # local directory of a pretrained Hugging Face causal LM
     hf_config: dict[str, Any] | None = None  # or a config (e.g. GPT-Neo sizes) for random init
     init_from: str | None = None  # start from the weights of a skillit checkpoint (.ckpt)
+    # Numerics variant: every initial weight times 1 + init_jitter * (+-1); 1e-7 ~ one float32
+    # ulp, a stand-in for another machine's rounding (skillit.numerics). 0: untouched.
+    init_jitter: float = 0.0
     # Training loss over `answer` tokens only, or `all` non-pad tokens (the authors' code: the
     # whole sequence is the language-modelling target). Evaluation always scores the answer.
     train_loss: str = "answer"
@@ -143,6 +146,11 @@ class ModelConfig:
         if self.eval_loss not in EVAL_LOSSES:
             raise SkillitError(
                 f"model.eval_loss must be one of {list(EVAL_LOSSES)}, got {self.eval_loss!r}"
+            )
+        if not 0.0 <= self.init_jitter < 0.01:
+            raise SkillitError(
+                f"model.init_jitter must be in [0, 0.01) (1e-7 is about one float32 ulp), got "
+                f"{self.init_jitter}"
             )
         if self.backend == "hf" and (self.hf_path is None) == (self.hf_config is None):
             raise SkillitError(

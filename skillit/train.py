@@ -34,6 +34,7 @@ from skillit.curriculum import CurriculumCallback
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
 from skillit.model.module import SkillLM
+from skillit.numerics import jitter_weights
 from skillit.online import in_round_callbacks
 from skillit.progress import progress_callbacks
 from skillit.run_dir import (
@@ -195,6 +196,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
     network = build_network(cfg, parts.source.tokenizer.get_vocab_size())
     if cfg.model.init_from:
         load_initial_weights(network, cfg.model.init_from)
+    jitter_weights(network, cfg.model.init_jitter, cfg.seed)  # a resume loads its own weights
     module = SkillLM(
         network,
         parts.eval_skills,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from skillit.mixing.updates import (
+    mix_uniform,
     skillit_initial,
     skillit_update,
     softmax_weights,
@@ -99,3 +102,24 @@ def test_weights_are_a_simplex_for_any_finite_losses_and_non_negative_graph(
         assert np.isfinite(w).all()
         assert (w >= 0).all()
         assert abs(w.sum() - 1.0) <= 1e-9
+
+
+def test_mix_uniform_matches_hand_values_and_keeps_a_floor():
+    p = np.array([0.9, 0.07, 0.03])
+    np.testing.assert_allclose(mix_uniform(p, 0.3), [0.73, 0.149, 0.121])
+    np.testing.assert_array_equal(mix_uniform(p, 0.0), p)
+    np.testing.assert_allclose(mix_uniform(p, 1.0), [1 / 3] * 3)
+    with pytest.raises(ValueError, match="smoothing"):
+        mix_uniform(p, 1.5)
+
+
+def test_skillit_with_smoothing_matches_hand_computation():
+    from skillit.mixing.skillit import SkillItStrategy
+
+    s = SkillItStrategy(np.eye(2), eta=1.0, window=1, smoothing=0.2)
+    np.testing.assert_allclose(s.initial_weights(), [0.5, 0.5])
+    e = math.e
+    # p ∝ exp([1, 0]) = [e, 1] / (e + 1); then 0.8 p + 0.1
+    expected = 0.8 * np.array([e, 1.0]) / (e + 1) + 0.1
+    np.testing.assert_allclose(s.next_weights(1, np.array([1.0, 0.0])), expected)
+    assert np.isclose(expected[0], 0.684847, atol=1e-6)

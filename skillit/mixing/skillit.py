@@ -33,6 +33,9 @@ class SkillItConfig:
 
     eta: float = 0.5  # step size of the exponentiated update
     window: int = 3  # w: rounds of losses summed into each update
+    # (1 - c) p + c / k on every mixture, so no skill falls below c / k and a learned skill is
+    # still rehearsed; 0 is the paper's update (not in the paper: see docs/fidelity.md)
+    smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.eta) or self.eta < 0:
@@ -40,6 +43,11 @@ class SkillItConfig:
         if isinstance(self.window, bool) or self.window < 1:
             raise SkillitError(
                 f"mixing.skillit.window must be an integer >= 1 (rounds), got {self.window}"
+            )
+        if not 0.0 <= self.smoothing <= 1.0:
+            raise SkillitError(
+                f"mixing.skillit.smoothing must be in [0, 1] (share spread uniformly), got "
+                f"{self.smoothing}"
             )
 
 
@@ -55,10 +63,12 @@ class SkillItStrategy(MixingStrategy):
         eta: float,
         window: int,
         eval_skills: Sequence[str] | None = None,
+        smoothing: float = 0.0,
     ) -> None:
         self.graph = np.asarray(graph, dtype=np.float64)
         self.eta = float(eta)
         self.window = int(window)
+        self.smoothing = float(smoothing)
         if self.window != window or self.window < 1:
             raise ValueError(f"window must be an integer >= 1 (rounds), got {window!r}")
         updates.skillit_initial(self.graph, self.eta)  # fails fast on a bad graph or eta
@@ -75,7 +85,7 @@ class SkillItStrategy(MixingStrategy):
         return self.graph.shape[1]
 
     def initial_weights(self) -> np.ndarray:
-        return updates.skillit_initial(self.graph, self.eta)
+        return updates.mix_uniform(updates.skillit_initial(self.graph, self.eta), self.smoothing)
 
     def loss_window(self) -> np.ndarray:
         """The losses of the rounds inside the window (w', m), oldest first."""
@@ -85,7 +95,8 @@ class SkillItStrategy(MixingStrategy):
         # The window spans rounds (t - w, t]: a round is counted once, whatever the eval interval.
         kept = [(r, v) for r, v in self._history if round_number - self.window < r < round_number]
         self._history = kept + [(round_number, losses.copy())]
-        return updates.skillit_update(self.graph, self.loss_window(), self.eta)
+        p = updates.skillit_update(self.graph, self.loss_window(), self.eta)
+        return updates.mix_uniform(p, self.smoothing)
 
     def _extra_state(self) -> dict[str, Any]:
         return {
@@ -134,8 +145,10 @@ class NoGraphStrategy(SkillItStrategy):
         eval_skills: Sequence[str],
         eta: float,
         window: int,
+        smoothing: float = 0.0,
     ) -> None:
-        super().__init__(identity_columns(train_skills, eval_skills), eta, window, eval_skills)
+        graph = identity_columns(train_skills, eval_skills)
+        super().__init__(graph, eta, window, eval_skills, smoothing)
 
 
 class StaticStrategy(MixingStrategy):
@@ -177,7 +190,7 @@ def _run_graph(ctx: BuildContext, name: str) -> np.ndarray:
 
 def build_skillit(ctx: BuildContext, options: SkillItConfig) -> SkillItStrategy:
     graph = _run_graph(ctx, "skillit")
-    return SkillItStrategy(graph, options.eta, options.window, ctx.eval_skills)
+    return SkillItStrategy(graph, options.eta, options.window, ctx.eval_skills, options.smoothing)
 
 
 def build_static(ctx: BuildContext, options: SkillItConfig) -> StaticStrategy:
@@ -185,4 +198,6 @@ def build_static(ctx: BuildContext, options: SkillItConfig) -> StaticStrategy:
 
 
 def build_no_graph(ctx: BuildContext, options: SkillItConfig) -> NoGraphStrategy:
-    return NoGraphStrategy(ctx.train_skills, ctx.eval_skills, options.eta, options.window)
+    return NoGraphStrategy(
+        ctx.train_skills, ctx.eval_skills, options.eta, options.window, options.smoothing
+    )

@@ -102,6 +102,17 @@ def skillit_update(graph: np.ndarray, loss_window: np.ndarray, eta: float) -> np
     return exponentiated_gradient(graph, loss_window, eta)
 
 
+def mix_uniform(weights: np.ndarray, smoothing: float) -> np.ndarray:
+    """(1 - c) p + c / k: every skill keeps at least c / k of the mixture (c = `smoothing`)."""
+    p = np.asarray(weights, dtype=np.float64)
+    c = float(smoothing)
+    if not 0.0 <= c <= 1.0:
+        raise ValueError(f"smoothing must be in [0, 1], got {smoothing}")
+    if c == 0.0:
+        return p.copy()
+    return (1.0 - c) * p + c / p.size
+
+
 def static_weights(graph: np.ndarray, eta: float) -> np.ndarray:
     """The T = 1 ablation: the softmax over eta times A's row sums (identical to p_1)."""
     return skillit_initial(graph, eta)
