@@ -1,17 +1,22 @@
 """Does `skillit graph learn` recover prerequisite structure that is known by construction?
 
     .venv/bin/python benchmarks/graph_recovery.py [--steps 100] [--seeds 3] [--min-z 2] [--jobs 2]
-        [--only lego_chain ...] [--out benchmarks/out/graph_recovery.json] [--reuse]
+        [--only lego_chain ...] [--methods transfer,linear,brute] [--compose-worlds 0-4]
+        [--out benchmarks/out/graph_recovery.json] [--reuse]
 
-Three skill sets, each learned with both methods: probes of --steps steps from each seed's random
-init (1-layer GPT d=64, batch 64, lr 1e-3), seeds 0..--seeds-1 averaged.
+Transfer (the default of `skillit graph learn`) warms each seed's model up for 4 x the probe steps
+on the uniform mixture, then compares probes without one skill against a control (see
+skillit.graphlearn.probes); its cost in training steps, warm-ups included, is in the table as a
+fraction of one compose run (4800 steps). Skill sets, each learned with every method: probes of
+--steps steps from each seed's random init (1-layer GPT d=64, batch 64, lr 1e-3), seeds 0..--seeds-1 averaged.
 
 - lego_chain: LEGO, chain of k=5 variables, chain-of-answers format scoring every listed value.
   Skill i asks the variable at depth i; its answer walks the chain through depths 1..i, so skill i
   needs every skill j < i. Known edges: j -> i for j < i (10 of the 20 ordered pairs).
 - lego_tree: LEGO on a balanced binary tree of k=15 variables, skill i = a variable at depth i
   (4 skills); the answer walks from the root, so again j -> i for j < i (6 of 12 pairs).
-- compose: the ordered-skill family (composition of 8 permutations of 8 symbols, world 0), depths
+- compose: the ordered-skill family (composition of 8 permutations of 8 symbols, worlds
+  --compose-worlds), depths
   1..3, with its own 3-layer model (configs/graph_learn/compose.yaml, 200-step probes unless
   --steps is given). Depth d composes d lookups, so depth d needs every shallower depth: known
   edges j -> i for j < i (3 of 6 pairs). Brute force probes from each seed's random init; the
@@ -82,9 +87,21 @@ def prerequisite_edges(names: list[str]) -> np.ndarray:
     return np.triu(np.ones((k, k), dtype=bool), 1)
 
 
-def workloads(work: Path) -> list[dict]:
+def workloads(work: Path, compose_worlds: list[int]) -> list[dict]:
     control = write_independent_skills(work / "independent.jsonl")
-    return [
+    composes = [
+        {
+            "name": "compose" if world == 0 else f"compose_w{world}",
+            "config": COMPOSE_CONFIG,
+            "overrides": [f"data.compose.world={world}"],
+            "known": "j -> i for j < i",
+            "steps": 200,
+            "transfer_steps": 300,
+            "linear_from_start_model": True,
+        }
+        for world in compose_worlds
+    ]
+    return composes + [
         {
             "name": "lego_chain",
             "overrides": ["data.lego.k=5", "data.lego.structure=chain"],
@@ -104,14 +121,6 @@ def workloads(work: Path) -> list[dict]:
                 "data.jsonl.tokenizer=wordlevel",
             ],
             "known": "none",
-        },
-        {
-            "name": "compose",
-            "config": COMPOSE_CONFIG,
-            "overrides": [],
-            "known": "j -> i for j < i",
-            "steps": 200,
-            "linear_from_start_model": True,
         },
     ]
 
@@ -178,6 +187,9 @@ def learn(workload: dict, method: str, args, work: Path) -> dict:
         start_model = f"{args.compose_start_steps} steps of stratified training ({ckpt})"
     cfg = load_config([workload.get("config", CONFIG)], [*overrides, "logger.wandb=off", "seed=0"])
     steps = args.steps if args.steps is not None else workload.get("steps", 100)
+    if method == "transfer" and args.steps is None:
+        steps = workload.get("transfer_steps", steps)
+    warmup = 4 * steps if method == "transfer" else 0
     train, evals = resolve_skills(cfg, build_source(cfg))
     out = work / f"{workload['name']}-{method}"
     if not args.reuse:
@@ -187,10 +199,11 @@ def learn(workload: dict, method: str, args, work: Path) -> dict:
         steps=steps,
         seeds=list(range(args.seeds)),
         normalize="paper",  # own entries 1, strongest edge 0.5: small edges stay visible
+        warmup_steps=warmup,
         jobs=args.jobs,
         progress=False,
     )
-    runner = TrainerProbeRunner(cfg, train, evals, out)
+    runner = TrainerProbeRunner(cfg, train, evals, out, warmup)
     start = time.perf_counter()
     result = learn_graph(runner, train, evals, settings, out, setup=runner.setup())
     seconds = time.perf_counter() - start
@@ -208,6 +221,10 @@ def learn(workload: dict, method: str, args, work: Path) -> dict:
         "start_model": start_model,
         "probes": len(result.losses),
         "probes_run": result.ran,
+        "warmup_steps": warmup,
+        "training_steps": settings.training_steps(list(result.losses)),
+        "runs_of_4800": round(settings.training_steps(list(result.losses)) / 4800, 2),
+        "backward_over_weakest_forward": backward_ratio(result.matrix),
         "seconds": round(seconds, 1),
         "probe_seconds": round(probe_seconds(out), 1),
         "matrix": np.round(result.matrix, 4).tolist(),
@@ -217,6 +234,15 @@ def learn(workload: dict, method: str, args, work: Path) -> dict:
         "mean_rule": score(result.matrix > 0, known),
         "z_rule": score(strict > 0, known),
     }
+
+
+def backward_ratio(matrix) -> float | None:
+    """Strongest backward edge (i -> j, i > j) over the weakest direct forward edge (d -> d+1)."""
+    a = np.asarray(matrix, dtype=np.float64)
+    k = len(a)
+    forward = min(a[d, d + 1] for d in range(k - 1))
+    backward = max((a[i, j] for i in range(k) for j in range(i)), default=0.0)
+    return None if forward <= 0 else round(float(backward / forward), 3)
 
 
 def probe_seconds(out: Path) -> float:
@@ -230,7 +256,8 @@ def fmt(value) -> str:
 
 def print_table(rows: list[dict], z: float) -> None:
     left = (
-        f"{'structure':<12} {'method':<7} {'k':>2} {'probes':>6} {'wall s':>6} {'probe s':>7} "
+        f"{'structure':<12} {'method':<8} {'k':>2} {'probes':>6} {'runs':>5} {'wall s':>6} "
+        f"{'probe s':>7} "
         f"{'known':>5} "
     )
     mid = f" {'found':>5} {'TP':>3} {'FP':>3} {'rev':>3} {'prec.':>5} {'recall':>6} "
@@ -241,13 +268,20 @@ def print_table(rows: list[dict], z: float) -> None:
     for r in rows:
         m, zr = r["mean_rule"], r["z_rule"]
         print(
-            f"{r['structure']:<12} {r['method']:<7} {len(r['skills']):>2} {r['probes']:>6} "
-            f"{r['seconds']:>6.1f} {r['probe_seconds']:>7.1f} {m['known_edges']:>5} | "
+            f"{r['structure']:<12} {r['method']:<8} {len(r['skills']):>2} {r['probes']:>6} "
+            f"{r['runs_of_4800']:>5.2f} {r['seconds']:>6.1f} {r['probe_seconds']:>7.1f} {m['known_edges']:>5} | "
             f"{m['found_edges']:>5} "
             f"{m['true_positives']:>3} {m['false_positives']:>3} {m['reversed']:>3} "
             f"{fmt(m['precision']):>5} {fmt(m['recall']):>6} | {zr['found_edges']:>5} "
             f"{fmt(zr['precision']):>5} {fmt(zr['recall']):>6}"
         )
+
+
+def parse_worlds(text: str) -> list[int]:
+    if "-" in text:
+        lo, hi = text.split("-")
+        return list(range(int(lo), int(hi) + 1))
+    return [int(w) for w in text.split(",")]
 
 
 def main() -> None:
@@ -268,6 +302,12 @@ def main() -> None:
     parser.add_argument("--min-z", type=float, default=2.0, help="keep edges above Z std. errors")
     parser.add_argument("--jobs", type=int, default=2, help="probe worker processes")
     parser.add_argument("--only", nargs="*", default=None, help="structures to run (default all)")
+    parser.add_argument(
+        "--methods", default="transfer,linear,brute", help="comma-separated methods to run"
+    )
+    parser.add_argument(
+        "--compose-worlds", default="0", help="compose worlds (development: 0-4), e.g. 0-4 or 0,2"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "graph_recovery.json"))
     parser.add_argument(
         "--reuse",
@@ -282,10 +322,11 @@ def main() -> None:
     work = Path(args.out).with_suffix("")
     rows = []
     began = time.perf_counter()
-    for workload in workloads(work):
-        if args.only and workload["name"] not in args.only:
+    worlds = parse_worlds(args.compose_worlds)
+    for workload in workloads(work, worlds):
+        if args.only and not any(workload["name"].startswith(o) for o in args.only):
             continue
-        for method in ("linear", "brute"):
+        for method in args.methods.split(","):
             rows.append(learn(workload, method, args, work))
             print(f"{workload['name']} {method}: {rows[-1]['seconds']:.1f} s", flush=True)
     print()
@@ -297,7 +338,17 @@ def main() -> None:
         + " ".join(
             f"--{k.replace('_', '-')} {v}"
             for k, v in vars(args).items()
-            if k in ("steps", "seeds", "min_z", "jobs", "compose_start_steps") and v is not None
+            if k
+            in (
+                "steps",
+                "seeds",
+                "min_z",
+                "jobs",
+                "compose_start_steps",
+                "methods",
+                "compose_worlds",
+            )
+            and v is not None
         ),
         "machine": {
             "platform": platform.platform(),
