@@ -39,3 +39,17 @@ def test_jitter_zero_is_a_no_op_and_seeds_give_different_signs():
 def test_init_jitter_out_of_range_names_the_key():
     with pytest.raises(SkillitError, match="model.init_jitter"):
         load_config([], ["model.init_jitter=0.5"])
+
+
+def test_a_run_under_the_jitter_variant_starts_from_other_weights(run_config, tmp_path):
+    from skillit.train import train
+
+    def final_loss(name, *overrides):
+        cfg = run_config(tmp_path / name, "trainer.max_steps=2", "mixing.rounds=1", *overrides)
+        return train(cfg).loss
+
+    plain = final_loss("a")
+    again = final_loss("b")
+    jittered = final_loss("c", "model.init_jitter=1e-3")
+    assert (plain == again).all()  # the same seed, the same floats
+    assert (plain != jittered).any()  # the variant changes the start, so the floats
