@@ -142,3 +142,22 @@ def test_heatmap_is_logged_as_a_wandb_image_offline(tmp_path, monkeypatch):
     log_heatmap_to_wandb(png, "offline", "skillit", "graph-test", tmp_path, {"method": "linear"})
     images = list((tmp_path / "wandb").glob("offline-run-*/files/media/images/graph/heatmap_*.png"))
     assert len(images) == 1
+
+
+def test_graph_learn_without_a_method_runs_transfer_from_a_warmed_up_model(
+    tiny_yaml, tmp_path, capsys
+):
+    out = tmp_path / "g"
+    rc = main(
+        ["graph", "learn", str(tiny_yaml), "--steps", "3", "--out", str(out), "--no-progress"]
+    )
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["method"] == "transfer"
+    assert summary["settings"]["warmup_steps"] == 12  # 4 x --steps
+    # one control, 3 x 2 pairs, 3 skills removed alone: 10 probes of 3 steps, after the warm-up
+    assert summary["probes"] == 10 and summary["training_steps"] == 12 + 10 * 3
+    assert (out / "start" / "seed0.ckpt").is_file() and not any((out / "tmp").iterdir())
+    assert "42 training steps in all" in capsys.readouterr().out
+    graph = json.loads((out / "graph.json").read_text())
+    assert graph["method"] == "transfer"
