@@ -40,7 +40,7 @@ from skillit.graphlearn.probes import (
     baseline,
     control_probe,
     skill_pairs,
-    transfer_probe,
+    transfer_cells,
 )
 
 NORMALIZATIONS = ("diag", "paper", "max", "raw")
@@ -108,15 +108,11 @@ def transfer_deltas(
 ) -> np.ndarray:
     """(seeds, k, m): how much higher eval skill j's loss ends when training skill i is removed
     from the control mixture (j's own share kept), against the control."""
-    rows = own_rows(train_skills, eval_skills)
     raw = np.empty((len(seeds), len(train_skills), len(eval_skills)))
     for s, seed in enumerate(seeds):
         control = _loss(losses, control_probe(seed, train_skills, steps))
-        for c, own in enumerate(rows):
-            for i in range(len(train_skills)):
-                keep = None if i == own else own
-                probe = transfer_probe(seed, train_skills, i, keep, steps)
-                raw[s, i, c] = _loss(losses, probe)[c] - control[c]
+        for i, c, probe in transfer_cells(seed, train_skills, eval_skills, steps):
+            raw[s, i, c] = _loss(losses, probe)[c] - control[c]
     return raw
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from skillit.errors import SkillitError
@@ -119,18 +119,27 @@ def control_probe(seed: int, train_skills: Sequence[str], steps: int) -> Probe:
     return Probe(seed, tuple(train_skills), steps)
 
 
+def transfer_cells(
+    seed: int, train_skills: Sequence[str], eval_skills: Sequence[str], steps: int
+) -> Iterator[tuple[int, int, Probe]]:
+    """(row i, column c, the probe that measures A[i, c]) for every entry of the graph: i taken
+    out with c's own share held, or c's own skill taken out on its own entry."""
+    index = {name: i for i, name in enumerate(train_skills)}
+    for c, name in enumerate(eval_skills):
+        own = index.get(name)
+        for i in range(len(train_skills)):
+            keep = None if i == own else own
+            yield i, c, transfer_probe(seed, train_skills, i, keep, steps)
+
+
 def transfer_probes(
     train_skills: Sequence[str], eval_skills: Sequence[str], seeds: Sequence[int], steps: int
 ) -> list[Probe]:
-    index = {name: i for i, name in enumerate(train_skills)}
     out = []
     for seed in seeds:
         plan = {control_probe(seed, train_skills, steps): None}
-        for name in eval_skills:
-            own = index.get(name)
-            for i in range(len(train_skills)):
-                keep = None if i == own else own
-                plan[transfer_probe(seed, train_skills, i, keep, steps)] = None
+        for _, _, probe in transfer_cells(seed, train_skills, eval_skills, steps):
+            plan[probe] = None
         out.extend(plan)  # dict: coinciding probes once, in plan order
     return out
 

@@ -144,11 +144,7 @@ class TrainerProbeRunner:
         if path.is_file():
             return path
         network = self._fresh_network(seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        weights = {f"network.{k}": v for k, v in network.state_dict().items()}
-        torch.save({"state_dict": weights}, tmp)
-        os.replace(tmp, path)
+        _save_weights(path, {f"network.{k}": v for k, v in network.state_dict().items()})
         return path
 
     def _warmed_up(self, seed: int, path: Path) -> Path:
@@ -170,10 +166,7 @@ class TrainerProbeRunner:
         train(cfg)
         ckpt = load_weights_only(run_dir / "checkpoints" / "last.ckpt", "graph learn warm-up")
         weights = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("network.")}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save({"state_dict": weights}, tmp)
-        os.replace(tmp, path)
+        _save_weights(path, weights)
         remove_inside(self.work_dir, run_dir)
         return path
 
@@ -218,3 +211,11 @@ class TrainerProbeRunner:
     def _device(self) -> str:
         wants_gpu = self.cfg.trainer.accelerator in ("auto", "gpu", "cuda")
         return "cuda" if wants_gpu and torch.cuda.is_available() else "cpu"
+
+
+def _save_weights(path: Path, weights: dict) -> None:
+    """Write a weights-only checkpoint whole (racing workers then write identical files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({"state_dict": weights}, tmp)
+    os.replace(tmp, path)
