@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from skillit.bench.paired import paired_difference
-from skillit.mixture_export import average_of
+from skillit.export.mixture import average_of
 
 
 def read_runs(out: Path) -> dict[str, dict[int, dict]]:

@@ -83,7 +83,7 @@ sys.path.insert(0, str(REPO))
 from skillit.config import ModelConfig, load_config
 from skillit.model.losses import masked_mean_loss
 from skillit.model.module import build_optimizer
-from skillit.shipped import resolve_config
+from skillit.utils.shipped import resolve_config
 
 TRAINER_DIR = REPO / "skillit" / "configs" / "trainer"
 

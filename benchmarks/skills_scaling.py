@@ -86,8 +86,7 @@ sys.path.insert(0, str(REPO))
 
 from round_overhead import make_timer  # noqa: E402  (the boundary timer of the overhead bench)
 
-from skillit import jsonio  # noqa: E402
-from skillit.callback import round_summary  # noqa: E402
+from skillit.callbacks.mixing import round_summary  # noqa: E402
 from skillit.data import SkillDataModule  # noqa: E402
 from skillit.mixing import registry  # noqa: E402
 from skillit.mixing.aioli import AioliConfig  # noqa: E402
@@ -97,7 +96,8 @@ from skillit.mixing.odm import ODMConfig  # noqa: E402
 from skillit.mixing.skillit import SkillItConfig  # noqa: E402
 from skillit.sampling import round_skill_order  # noqa: E402
 from skillit.sources.base import SkillExamples  # noqa: E402
-from skillit.tokenization import wordlevel_tokenizer  # noqa: E402
+from skillit.utils import jsonio  # noqa: E402
+from skillit.utils.tokenization import wordlevel_tokenizer  # noqa: E402
 
 STRATEGIES = ("stratified", "skillit", "doremi", "odm", "aioli")
 WINDOW = 16  # tokens per sample
@@ -338,7 +338,7 @@ def round_record(
     name: str, k: int, round_steps: int, seed: int, losses: np.ndarray, acc: np.ndarray
 ) -> dict:
     """Round 1's mixture_history.jsonl record, built as SkillItCallback.on_train_epoch_end does
-    (skillit/callback.py), after the round's in-round calls (ODM's updates, Aioli's probes)."""
+    (skillit/callbacks/mixing.py), after the round's in-round calls (ODM's updates, Aioli's probes)."""
     steps = round_length(name, k, round_steps)
     strategy = build(name, k, steps, seed, losses)
     source = WindowSource(k)
@@ -464,7 +464,7 @@ def run_training(name: str, k: int, round_steps: int, seed: int, folder: Path) -
     from skillit import train as train_module
     from skillit.build import MixingPlan, RunParts, strategy_options
     from skillit.config import load_config
-    from skillit.run_dir import CHECKPOINT, EVAL_FILE, HISTORY_FILE
+    from skillit.run.directory import CHECKPOINT, EVAL_FILE, HISTORY_FILE
 
     steps = round_length(name, k, round_steps)
     run_dir = folder / f"{name}-{k}"

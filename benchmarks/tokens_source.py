@@ -91,7 +91,7 @@ def model_throughput(dm, source, steps: int) -> float:
     """Tokens/s of training steps of the domains_cpu GPT (built as `skillit train` builds it)."""
     from skillit.build import build_network
     from skillit.config import load_config
-    from skillit.shipped import resolve_config
+    from skillit.utils.shipped import resolve_config
 
     torch.manual_seed(0)
     run = load_config([resolve_config("domains_cpu")], [f"model.max_seq_len={SEQ}"])
@@ -114,7 +114,7 @@ def prepare_throughput(corpus: Path) -> dict:
     from skillit.corpus.demo import python_sources
     from skillit.corpus.prepare import DomainInput, PrepareOptions, prepare_domain
     from skillit.corpus.shards import read_manifest
-    from skillit.tokenization import load_tokenizer
+    from skillit.utils.tokenization import load_tokenizer
 
     manifest = read_manifest(corpus)
     tok_path = corpus / manifest.tokenizer

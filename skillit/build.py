@@ -27,7 +27,7 @@ from skillit.sources.natinst import NatInstSource
 from skillit.sources.rendered import RenderedSource
 from skillit.sources.synthetic import AdditionSource, ComposeSource, LegoSource
 from skillit.sources.tokens import TokensSource
-from skillit.tokenization import load_tokenizer
+from skillit.utils.tokenization import load_tokenizer
 
 
 def model_tokenizer(cfg: RunConfig) -> Path | None:
@@ -116,7 +116,7 @@ def build_network(cfg: RunConfig, vocab_size: int):
 
 def load_initial_weights(network, path: str | Path, key: str = "model.init_from") -> None:
     """Copy the network weights of a skillit checkpoint (model.init_from) into `network`."""
-    from skillit.safe_load import load_weights_only
+    from skillit.utils.safe_load import load_weights_only
 
     if not Path(path).is_file():
         raise SkillitError(f"{key}: no checkpoint at {path}")

@@ -13,7 +13,7 @@ import sys
 
 from skillit import __version__
 from skillit.errors import SkillitError
-from skillit.quiet import plain_skillit_warnings
+from skillit.utils.quiet import plain_skillit_warnings
 
 COMMANDS = ("generate", "prepare", "train", "graph", "bench", "mixture")
 

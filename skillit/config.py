@@ -23,12 +23,12 @@ from skillit.mixing.doremi import DoReMiConfig
 from skillit.mixing.odm import ODMConfig
 from skillit.mixing.settings import SETTINGS
 from skillit.mixing.skillit import SkillItConfig
-from skillit.safe_paths import check_name
 from skillit.sampling import round_lengths
 from skillit.sources.jsonl import JsonlSourceConfig
 from skillit.sources.natinst.config import NatInstSourceConfig
 from skillit.sources.synthetic import AdditionSourceConfig, ComposeSourceConfig, LegoSourceConfig
 from skillit.sources.tokens import TokensSourceConfig
+from skillit.utils.safe_paths import check_name
 
 T = TypeVar("T")
 
@@ -121,7 +121,7 @@ class ModelConfig:
     hf_config: dict[str, Any] | None = None  # or a config (e.g. GPT-Neo sizes) for random init
     init_from: str | None = None  # start from the weights of a skillit checkpoint (.ckpt)
     # Numerics variant: every initial weight times 1 + init_jitter * (+-1); 1e-7 ~ one float32
-    # ulp, a stand-in for another machine's rounding (skillit.numerics). 0: untouched.
+    # ulp, a stand-in for another machine's rounding (skillit.model.jitter). 0: untouched.
     init_jitter: float = 0.0
     # Training loss over `answer` tokens only, or `all` non-pad tokens (the authors' code: the
     # whole sequence is the language-modelling target). Evaluation always scores the answer.

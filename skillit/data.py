@@ -40,13 +40,13 @@ from skillit.mixing.curricula import SampleSchedule
 from skillit.sampling import (
     batch_rng,
     block_skill_order,
+    check_weights,
     derive_rng,
     per_rank_batch_size,
     rank_slice,
     round_skill_order,
 )
 from skillit.sources.base import SkillExamples, SkillSource, concat_examples
-from skillit.weights import check_weights
 
 BatchDrawer = Callable[[int, np.random.Generator], SkillExamples]  # (batch index, rng) -> batch
 

@@ -19,7 +19,6 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from omegaconf import OmegaConf
 
-from skillit import jsonio
 from skillit.build import (
     RunParts,
     build_network,
@@ -27,17 +26,17 @@ from skillit.build import (
     check_sequence_length,
     load_initial_weights,
 )
-from skillit.callback import SkillItCallback
-from skillit.checkpoints import RoundCheckpoint, read_checkpoint
+from skillit.callbacks.curriculum import CurriculumCallback
+from skillit.callbacks.in_round import in_round_callbacks
+from skillit.callbacks.mixing import SkillItCallback
+from skillit.callbacks.progress import progress_callbacks
 from skillit.config import RunConfig, config_to_yaml
-from skillit.curriculum import CurriculumCallback
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
+from skillit.model.jitter import jitter_weights
 from skillit.model.module import SkillLM
-from skillit.numerics import jitter_weights
-from skillit.online import in_round_callbacks
-from skillit.progress import progress_callbacks
-from skillit.run_dir import (
+from skillit.run.checkpoints import RoundCheckpoint, read_checkpoint
+from skillit.run.directory import (
     CONFIG_FILE,
     FINAL_FILE,
     RUN_MARKER,
@@ -46,7 +45,8 @@ from skillit.run_dir import (
     resolve_run_dir,
 )
 from skillit.sampling import round_lengths
-from skillit.tokenization import save_tokenizer
+from skillit.utils import jsonio
+from skillit.utils.tokenization import save_tokenizer
 
 log = logging.getLogger("skillit")
 

@@ -2,7 +2,7 @@
 
 Token ids. Each generator has a closed vocabulary (a tuple of words without whitespace). Ids 0, 1, 2
 are reserved for ``<pad>``, ``<unk>``, ``<eos>`` and word ``vocab[j]`` has id ``j + 3``, so a
-WordLevel tokenizer built from the same word list (``skillit.tokenization.wordlevel_tokenizer``)
+WordLevel tokenizer built from the same word list (``skillit.utils.tokenization.wordlevel_tokenizer``)
 maps the rendered text to exactly the generator's ids, with no remapping anywhere.
 """
 

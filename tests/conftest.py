@@ -11,7 +11,7 @@ import torch
 
 from skillit.config import RunConfig, load_config
 from skillit.sources.base import SkillExamples
-from skillit.tokenization import wordlevel_tokenizer
+from skillit.utils.tokenization import wordlevel_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "skillit" / "configs"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skillit.tokenization import wordlevel_tokenizer
+from skillit.utils.tokenization import wordlevel_tokenizer
 from synthetic import addition
 from synthetic.common import validation_set
 

@@ -10,9 +10,9 @@ import pytest
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
+from skillit.export.mixture import load_run_history
 from skillit.mixing import AioliConfig, AioliStrategy, BuildContext, build_strategy
 from skillit.mixing.updates import aioli_interactions, aioli_normalise, aioli_update
-from skillit.mixture_export import load_run_history
 
 NAMES = ["s1", "s2", "s3"]
 

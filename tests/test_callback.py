@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from skillit.callback import HISTORY_FILE, SkillItCallback, TrainingDiverged
-from skillit.curriculum import CurriculumCallback
+from skillit.callbacks.curriculum import CurriculumCallback
+from skillit.callbacks.mixing import HISTORY_FILE, SkillItCallback, TrainingDiverged
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
 from skillit.mixing import CurriculumSchedule, ManualStrategy, SkillItStrategy
@@ -240,7 +240,7 @@ def test_a_round_with_some_finite_losses_goes_on(dm, tmp_path):
 
 
 def test_a_failing_plot_is_a_warning_and_leaves_no_partial_file(dm, tmp_path, monkeypatch):
-    import skillit.callback as callback_module
+    import skillit.callbacks.mixing as callback_module
 
     (tmp_path / HISTORY_FILE).write_text('{"round": 1}\n')
 
@@ -257,7 +257,7 @@ def test_a_failing_plot_is_a_warning_and_leaves_no_partial_file(dm, tmp_path, mo
 def test_a_plot_that_fails_while_saving_leaves_no_partial_png(tmp_path, monkeypatch):
     import matplotlib.figure
 
-    from skillit.plots import plot_run
+    from skillit.run.plots import plot_run
 
     row = {"round": 1, "step": 5, "weights": {"a": 1.0}, "eval_loss": {"a": 0.5}}
     (tmp_path / HISTORY_FILE).write_text(json.dumps(row) + "\n")
@@ -326,7 +326,7 @@ def test_fit_start_and_every_round_end_show_one_line_without_a_progress_bar(dm, 
 
 
 def test_trimming_drops_a_last_line_cut_short_by_a_kill_and_refuses_a_damaged_one(tmp_path):
-    from skillit.callback import trim_history
+    from skillit.callbacks.mixing import trim_history
     from skillit.errors import SkillitError
 
     path = tmp_path / "mixture_history.jsonl"

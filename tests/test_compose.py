@@ -11,7 +11,7 @@ from skillit.config import load_config
 from skillit.errors import SkillitError
 from skillit.sources.base import SkillSource
 from skillit.sources.synthetic import ComposeSource, ComposeSourceConfig
-from skillit.tokenization import wordlevel_tokenizer
+from skillit.utils.tokenization import wordlevel_tokenizer
 from synthetic import compose
 
 
@@ -148,7 +148,7 @@ def test_a_shipped_ordered_run_trains_prints_rounds_and_scores_the_held_out_spli
     tmp_path, capsys, tiny_ordered
 ):
     from skillit.cli import main
-    from skillit.run_eval import EXTRA_EVAL_FILE, evaluate_run
+    from skillit.run.evaluate import EXTRA_EVAL_FILE, evaluate_run
 
     run_dir = tmp_path / "run"
     assert main(["train", "ordered", *tiny_ordered(run_dir)]) == 0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from skillit.build import build_parts
-from skillit.mixture_export import load_run_history
+from skillit.export.mixture import load_run_history
 from skillit.sampling import block_skill_order, round_skill_order
 from skillit.train import build_datamodule
 

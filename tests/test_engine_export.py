@@ -14,8 +14,8 @@ import yaml
 from skillit.cli import main
 from skillit.config import config_to_yaml, load_config
 from skillit.corpus.shards import read_manifest, shard_path
-from skillit.mixture_export import average_of
-from skillit.shipped import resolve_config
+from skillit.export.mixture import average_of
+from skillit.utils.shipped import resolve_config
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
 HISTORY = [

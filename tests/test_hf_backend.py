@@ -80,7 +80,7 @@ def test_the_training_forward_builds_no_key_value_cache(tiny_cfg):
 @pytest.fixture
 def local_model_folder(tmp_path, tiny_cfg):
     """A folder as a user has it for GPT-Neo: config, weights and its own BPE tokenizer.json."""
-    from skillit.tokenization import save_tokenizer, train_byte_bpe
+    from skillit.utils.tokenization import save_tokenizer, train_byte_bpe
     from synthetic import lego
     from synthetic.common import validation_set
 

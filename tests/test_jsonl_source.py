@@ -178,7 +178,7 @@ def test_unknown_tokenizer_names_the_config_key(tmp_path):
 
 
 def test_a_tokenizer_json_path_is_loaded_and_used(tmp_path):
-    from skillit.tokenization import save_tokenizer, wordlevel_tokenizer
+    from skillit.utils.tokenization import save_tokenizer, wordlevel_tokenizer
 
     words = ["p", "q", "r", "extra"]
     tok_path = save_tokenizer(wordlevel_tokenizer(words), tmp_path / "tokenizer.json")
@@ -190,7 +190,7 @@ def test_a_tokenizer_json_path_is_loaded_and_used(tmp_path):
 
 def test_a_tokenizer_that_maps_a_skills_words_to_unk_draws_a_warning(tmp_path):
     from skillit.errors import SkillitWarning
-    from skillit.tokenization import save_tokenizer, wordlevel_tokenizer
+    from skillit.utils.tokenization import save_tokenizer, wordlevel_tokenizer
 
     data = tmp_path / "d.jsonl"
     lines = [{"skill": "s", "prompt": f"zebra quokka {i}", "answer": "yak"} for i in range(30)]

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from skillit.tokenization import wordlevel_tokenizer
+from skillit.utils.tokenization import wordlevel_tokenizer
 from synthetic import lego
 from synthetic.common import row_hashes, skill_counts, validation_set
 

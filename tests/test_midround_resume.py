@@ -9,7 +9,7 @@ import lightning as L
 import numpy as np
 import pytest
 
-from skillit.plots import read_history
+from skillit.run.plots import read_history
 
 pytestmark = pytest.mark.slow  # each test trains a run three times
 

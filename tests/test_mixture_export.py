@@ -9,7 +9,7 @@ import pytest
 from skillit.cli import main
 from skillit.config import load_config
 from skillit.errors import SkillitError
-from skillit.mixture_export import average_of, export_mixture, schedule_of
+from skillit.export.mixture import average_of, export_mixture, schedule_of
 from skillit.train import train
 
 HISTORY = [

@@ -15,7 +15,7 @@ from skillit.config import load_config
 from skillit.errors import SkillitError
 from skillit.sources.natinst import NatInstSource, NatInstWarning
 from skillit.sources.natinst.loader import read_task, task_path
-from skillit.tokenization import train_byte_bpe
+from skillit.utils.tokenization import train_byte_bpe
 
 CONFIGS = Path(__file__).resolve().parents[1] / "skillit" / "configs" / "data"
 OOD_EVAL = [

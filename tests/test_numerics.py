@@ -7,7 +7,7 @@ import torch
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
-from skillit.numerics import jitter_weights
+from skillit.model.jitter import jitter_weights
 
 
 def _net(seed=0):

@@ -11,9 +11,9 @@ import pytest
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
+from skillit.export.mixture import load_run_history
 from skillit.mixing import BuildContext, ODMConfig, ODMStrategy, build_strategy
 from skillit.mixing.updates import odm_exploration, odm_policy, odm_reward_estimate
-from skillit.mixture_export import load_run_history
 
 NAMES = ["s1", "s2", "s3"]
 # (step, per-skill loss sums, per-skill token counts): skill 3 is not drawn at step 20

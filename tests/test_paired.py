@@ -16,7 +16,7 @@ from skillit.bench.paired import (
     steps_to,
 )
 from skillit.bench.report import RunRecord, paired_summary, paired_table
-from skillit.callback import round_summary
+from skillit.callbacks.mixing import round_summary
 from skillit.errors import SkillitError
 
 CURVE = [

@@ -11,7 +11,7 @@ import pytest
 from skillit.cli import main
 from skillit.corpus.shards import read_manifest
 from skillit.errors import SkillitError
-from skillit.repetition import cap_mixture
+from skillit.mixing.repetition import cap_mixture
 from skillit.sources.tokens import TokensSourceConfig
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()

@@ -14,7 +14,7 @@ import torch
 
 from skillit.cli import main
 from skillit.errors import SkillitError
-from skillit.run_dir import CONFIG_STATE_KEY, RunLock, claim_fresh_run_dir
+from skillit.run.directory import CONFIG_STATE_KEY, RunLock, claim_fresh_run_dir
 
 TINY = [
     "data.lego.k=3",
@@ -66,7 +66,7 @@ def test_a_run_name_that_is_not_one_path_component_is_refused(name):
 
 
 def test_deletes_are_confined_to_their_folder(tmp_path):
-    from skillit.safe_paths import remove_inside
+    from skillit.utils.safe_paths import remove_inside
 
     run, outside = tmp_path / "run", tmp_path / "precious"
     run.mkdir(), outside.mkdir()
@@ -80,7 +80,7 @@ def test_deletes_are_confined_to_their_folder(tmp_path):
 
 
 def test_a_second_writer_is_refused_and_a_dead_writers_lock_is_taken_over(tmp_path):
-    from skillit.run_dir import _start_time
+    from skillit.run.directory import _start_time
 
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -198,7 +198,7 @@ def test_a_corrupt_checkpoint_names_the_file_and_the_previous_one(stopped_run, c
 def test_a_checkpoint_write_that_fails_keeps_the_last_complete_one(tmp_path):
     from types import SimpleNamespace
 
-    from skillit.checkpoints import RoundCheckpoint
+    from skillit.run.checkpoints import RoundCheckpoint
 
     saver = RoundCheckpoint(tmp_path)
     saver.last.parent.mkdir(parents=True)
@@ -250,7 +250,7 @@ def test_a_full_disk_stops_the_run_with_a_message_and_keeps_the_last_checkpoint(
 
 KILL_DURING_PUBLISH = """
 import os, signal, sys
-import skillit.checkpoints as ck
+import skillit.run.checkpoints as ck
 real = os.replace
 calls = []
 def replace(src, dst):
@@ -315,7 +315,7 @@ def test_the_console_shows_one_device_line_and_no_framework_banners(tmp_path):
 def test_the_progress_bar_names_the_round_and_the_step_and_drops_the_logger_version():
     from types import SimpleNamespace
 
-    from skillit.progress import RoundProgressBar
+    from skillit.callbacks.progress import RoundProgressBar
 
     bar = RoundProgressBar(rounds=4, total_steps=2000)
     logger = SimpleNamespace(version="u81q")
@@ -328,7 +328,7 @@ def test_the_progress_bar_names_the_round_and_the_step_and_drops_the_logger_vers
 
 @pytest.mark.slow
 def test_a_resume_refused_because_another_run_writes_there_writes_nothing(stopped_run, capsys):
-    from skillit.run_dir import _start_time
+    from skillit.run.directory import _start_time
 
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

@@ -10,6 +10,7 @@ import pytest
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
+from skillit.export.mixture import load_run_history
 from skillit.mixing import (
     Block,
     BuildContext,
@@ -19,7 +20,6 @@ from skillit.mixing import (
     register,
     unregister,
 )
-from skillit.mixture_export import load_run_history
 
 
 @dataclass

@@ -266,7 +266,7 @@ def test_the_demo_corpus_prepares_and_trains(tmp_path, monkeypatch, capsys):
     assert "demo domain 'natinst' not built: no Natural Instructions folder" in (
         capsys.readouterr().err
     )
-    from skillit.shipped import resolve_config
+    from skillit.utils.shipped import resolve_config
 
     cfg = load_config(
         [resolve_config("domains_cpu")],
@@ -326,7 +326,7 @@ def test_a_second_prepare_into_the_same_folder_is_refused_while_one_runs(tmp_pat
     import subprocess
     import sys
 
-    from skillit.run_dir import _start_time
+    from skillit.run.directory import _start_time
 
     inputs = write_inputs(tmp_path)
     out = tmp_path / "out"

@@ -31,8 +31,8 @@ def crafted(tmp_path):
 
 
 def test_the_loader_refuses_the_file_and_nothing_runs(crafted):
-    from skillit.checkpoints import read_checkpoint
-    from skillit.safe_load import load_weights_only
+    from skillit.run.checkpoints import read_checkpoint
+    from skillit.utils.safe_load import load_weights_only
 
     path, marker = crafted
     for load in (load_weights_only, read_checkpoint):
@@ -67,7 +67,7 @@ def test_resume_and_scoring_refuse_a_crafted_checkpoint_before_anything_else(
 ):
     from skillit.cli import main
     from skillit.config import config_to_yaml
-    from skillit.run_eval import evaluate_run
+    from skillit.run.evaluate import evaluate_run
 
     path, marker = crafted
     run_dir = tmp_path / "run"

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from skillit import jsonio
 from skillit.bench.paired import acc_at, area_under_curve, paired_difference
 from skillit.bench.plots import plot_suite
 from skillit.bench.suite import Suite, Target
-from skillit.run_dir import EVAL_FILE, FINAL_FILE, HISTORY_FILE
+from skillit.run.directory import EVAL_FILE, FINAL_FILE, HISTORY_FILE
+from skillit.utils import jsonio
 
 if TYPE_CHECKING:  # the runner imports this module to write its report
     from skillit.bench.runner import RunSpec
@@ -174,7 +174,7 @@ def curve_metrics(suite: Suite, record: RunRecord) -> dict[str, float]:
     out["steps_to_target"] = float(suite.steps if reached is None else reached)
     out["reached_target"] = float(reached is not None)
     if suite.paired.extra_skills:
-        from skillit.run_eval import evaluate_run  # loads torch: only when asked for
+        from skillit.run.evaluate import evaluate_run  # loads torch: only when asked for
 
         for skill, result in evaluate_run(record.run_dir, suite.paired.extra_skills).items():
             out[f"{skill} acc"] = result["acc"]

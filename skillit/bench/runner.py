@@ -32,10 +32,10 @@ from skillit.bench.report import write_report
 from skillit.bench.suite import Suite
 from skillit.config import load_config
 from skillit.errors import SkillitError
-from skillit.quiet import quiet_known_warnings, quiet_lightning
-from skillit.run_dir import FINAL_FILE
-from skillit.safe_paths import remove_inside
+from skillit.run.directory import FINAL_FILE
 from skillit.train import train
+from skillit.utils.quiet import quiet_known_warnings, quiet_lightning
+from skillit.utils.safe_paths import remove_inside
 
 SPEC_FILE = "bench_run.json"
 LOG_FILE = "train.log"

@@ -33,7 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from skillit.config import PATH_KEYS, merge_structured
 from skillit.errors import SkillitError
-from skillit.shipped import SUITE_DIR
+from skillit.utils.shipped import SUITE_DIR
 
 METRICS = ("acc", "loss")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from skillit.shipped import resolve_config
+from skillit.utils.shipped import resolve_config
 
 
 def add_config_items(parser, nargs: str, what: str) -> None:

@@ -15,7 +15,7 @@ from skillit.graph.plot import plot_graph
 from skillit.graphlearn.estimate import NORMALIZATIONS
 from skillit.graphlearn.learn import LearnSettings
 from skillit.graphlearn.probes import METHODS
-from skillit.safe_paths import remove_inside
+from skillit.utils.safe_paths import remove_inside
 
 LEARN_HELP = """\
 Learn a skills graph A (rows: training skills, columns: evaluation skills) from short training runs

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from skillit.engine_export import FORMATS
 from skillit.errors import SkillitError
-from skillit.mixture_export import AVERAGES, export_mixture, load_run_history
+from skillit.export.engines import FORMATS
+from skillit.export.mixture import AVERAGES, export_mixture, load_run_history
 
 EXPORT_HELP = """\
 Write a run's mixture as two config files a new run reads back:
@@ -22,7 +22,7 @@ e.g. to train a larger model on the mixture a small one found:
   skillit train big.yaml runs/small/mixture_schedule.yaml
 
 For a run on a prepared corpus, --format writes what an engine that trains at scale reads
-instead, with the domains mapped to the corpus's shard paths (see skillit/engine_export.py):
+instead, with the domains mapped to the corpus's shard paths (see skillit/export/engines.py):
   megatron   megatron_data_path.txt     Megatron-LM --data-path "w1 prefix1 w2 prefix2 ..."
   streaming  streaming_streams.yaml     MosaicML streaming Stream(local=..., proportion=...)
   litdata    litdata_mixture.json       litdata CombinedStreamingDataset(datasets, weights)
@@ -100,7 +100,7 @@ def run_plot(args) -> int:
     if len(set(runs)) != len(args.run_dirs):
         raise SkillitError("each RUN_DIR may be given once")
     try:
-        from skillit.plots import plot_mixtures
+        from skillit.run.plots import plot_mixtures
 
         print(plot_mixtures(runs, args.out))
     except ImportError:

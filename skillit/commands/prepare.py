@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from skillit.errors import SkillitError
-from skillit.run_dir import RunLock
-from skillit.safe_paths import check_name, remove_inside
+from skillit.run.directory import RunLock
+from skillit.utils.safe_paths import check_name, remove_inside
 
 DESCRIPTION = """\
 Tokenize text per domain into token shards and a manifest that `data.source=tokens` trains on:
@@ -210,7 +210,7 @@ def _prepare_into(out: Path, args, texts: dict, bins: dict, demo: dict, document
         write_manifest,
     )
     from skillit.corpus.shards import dtype_for
-    from skillit.tokenization import load_tokenizer
+    from skillit.utils.tokenization import load_tokenizer
 
     sample = (
         doc

@@ -12,8 +12,7 @@ from pathlib import Path
 from skillit.commands.common import add_config_items, split_items
 from skillit.config import config_to_yaml
 from skillit.errors import SkillitError
-from skillit.quiet import quiet_known_warnings, quiet_lightning, show_skillit_info
-from skillit.run_dir import (
+from skillit.run.directory import (
     CHECKPOINT,
     RUN_DIR_ENV,
     RunLock,
@@ -25,6 +24,7 @@ from skillit.run_dir import (
     record_resume,
     resolve_run_dir,
 )
+from skillit.utils.quiet import quiet_known_warnings, quiet_lightning, show_skillit_info
 
 HELP = """\
 Train a model on skill-weighted batches. CONFIG files are merged in order (later files win), then
@@ -95,7 +95,7 @@ def run(args) -> int:
         )
         return 0
 
-    from skillit.checkpoints import read_checkpoint  # torch and Lightning load only now
+    from skillit.run.checkpoints import read_checkpoint  # torch and Lightning load only now
     from skillit.train import check_runtime, train
 
     quiet_known_warnings()

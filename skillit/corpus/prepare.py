@@ -37,8 +37,8 @@ from skillit.corpus.shards import (
     file_sha256,
 )
 from skillit.errors import SkillitError
-from skillit.safe_paths import remove_inside
-from skillit.tokenization import load_tokenizer, save_tokenizer, train_byte_bpe
+from skillit.utils.safe_paths import remove_inside
+from skillit.utils.tokenization import load_tokenizer, save_tokenizer, train_byte_bpe
 
 EOS_CANDIDATES = ("<eos>", "<|endoftext|>", "</s>", "<|end_of_text|>")
 KINDS = ("txt", "jsonl", "parquet", "hf", "bin")

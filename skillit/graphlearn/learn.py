@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from skillit import jsonio
 from skillit.config import flatten_keys
 from skillit.errors import SkillitError
 from skillit.graph.io import SkillGraph, export_npy, save_graph
@@ -39,6 +38,7 @@ from skillit.graphlearn.estimate import (
     estimate_graph,
 )
 from skillit.graphlearn.probes import METHODS, Probe, plan_probes
+from skillit.utils import jsonio
 
 ProbeRunner = Callable[[Probe], Sequence[float]]  # probe -> loss per evaluation skill
 

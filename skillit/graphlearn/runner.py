@@ -30,10 +30,10 @@ from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
 from skillit.graphlearn.probes import Probe
 from skillit.model.evaluation import evaluate_skills
-from skillit.quiet import quiet_known_warnings, quiet_lightning
-from skillit.safe_load import load_weights_only
-from skillit.safe_paths import remove_inside
 from skillit.train import train
+from skillit.utils.quiet import quiet_known_warnings, quiet_lightning
+from skillit.utils.safe_load import load_weights_only
+from skillit.utils.safe_paths import remove_inside
 
 # Keys a probe sets itself: they do not change what the probes of one learning run measure.
 LEARNER_KEYS = ("seed", "name", "run_dir", "mixing", "logger", "skills")

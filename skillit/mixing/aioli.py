@@ -21,7 +21,7 @@ import numpy as np
 from skillit.errors import SkillitError
 from skillit.mixing import updates
 from skillit.mixing.base import Block, BuildContext, InRoundNeeds, MixingStrategy
-from skillit.weights import check_weights
+from skillit.sampling import check_weights
 
 
 @dataclass

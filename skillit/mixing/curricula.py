@@ -25,8 +25,7 @@ import numpy as np
 from skillit.errors import SkillitError
 from skillit.mixing.base import BuildContext
 from skillit.mixing.fixed import RandomStrategy
-from skillit.sampling import derive_rng
-from skillit.weights import check_weights
+from skillit.sampling import check_weights, derive_rng
 
 # Keys of the generators of a schedule's permutations (apart from every data-stream key).
 _PACED_KEY, _SKILL_KEY = 0x5C4ED, 0x5C11
@@ -160,7 +159,7 @@ CURRICULA = {
 
 class CurriculumStrategy(RandomStrategy):
     """A fixed skill mixture to draw the pool from; :attr:`schedule` orders the pool's samples
-    (skillit.curriculum.CurriculumCallback scores the pool and hands the order to the data)."""
+    (skillit.callbacks.curriculum.CurriculumCallback scores the pool and hands the order to the data)."""
 
     name = "curriculum"
 

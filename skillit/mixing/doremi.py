@@ -18,7 +18,7 @@ import numpy as np
 from skillit.errors import SkillitError
 from skillit.mixing import updates
 from skillit.mixing.base import BuildContext, MixingStrategy
-from skillit.weights import check_weights
+from skillit.sampling import check_weights
 
 
 @dataclass

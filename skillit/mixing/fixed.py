@@ -11,7 +11,7 @@ import numpy as np
 from skillit.errors import SkillitError
 from skillit.mixing.base import BuildContext, MixingStrategy
 from skillit.mixing.settings import stratified_mask
-from skillit.weights import check_weights
+from skillit.sampling import check_weights
 
 
 class RandomStrategy(MixingStrategy):

@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 
 from skillit.errors import SkillitError, SkillitWarning
 from skillit.sources.base import SkillExamples
-from skillit.tokenization import (
+from skillit.utils.tokenization import (
     EOS,
     PAD,
     UNK,

@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 
 from skillit.errors import SkillitError
 from skillit.sources.base import SkillExamples
-from skillit.tokenization import wordlevel_tokenizer
+from skillit.utils.tokenization import wordlevel_tokenizer
 from synthetic import addition, compose, lego
 from synthetic.common import (
     ANSWER_LOSSES,

@@ -28,7 +28,7 @@ from skillit.corpus.shards import (
 )
 from skillit.errors import SkillitError
 from skillit.sources.base import SkillExamples
-from skillit.tokenization import load_tokenizer
+from skillit.utils.tokenization import load_tokenizer
 
 PAD_TOKENS = ("<pad>", "<|padding|>", "[PAD]", "<|pad|>")
 
@@ -49,7 +49,7 @@ class TokensSourceConfig:
     path: str | None = None  # a folder written by `skillit prepare`
     domains: list[str] | None = None  # a subset of the manifest's domains, in this order
     val_windows: int = 32  # validation windows per domain
-    # the most epochs of its train tokens a domain may be seen (skillit.repetition); null: no cap
+    # the most epochs of its train tokens a domain may be seen (skillit.mixing.repetition); null: no cap
     max_epochs: float | None = None
 
     def __post_init__(self) -> None:

@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 from skillit.errors import SkillitError
 from skillit.sources.natinst.config import KEY, NatInstSourceConfig
 from skillit.sources.natinst.packing import TEMPLATE_VERSION
-from skillit.tokenization import PAD, load_tokenizer, train_byte_bpe
+from skillit.utils.tokenization import PAD, load_tokenizer, train_byte_bpe
 
 
 def bpe_cache_key(cfg: NatInstSourceConfig, task_names: Iterable[str]) -> str:

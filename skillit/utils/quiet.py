@@ -7,7 +7,10 @@ process entry points call these.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
+
+from tqdm import tqdm
 
 
 def quiet_known_warnings() -> None:
@@ -54,7 +57,6 @@ def quiet_lightning() -> None:
 def show_skillit_info() -> None:
     """Print skillit's own INFO lines (the device, the rounds, progress) as `skillit: ...` on
     stdout, each on a line of its own above any live bar."""
-    from skillit.progress import TqdmLineHandler
 
     logger = logging.getLogger("skillit")
     if not logger.handlers:
@@ -63,3 +65,13 @@ def show_skillit_info() -> None:
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+
+
+class TqdmLineHandler(logging.Handler):
+    """A logging handler writing each record on its own stdout line, above any live bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stdout)
+        except Exception:  # a closed stream must not end the run
+            self.handleError(record)

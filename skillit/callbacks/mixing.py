@@ -34,13 +34,13 @@ import lightning as L
 import numpy as np
 import torch
 
-from skillit import jsonio
 from skillit.errors import SkillitError
 from skillit.mixing.base import MixingStrategy
-from skillit.plots import plot_run
-from skillit.repetition import cap_mixture, epochs_seen
-from skillit.run_dir import EVAL_FILE, HISTORY_FILE
-from skillit.weights import check_weights
+from skillit.mixing.repetition import cap_mixture, epochs_seen
+from skillit.run.directory import EVAL_FILE, HISTORY_FILE
+from skillit.run.plots import plot_run
+from skillit.sampling import check_weights
+from skillit.utils import jsonio
 
 log = logging.getLogger("skillit")
 
@@ -87,7 +87,7 @@ class SkillItCallback(L.Callback):
         max_epochs: float | None = None,
     ) -> None:
         self.strategy = strategy
-        self.max_epochs = max_epochs  # data.tokens.max_epochs (skillit.repetition)
+        self.max_epochs = max_epochs  # data.tokens.max_epochs (skillit.mixing.repetition)
         self.show = show  # what the console line per round reports: "acc" or "loss"
         self.train_skills = list(train_skills)
         self.eval_skills = list(eval_skills)
@@ -364,7 +364,7 @@ class SkillItCallback(L.Callback):
         except Exception as exc:  # a plot is never worth a finished run's results
             warnings.warn(
                 f"could not draw the plots ({type(exc).__name__}: {exc}); the results are kept "
-                f"(redraw with skillit.plots.plot_run({str(self.history_path)!r}, ...))",
+                f"(redraw with skillit.run.plots.plot_run({str(self.history_path)!r}, ...))",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -395,7 +395,7 @@ def round_summary(record: dict, rounds: int | None = None, show: str = "acc") ->
 
 
 def show_round(trainer: L.Trainer, line: str) -> None:
-    """As skillit INFO, on its own line above any live bar (skillit.progress): the CLI shows it,
+    """As skillit INFO, on its own line above any live bar (skillit.callbacks.progress): the CLI shows it,
     benchmark workers do not."""
     logging.getLogger("skillit").info(line)
 

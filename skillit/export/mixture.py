@@ -20,8 +20,8 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from skillit.errors import SkillitError
-from skillit.plots import read_history
-from skillit.run_dir import HISTORY_FILE
+from skillit.run.directory import HISTORY_FILE
+from skillit.run.plots import read_history
 
 
 def load_run_history(run_dir: str | Path) -> list[dict]:
@@ -110,10 +110,10 @@ def stage_starts(history: list[dict], entries: list[tuple[int, list[float]]]) ->
 
 
 def export_engine(run_dir: Path, out_dir: Path, fmt: str, average: str) -> Path:
-    """The run's mixture in an engine's own file (skillit.engine_export)."""
+    """The run's mixture in an engine's own file (skillit.export.engines)."""
     from skillit.config import load_config
-    from skillit.engine_export import EngineMixture, corpus_domains, write_engine
-    from skillit.run_dir import CONFIG_FILE
+    from skillit.export.engines import EngineMixture, corpus_domains, write_engine
+    from skillit.run.directory import CONFIG_FILE
 
     config = run_dir / CONFIG_FILE
     if not config.is_file():
@@ -144,9 +144,9 @@ def export_mixture(
     fmt: str = "skillit",
 ) -> dict[str, Path]:
     """Write mixture_schedule.yaml and mixture_average.yaml (averaged `by` steps or updates, see
-    :func:`average_of`), or with `fmt` an engine's file (skillit.engine_export); returns the
+    :func:`average_of`), or with `fmt` an engine's file (skillit.export.engines); returns the
     paths written."""
-    from skillit.engine_export import FORMATS
+    from skillit.export.engines import FORMATS
 
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir

@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 from skillit.config import RunConfig, flatten_keys, load_config
 from skillit.errors import SkillitError
-from skillit.safe_paths import remove_inside
+from skillit.utils.safe_paths import remove_inside
 
 RUN_DIR_ENV = "SKILLIT_RUN_DIR"
 CONFIG_FILE = "config.yaml"

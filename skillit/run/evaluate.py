@@ -12,13 +12,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from skillit import jsonio
 from skillit.build import build_network, build_source, load_initial_weights
 from skillit.config import RunConfig, load_config
 from skillit.errors import SkillitError
-from skillit.run_dir import CHECKPOINT, CONFIG_FILE
-from skillit.safe_load import load_weights_only
+from skillit.run.directory import CHECKPOINT, CONFIG_FILE
 from skillit.sources.base import SkillSource
+from skillit.utils import jsonio
+from skillit.utils.safe_load import load_weights_only
 
 EXTRA_EVAL_FILE = "extra_eval.json"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from skillit.errors import SkillitError
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 SUITE_DIR = CONFIG_DIR / "suites"
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
 

@@ -17,19 +17,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
-from tqdm import tqdm
 
 log = logging.getLogger("skillit")
-
-
-class TqdmLineHandler(logging.Handler):
-    """A logging handler writing each record on its own stdout line, above any live bar."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            tqdm.write(self.format(record), file=sys.stdout)
-        except Exception:  # a closed stream must not end the run
-            self.handleError(record)
 
 
 class RoundProgressBar(TQDMProgressBar):

@@ -16,8 +16,8 @@ from pathlib import Path
 import lightning as L
 
 from skillit.errors import SkillitError
-from skillit.run_dir import CHECKPOINT, CONFIG_FILE, CONFIG_STATE_KEY, PREVIOUS_CHECKPOINT
-from skillit.safe_load import load_weights_only
+from skillit.run.directory import CHECKPOINT, CONFIG_FILE, CONFIG_STATE_KEY, PREVIOUS_CHECKPOINT
+from skillit.utils.safe_load import load_weights_only
 
 
 class RoundCheckpoint(L.Callback):

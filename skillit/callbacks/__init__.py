@@ -1,0 +1,1 @@
+"""Lightning callbacks of a run: the mixing step at round ends, the run record, in-round feeds, the curriculum's pool, progress."""

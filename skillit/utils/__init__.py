@@ -1,0 +1,1 @@
+"""Small helpers with no skillit state: JSON, safe loading and paths, quiet output, shipped files."""
