@@ -87,6 +87,14 @@ def register(subparsers) -> None:
 
 def _add_learn_flags(learn: argparse.ArgumentParser) -> None:
     add_config_items(learn, "+", "graph-learning")
+    # --help lists the flags in this order: the probes, the edges, the output
+    _add_probe_flags(learn)
+    _add_edge_flags(learn)
+    _add_output_flags(learn)
+
+
+def _add_probe_flags(learn: argparse.ArgumentParser) -> None:
+    """The method and the probe runs' training: steps, seeds, worker processes."""
     learn.add_argument(
         "--method",
         choices=METHODS,
@@ -122,6 +130,10 @@ def _add_learn_flags(learn: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"probe runs side by side in N worker processes (default {DEFAULTS.jobs})",
     )
+
+
+def _add_edge_flags(learn: argparse.ArgumentParser) -> None:
+    """How loss drops become edge weights, and which weak or noisy edges are dropped."""
     learn.add_argument(
         "--normalize",
         choices=NORMALIZATIONS,
@@ -140,6 +152,10 @@ def _add_learn_flags(learn: argparse.ArgumentParser) -> None:
         help="drop edges whose mean drop is not above Z standard errors over the "
         f"seeds (default {DEFAULTS.min_z:g}: keep all; needs --seeds >= 2 to act)",
     )
+
+
+def _add_output_flags(learn: argparse.ArgumentParser) -> None:
+    """The output folder, whether to continue in it, and the progress bar."""
     learn.add_argument(
         "--out",
         default=None,
@@ -155,6 +171,34 @@ def _add_learn_flags(learn: argparse.ArgumentParser) -> None:
 
 
 def run_learn(args) -> int:
+    files, overrides = _learn_config_items(args)
+
+    # The learner drives real training runs: torch and Lightning load only now.
+    from skillit.graphlearn.learn import learn_graph, write_outputs
+    from skillit.graphlearn.runner import TrainerProbeRunner
+
+    cfg = load_config(files, overrides)
+    settings = _learn_settings(args, cfg)
+    train_skills, eval_skills = resolve_skills(cfg, build_source(cfg))
+    out = _learn_out_dir(args, cfg)
+    runner = TrainerProbeRunner(cfg, train_skills, eval_skills, out, settings.warmup_steps)
+    try:
+        result = learn_graph(runner, train_skills, eval_skills, settings, out, setup=runner.setup())
+    except KeyboardInterrupt:
+        print(
+            f"skillit graph learn: interrupted; finished probes are kept in {out / 'probes'}: "
+            "run the same command again to continue"
+        )
+        return 130
+    paths = write_outputs(result, out)
+    if cfg.logger.wandb != "off":
+        _log_heatmap(cfg, args.method, settings, paths, out)
+    _print_learn_result(result, settings, paths)
+    return 0
+
+
+def _learn_config_items(args) -> tuple[list[Path], list[str]]:
+    """The config files and key=value overrides of `graph learn`, refused before anything loads."""
     files, overrides = split_items(args.items, default_group="graph_learn")
     if not files:
         raise SkillitError(
@@ -163,12 +207,11 @@ def run_learn(args) -> int:
         )
     if args.seeds < 1:
         raise SkillitError(f"--seeds must be >= 1 (number of seeds to average), got {args.seeds}")
+    return files, overrides
 
-    # The learner drives real training runs: torch and Lightning load only now.
-    from skillit.graphlearn.learn import learn_graph, write_outputs
-    from skillit.graphlearn.runner import TrainerProbeRunner
 
-    cfg = load_config(files, overrides)
+def _learn_settings(args, cfg) -> LearnSettings:
+    """The probes' settings, from the flags (steps default to the config's trainer.max_steps)."""
     # Flags merge onto LearnSettings' defaults like overrides onto a run config (one mechanism).
     steps = args.steps if args.steps is not None else cfg.trainer.max_steps
     warmup = args.warmup_steps
@@ -186,35 +229,36 @@ def run_learn(args) -> int:
         "progress": not args.no_progress,
     }
     given = {key: value for key, value in flags.items() if value is not None}
-    settings = merge_structured(LearnSettings, [("skillit graph learn flags", given)])
-    train_skills, eval_skills = resolve_skills(cfg, build_source(cfg))
+    return merge_structured(LearnSettings, [("skillit graph learn flags", given)])
+
+
+def _learn_out_dir(args, cfg) -> Path:
+    """The output folder (--out or its default), emptied of earlier probes with --fresh."""
     out = Path(args.out or Path("runs") / f"graph-{cfg.name}-{args.method}")
     if out.exists() and not out.is_dir():
         raise SkillitError(f"--out {out} is a file; give a folder for the probe runs and graph")
     if args.fresh:
         for part in ("probes", "start", "tmp", "setup.json"):
             remove_inside(out, out / part)
-    runner = TrainerProbeRunner(cfg, train_skills, eval_skills, out, settings.warmup_steps)
-    try:
-        result = learn_graph(runner, train_skills, eval_skills, settings, out, setup=runner.setup())
-    except KeyboardInterrupt:
-        print(
-            f"skillit graph learn: interrupted; finished probes are kept in {out / 'probes'}: "
-            "run the same command again to continue"
-        )
-        return 130
-    paths = write_outputs(result, out)
-    if cfg.logger.wandb != "off":
-        from skillit.graph.plot import log_heatmap_to_wandb  # loads wandb
+    return out
 
-        log_heatmap_to_wandb(
-            paths["heatmap"],
-            cfg.logger.wandb,
-            cfg.logger.project,
-            f"{cfg.name}-graph-{args.method}",
-            out,
-            asdict(settings),
-        )
+
+def _log_heatmap(cfg, method: str, settings: LearnSettings, paths: dict, out: Path) -> None:
+    """Log the heatmap as a W&B image (wandb loads only here)."""
+    from skillit.graph.plot import log_heatmap_to_wandb
+
+    log_heatmap_to_wandb(
+        paths["heatmap"],
+        cfg.logger.wandb,
+        cfg.logger.project,
+        f"{cfg.name}-graph-{method}",
+        out,
+        asdict(settings),
+    )
+
+
+def _print_learn_result(result, settings: LearnSettings, paths: dict) -> None:
+    """The graph as a table, what the run cost, and where its files are."""
     print_graph(result.train_skills, result.eval_skills, result.matrix)
     cost = settings.training_steps(list(result.losses))
     print(
@@ -223,7 +267,6 @@ def run_learn(args) -> int:
     )
     print(f"graph: {paths['graph']}  (Skill-It: mixing.graph.path={paths['graph']})")
     print(f"heatmap: {paths['heatmap']}  summary: {paths['summary']}")
-    return 0
 
 
 def print_graph(train_skills, eval_skills, matrix) -> None:

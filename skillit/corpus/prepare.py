@@ -211,6 +211,102 @@ def _chunks(docs: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
+def _write_chunk(
+    folder: Path,
+    c: int,
+    result: tuple[np.ndarray, np.ndarray, int],
+    texts_hash: str,
+    n_docs: int,
+    dtype: str,
+) -> None:
+    """Write chunk c's train and val shards, then its sidecar (which marks the chunk complete)."""
+    train, val, held = result
+    _write_atomic(folder / f"train_{c:05d}.bin", train, dtype)
+    _write_atomic(folder / f"val_{c:05d}.bin", val, dtype)
+    side = {
+        "fingerprint": texts_hash,
+        "documents": n_docs,
+        "val_documents": held,
+        "train_tokens": int(train.size),
+        "val_tokens": int(val.size),
+    }
+    (folder / f"chunk_{c:05d}.json").write_text(json.dumps(side) + "\n")
+
+
+def _chunk_is_complete(folder: Path, c: int, texts_hash: str) -> bool:
+    """Whether an earlier run already wrote chunk c from the same text."""
+    side_path = folder / f"chunk_{c:05d}.json"
+    return (
+        side_path.is_file() and json.loads(side_path.read_text()).get("fingerprint") == texts_hash
+    )
+
+
+def _write_finished(pending: list, keep: int, folder: Path, dtype: str) -> None:
+    """Wait for the oldest submitted chunks and write them until at most `keep` are pending."""
+    while len(pending) > keep:
+        c, future, texts_hash, n_docs = pending.pop(0)
+        _write_chunk(folder, c, future.result(), texts_hash, n_docs, dtype)
+
+
+def _tokenize_chunks(
+    folder: Path,
+    name: str,
+    documents: Iterable[str],
+    tokenizer_path: Path,
+    dtype: str,
+    eos_id: int,
+    opts: PrepareOptions,
+) -> int:
+    """Tokenize and write every chunk of `documents` not already complete in `folder`; returns
+    the number of documents read."""
+    # spawn: a clean interpreter per worker (the tokenizer's threads do not survive a fork)
+    context = mp.get_context("spawn")
+    pool = ProcessPoolExecutor(opts.workers, mp_context=context) if opts.workers > 1 else None
+    bar = tqdm(desc=f"prepare {name}", unit="doc", disable=not opts.progress)
+    pending: list = []
+    try:
+        index = 0
+        for c, texts in enumerate(_chunks(documents, opts.docs_per_shard)):
+            texts_hash = fingerprint(texts)
+            if not _chunk_is_complete(folder, c, texts_hash):
+                args = (str(tokenizer_path), texts, index, opts.val_every, eos_id)
+                if pool is None:
+                    _write_chunk(folder, c, encode_chunk(*args), texts_hash, len(texts), dtype)
+                else:
+                    pending.append((c, pool.submit(encode_chunk, *args), texts_hash, len(texts)))
+                    # bounded memory: collect in order
+                    _write_finished(pending, 2 * opts.workers, folder, dtype)
+            index += len(texts)
+            bar.update(len(texts))
+        _write_finished(pending, 0, folder, dtype)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return index
+
+
+def _read_domain_entry(folder: Path, inp: DomainInput, chunks: int) -> DomainEntry:
+    """The manifest entry of the domain's first `chunks` chunks, read from their sidecars."""
+    entry = DomainEntry(inputs=[str(inp.path)])
+    for c in range(chunks):
+        side = json.loads((folder / f"chunk_{c:05d}.json").read_text())
+        entry.train.append(ShardEntry(f"{inp.name}/train_{c:05d}.bin", side["train_tokens"]))
+        entry.val.append(ShardEntry(f"{inp.name}/val_{c:05d}.bin", side["val_tokens"]))
+        entry.documents += side["documents"]
+        entry.val_documents += side["val_documents"]
+    return entry
+
+
+def _remove_stale_chunks(folder: Path, chunks: int) -> None:
+    """Remove the chunks numbered `chunks` and up: left there by a longer earlier input."""
+    for stale in folder.glob("chunk_*.json"):
+        c = int(stale.stem.split("_")[1])
+        if c >= chunks:
+            for name in (stale.name, f"train_{c:05d}.bin", f"val_{c:05d}.bin"):
+                remove_inside(folder, folder / name)
+
+
 def prepare_domain(
     out: Path,
     inp: DomainInput,
@@ -223,64 +319,10 @@ def prepare_domain(
     """Tokenize one domain's documents into shards under out/<name>/ (skipping complete ones)."""
     folder = out / inp.name
     folder.mkdir(parents=True, exist_ok=True)
-    entry = DomainEntry(inputs=[str(inp.path)])
-    # spawn: a clean interpreter per worker (the tokenizer's threads do not survive a fork)
-    context = mp.get_context("spawn")
-    pool = ProcessPoolExecutor(opts.workers, mp_context=context) if opts.workers > 1 else None
-    bar = tqdm(desc=f"prepare {inp.name}", unit="doc", disable=not opts.progress)
-    pending: list = []
-
-    def finish(c: int, result, texts_hash: str, n_docs: int) -> None:
-        train, val, held = result
-        _write_atomic(folder / f"train_{c:05d}.bin", train, dtype)
-        _write_atomic(folder / f"val_{c:05d}.bin", val, dtype)
-        side = {
-            "fingerprint": texts_hash,
-            "documents": n_docs,
-            "val_documents": held,
-            "train_tokens": int(train.size),
-            "val_tokens": int(val.size),
-        }
-        (folder / f"chunk_{c:05d}.json").write_text(json.dumps(side) + "\n")
-
-    try:
-        index = 0
-        for c, texts in enumerate(_chunks(documents, opts.docs_per_shard)):
-            texts_hash = fingerprint(texts)
-            side_path = folder / f"chunk_{c:05d}.json"
-            done = (
-                side_path.is_file()
-                and json.loads(side_path.read_text()).get("fingerprint") == texts_hash
-            )
-            if not done:
-                args = (str(tokenizer_path), texts, index, opts.val_every, eos_id)
-                if pool is None:
-                    finish(c, encode_chunk(*args), texts_hash, len(texts))
-                else:
-                    pending.append((c, pool.submit(encode_chunk, *args), texts_hash, len(texts)))
-                    while len(pending) > 2 * opts.workers:  # bounded memory: collect in order
-                        c0, fut, h0, n0 = pending.pop(0)
-                        finish(c0, fut.result(), h0, n0)
-            index += len(texts)
-            bar.update(len(texts))
-        for c0, fut, h0, n0 in pending:
-            finish(c0, fut.result(), h0, n0)
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    chunks = index and -(-index // opts.docs_per_shard)
-    for c in range(chunks):
-        side = json.loads((folder / f"chunk_{c:05d}.json").read_text())
-        entry.train.append(ShardEntry(f"{inp.name}/train_{c:05d}.bin", side["train_tokens"]))
-        entry.val.append(ShardEntry(f"{inp.name}/val_{c:05d}.bin", side["val_tokens"]))
-        entry.documents += side["documents"]
-        entry.val_documents += side["val_documents"]
-    for stale in folder.glob("chunk_*.json"):  # chunks of a longer earlier input
-        c = int(stale.stem.split("_")[1])
-        if c >= chunks:
-            for name in (stale.name, f"train_{c:05d}.bin", f"val_{c:05d}.bin"):
-                remove_inside(folder, folder / name)
+    n_docs = _tokenize_chunks(folder, inp.name, documents, tokenizer_path, dtype, eos_id, opts)
+    chunks = n_docs and -(-n_docs // opts.docs_per_shard)
+    entry = _read_domain_entry(folder, inp, chunks)
+    _remove_stale_chunks(folder, chunks)
     return entry
 
 
