@@ -24,8 +24,8 @@ defaults, 4 sweeps x 6 steps x k, do not fit a 500-step round for k >= 21; ema 0
 
 Quantities (rows k, columns strategy); times are the best of several calls unless said:
 
-- update: the strategy's `next_weights(round, eval_losses)`, as SkillItCallback calls it at a round
-  end (Aioli's includes its interaction solve; ODM's is trivial, its work is in-round);
+- update: the strategy's `next_weights(round, eval_losses)`, as MixingCallback calls it at a
+  round end (Aioli's includes its interaction solve; ODM's is trivial, its work is in-round);
 - in-round: the strategy calls inside one round of R = --round-steps steps: ODM R x
   `observe_training` (one per step), Aioli k x `observe_block_eval` (one per probe block; the
   evaluations themselves are in the evaluation tables); 0 for the others;
@@ -39,8 +39,8 @@ Quantities (rows k, columns strategy); times are the best of several calls unles
 - evaluation: `skillit.model.evaluation.evaluate_skills` of the k validation sets (4 samples each)
   with `GPT(d_model 32, 1 layer, 2 heads)` on a SkillDataModule (eval batch 256); per round =
   evaluations a round makes (1; Aioli 1 + k, after every probe block) x that time (computed);
-- history row: bytes of the `mixture_history.jsonl` line of round 1, built as SkillItCallback
-  builds it (same data module, strategy and helpers, after the round's in-round calls; losses and
+- history row: bytes of the `mixture_history.jsonl` line of round 1, built as MixingCallback
+  and RunRecord build it (same data module, strategy and helpers, after the round's in-round calls; losses and
   accuracies from the evaluation above) and, where a real training ran, the line it wrote; and
   the time of `jsonio.dumps` of that record;
 - real training (`skillit.train.train`, the CPU demo-size model: GPT d_model 64, 1 layer, 4 heads,
@@ -86,7 +86,7 @@ sys.path.insert(0, str(REPO))
 
 from round_overhead import make_timer  # noqa: E402  (the boundary timer of the overhead bench)
 
-from skillit.callbacks.mixing import round_summary  # noqa: E402
+from skillit.callbacks.record import round_summary  # noqa: E402
 from skillit.data import SkillDataModule  # noqa: E402
 from skillit.mixing import registry  # noqa: E402
 from skillit.mixing.aioli import AioliConfig  # noqa: E402
@@ -337,8 +337,8 @@ def measure_eval(k: int, seed: int) -> dict:
 def round_record(
     name: str, k: int, round_steps: int, seed: int, losses: np.ndarray, acc: np.ndarray
 ) -> dict:
-    """Round 1's mixture_history.jsonl record, built as SkillItCallback.on_train_epoch_end does
-    (skillit/callbacks/mixing.py), after the round's in-round calls (ODM's updates, Aioli's probes)."""
+    """Round 1's mixture_history.jsonl record, built as MixingCallback.on_train_epoch_end and
+    RunRecord do (skillit/callbacks/mixing.py, record.py), after the round's in-round calls (ODM's updates, Aioli's probes)."""
     steps = round_length(name, k, round_steps)
     strategy = build(name, k, steps, seed, losses)
     source = WindowSource(k)
@@ -354,7 +354,7 @@ def round_record(
     elif name == "aioli":  # BlockEvalCallback: an evaluation after every block but the last
         for block in range(len(live.steps) - 1):
             strategy.observe_block_eval(1, block, losses - 1e-3 * block)
-    # -- as in SkillItCallback.on_train_epoch_end --
+    # -- as in MixingCallback.on_train_epoch_end and RunRecord --
     details = dm.round_details(1)
     used = np.asarray(details.pop("drawn", dm.mixture), dtype=np.float64)
     next_w = np.asarray(strategy.next_weights(1, losses), dtype=np.float64)
@@ -460,11 +460,18 @@ def csv_stats(path: Path) -> tuple[float, float]:
 
 def run_training(name: str, k: int, round_steps: int, seed: int, folder: Path) -> dict:
     """Train k skills with `name` through skillit.train.train (its source and strategy made
-    here: build_parts is replaced for the call), through round 1's boundary."""
+    here: build_run is replaced for the call), through round 1's boundary."""
     from skillit import train as train_module
-    from skillit.build import MixingPlan, RunParts, strategy_options
+    from skillit.build import (
+        MixingPlan,
+        RunParts,
+        build_start_network,
+        data_settings,
+        strategy_options,
+    )
     from skillit.config import load_config
     from skillit.run.directory import CHECKPOINT, EVAL_FILE, HISTORY_FILE
+    from skillit.sources.registry import SourceSpec
 
     steps = round_length(name, k, round_steps)
     run_dir = folder / f"{name}-{k}"
@@ -484,7 +491,9 @@ def run_training(name: str, k: int, round_steps: int, seed: int, folder: Path) -
     names = source.skill_names
     losses = fake_losses(k, seed)[0]
 
-    def build_parts(cfg):
+    source_spec = SourceSpec("windows", lambda ctx, options: source, "the benchmark's windows")
+
+    def build_run(cfg, network=True):
         spec = registry.get(name)
         ctx = BuildContext(
             train_skills=names,
@@ -497,11 +506,15 @@ def run_training(name: str, k: int, round_steps: int, seed: int, folder: Path) -
             reference_losses=losses if name == "doremi" else None,
         )
         strategy = registry.build_strategy(name, ctx, strategy_options(cfg, spec))
-        return RunParts(source, names, names, MixingPlan(strategy, None, ctx.graph))
+        plan = MixingPlan(strategy, None, ctx.graph)
+        settings = data_settings(cfg, source_spec, plan, [steps, steps])
+        parts = RunParts(source, source_spec, None, names, names, plan, settings)
+        parts.network = build_start_network(cfg, source) if network else None
+        return parts
 
     recorder = make_recorder()
-    original_parts, original_loggers = train_module.build_parts, train_module.build_loggers
-    train_module.build_parts = build_parts
+    original_parts, original_loggers = train_module.build_run, train_module.build_loggers
+    train_module.build_run = build_run
     train_module.build_loggers = lambda *a, **kw: [*original_loggers(*a, **kw), recorder]
     timer, clock = make_timer(), make_clock()
     try:
@@ -510,7 +523,7 @@ def run_training(name: str, k: int, round_steps: int, seed: int, folder: Path) -
     except StopAfterBoundary:
         pass
     finally:
-        train_module.build_parts, train_module.build_loggers = original_parts, original_loggers
+        train_module.build_run, train_module.build_loggers = original_parts, original_loggers
     train_s = clock.end - clock.start
     boundary = timer.boundaries[0]
     columns, row_bytes = csv_stats(run_dir / "csv" / "metrics.csv")

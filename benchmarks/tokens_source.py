@@ -48,7 +48,9 @@ def source_throughput(corpus: Path, batches: int, seq: int) -> dict:
 
     source = TokensSource(TokensSourceConfig(path=str(corpus)), seq_len=seq)
     names = source.skill_names
-    dm = SkillDataModule(source, names, names, [batches], global_batch_size=BATCH, seed=0)
+    dm = SkillDataModule(
+        source, names, names, [batches], global_batch_size=BATCH, seed=0, fixed_width_rows=True
+    )
     dm.set_mixture(source.natural_proportions())
 
     def through_skillit():

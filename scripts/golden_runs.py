@@ -46,6 +46,7 @@ def jobs(corpus: Path, out: Path) -> dict[str, list[str]]:
         "natinst": [
             "ni_stance_cpu",
             f"data.natinst.root={NATINST}",
+            "data.natinst.min_instances=0",  # the sample holds a 29-instance text-matching task
             "trainer.max_steps=120",
             "mixing.plots=false",
         ],
@@ -70,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(
             [*skillit, "prepare", str(corpus), "--demo", "--bpe-vocab", "1024"], check=True
         )
-    hashes: dict[str, dict[str, str | None]] = {}
+    saved = out / "hashes.json"  # --only updates its jobs' entries and keeps the others
+    hashes: dict[str, dict[str, str | None]] = (
+        json.loads(saved.read_text()) if saved.is_file() else {}
+    )
     for name, argv_ in jobs(corpus, out).items():
         if args.only and name not in args.only:
             continue
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             f: sha256(run_dir / f) for f in ("mixture_history.jsonl", "final_eval.json")
         }
         print(name, hashes[name], flush=True)
-    (out / "hashes.json").write_text(json.dumps(hashes, indent=2) + "\n")
+        saved.write_text(json.dumps(hashes, indent=2) + "\n")  # after every job: a kill keeps them
     return 0
 
 

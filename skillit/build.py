@@ -1,15 +1,20 @@
-"""The build layer: a RunConfig becomes the source, the skills, the network and the mixing plan.
+"""The build layer: a RunConfig becomes everything a run needs, in one pass (:func:`build_run`):
+the source, the skills, the mixing plan, the data module's settings and the start network.
 
-No Lightning here, and no torch at import: `skillit.train` wires these objects into a Trainer, and
-graph learning, benchmarks and tests build the same objects without training. Network code imports
-torch inside `build_network` / `load_initial_weights`, so that configs can be checked and
-mixtures planned by processes that never train.
+It asks the registries (skillit.sources.registry, skillit.mixing.registry) what a source or a
+strategy needs and can do; it names no source or strategy class. No Lightning here, and no torch
+at import: `skillit.train` wires these objects into a Trainer, and graph learning, benchmarks and
+tests build the same objects without training. Network code imports torch inside
+`build_network` / `load_initial_weights`, so that configs can be checked and mixtures planned by
+processes that never train.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,12 +26,8 @@ from skillit.mixing.base import BuildContext, MixingStrategy
 from skillit.mixing.curricula import CurriculumSchedule
 from skillit.mixing.settings import check_setting
 from skillit.sampling import round_lengths
+from skillit.sources import registry as sources
 from skillit.sources.base import SkillSource
-from skillit.sources.jsonl import JsonlSource
-from skillit.sources.natinst import NatInstSource
-from skillit.sources.rendered import RenderedSource
-from skillit.sources.synthetic import AdditionSource, ComposeSource, LegoSource
-from skillit.sources.tokens import TokensSource
 from skillit.utils.tokenization import load_tokenizer
 
 
@@ -44,33 +45,60 @@ def model_tokenizer(cfg: RunConfig) -> Path | None:
     return None
 
 
+def section_options(owner: Any, given: dict, spec: Any, kind: str, key: str):
+    """The options of a registered `spec` (a strategy or a source): its section of `owner` (a
+    config section such as cfg.mixing), or, for a plugin, its dataclass built from the `given`
+    mapping (`<key>.options`)."""
+    if spec.section is not None:
+        if given:
+            raise SkillitError(
+                f"{key}.options {sorted(given)}: {kind}={spec.name} reads its options from "
+                f"{key}.{spec.section}; {key}.options is for plugins registered from outside skillit"
+            )
+        return getattr(owner, spec.section)
+    if spec.options is None:
+        if given:
+            raise SkillitError(
+                f"{key}.options {sorted(given)}: {kind}={spec.name} takes no options"
+            )
+        return None
+    try:
+        return spec.options(**given)
+    except TypeError as exc:
+        valid = [f.name for f in fields(spec.options)] if is_dataclass(spec.options) else []
+        raise SkillitError(
+            f"{key}.options for {kind}={spec.name}: {exc}; valid keys: {valid}"
+        ) from None
+
+
+def source_options(cfg: RunConfig, spec: sources.SourceSpec):
+    return section_options(cfg.data, dict(cfg.data.options), spec, "data.source", "data")
+
+
 def build_source(cfg: RunConfig) -> SkillSource:
-    name = cfg.data.source
-    generated = ("lego", "addition", "compose")
-    tokenizer_path = model_tokenizer(cfg) if name in (*generated, "natinst") else None
-    tokenizer = load_tokenizer(tokenizer_path) if tokenizer_path else None
-    if name in generated:
-        if name == "lego":
-            inner = LegoSource(cfg.data.lego)
-        elif name == "addition":
-            inner = AdditionSource(cfg.data.addition)
-        else:
-            inner = ComposeSource(cfg.data.compose, run_seed=cfg.seed)
-        return RenderedSource(inner, tokenizer) if tokenizer else inner
-    if name == "jsonl":
-        return JsonlSource(cfg.data.jsonl)
-    if name == "tokens":
-        return TokensSource(cfg.data.tokens, cfg.model.max_seq_len)
-    if cfg.data.natinst.tokenizer is None and tokenizer is not None:
-        return NatInstSource(cfg.data.natinst, tokenizer)  # the model's own, as in the paper
-    return NatInstSource(cfg.data.natinst)
+    """The run's source (data.source), built by its registry entry."""
+    spec = sources.get(cfg.data.source)
+    return make_source(cfg, spec, source_options(cfg, spec))
+
+
+def make_source(cfg: RunConfig, spec: sources.SourceSpec, options: Any) -> SkillSource:
+    tokenizer = None
+    if spec.capabilities.model_tokenizer and (path := model_tokenizer(cfg)) is not None:
+        tokenizer = load_tokenizer(path)
+    context = sources.SourceContext(cfg.seed, cfg.model.max_seq_len, tokenizer)
+    return sources.build_source(spec, context, options)
 
 
 def resolve_skills(cfg: RunConfig, source: SkillSource) -> tuple[list[str], list[str]]:
     """(training skills, evaluation skills) by name: the config's, else the source's defaults."""
+    return skills_of(cfg, source, sources.get(cfg.data.source).capabilities.skill_splits)
+
+
+def skills_of(cfg: RunConfig, source: SkillSource, splits: bool) -> tuple[list[str], list[str]]:
+    """resolve_skills for a source whose capability skill_splits is `splits`."""
     names = list(source.skill_names)
-    default_train = list(getattr(source, "train_skill_names", names))
-    default_eval = getattr(source, "eval_skill_names", None)
+    default_train = list(source.train_skill_names) if splits else names
+    default_eval = source.eval_skill_names if splits else None
     train = list(cfg.skills.train) if cfg.skills.train is not None else default_train
     if cfg.skills.eval is not None:
         evals = list(cfg.skills.eval)
@@ -85,7 +113,7 @@ def resolve_skills(cfg: RunConfig, source: SkillSource) -> tuple[list[str], list
         if len(set(group)) != len(group):
             raise SkillitError(f"{key} lists a skill twice: {group}")
     eval_only = [s for s in train if s not in default_train]
-    if eval_only and hasattr(source, "train_skill_names"):
+    if eval_only:
         raise SkillitError(
             f"skills.train names {eval_only}, which the source offers for evaluation only; "
             f"trainable skills: {default_train}"
@@ -220,32 +248,15 @@ def reference_losses(
 
 def strategy_options(cfg: RunConfig, spec: registry.StrategySpec):
     """The options of `spec`: its section of cfg.mixing, or its dataclass from mixing.options."""
-    given = dict(cfg.mixing.options)
-    if spec.section is not None:
-        if given:
-            raise SkillitError(
-                f"mixing.options {sorted(given)}: mixing.strategy={spec.name} reads its options "
-                f"from mixing.{spec.section}; mixing.options is for strategies registered from "
-                "outside skillit"
-            )
-        return getattr(cfg.mixing, spec.section)
-    if spec.options is None:
-        if given:
-            raise SkillitError(
-                f"mixing.options {sorted(given)}: mixing.strategy={spec.name} takes no options"
-            )
-        return None
-    try:
-        return spec.options(**given)
-    except TypeError as exc:
-        valid = list(getattr(spec.options, "__dataclass_fields__", {}))
-        raise SkillitError(
-            f"mixing.options for mixing.strategy={spec.name}: {exc}; valid keys: {valid}"
-        ) from None
+    return section_options(cfg.mixing, dict(cfg.mixing.options), spec, "mixing.strategy", "mixing")
 
 
 def build_mixing(
-    cfg: RunConfig, source: SkillSource, train: list[str], evals: list[str]
+    cfg: RunConfig,
+    source: SkillSource,
+    train: list[str],
+    evals: list[str],
+    lengths: list[int] | None = None,
 ) -> MixingPlan:
     m = cfg.mixing
     check_setting(m.setting, train, evals)
@@ -258,7 +269,7 @@ def build_mixing(
         eval_skills=list(evals),
         setting=m.setting,
         rounds=m.rounds,
-        round_lengths=tuple(round_lengths(cfg.trainer.max_steps, m.rounds)),
+        round_lengths=tuple(lengths or round_lengths(cfg.trainer.max_steps, m.rounds)),
         seed=cfg.seed,
         graph=graph,
         natural=natural_weights(source, train),
@@ -272,17 +283,80 @@ def build_mixing(
 
 
 @dataclass
+class DataSettings:
+    """The data module's settings besides the source and the skills (SkillDataModule's own
+    keyword arguments)."""
+
+    round_lengths: list[int]
+    global_batch_size: int
+    eval_batch_size: int
+    num_workers: int
+    seed: int
+    plan_block_steps: int | None
+    # the strategy's blocks of each round (it returns None for a round drawn whole)
+    block_planner: Callable | None
+    fixed_width_rows: bool  # the source writes training rows in place (capability fixed_width)
+
+
+@dataclass
 class RunParts:
     """Everything a run needs that is not Lightning: built once from the config."""
 
     source: SkillSource
+    source_spec: sources.SourceSpec  # what the source can do (its capabilities)
+    source_options: Any  # its options (data.<section>, or data.options for a plugin)
     train_skills: list[str]
     eval_skills: list[str]
     mixing: MixingPlan
+    data: DataSettings
+    network: Any = None  # the start network (None when built without one)
 
 
-def build_parts(cfg: RunConfig) -> RunParts:
-    source = build_source(cfg)
-    train_skills, eval_skills = resolve_skills(cfg, source)
-    plan = build_mixing(cfg, source, train_skills, eval_skills)
-    return RunParts(source, train_skills, eval_skills, plan)
+def data_settings(
+    cfg: RunConfig, spec: sources.SourceSpec, plan: MixingPlan, lengths: list[int]
+) -> DataSettings:
+    return DataSettings(
+        round_lengths=list(lengths),
+        global_batch_size=cfg.data.global_batch_size,
+        eval_batch_size=cfg.data.eval_batch_size,
+        num_workers=cfg.data.num_workers,
+        seed=cfg.seed,
+        plan_block_steps=cfg.data.plan_block_steps,
+        block_planner=plan.strategy.round_blocks,
+        fixed_width_rows=spec.capabilities.fixed_width,
+    )
+
+
+def validation_width(source: SkillSource, skills: list[str]) -> int:
+    """The longest validation sample of `skills`, in tokens."""
+    names = list(source.skill_names)
+    return max(source.validation_examples(names.index(s)).input_ids.shape[1] for s in skills)
+
+
+def build_start_network(cfg: RunConfig, source: SkillSource):
+    """The network a run starts from: fresh, or model.init_from's weights, then the numerics
+    variant (model.init_jitter); a resume loads its own weights over it."""
+    from skillit.model.jitter import jitter_weights  # torch: only when a network is built
+
+    network = build_network(cfg, source.tokenizer.get_vocab_size())
+    if cfg.model.init_from:
+        load_initial_weights(network, cfg.model.init_from)
+    jitter_weights(network, cfg.model.init_jitter, cfg.seed)
+    return network
+
+
+def build_run(cfg: RunConfig, network: bool = True) -> RunParts:
+    """Everything a run needs, in the order that fixes its random streams: the source, the
+    skills, the mixing plan (a reference model is scored here), then the start network."""
+    spec = sources.get(cfg.data.source)
+    options = source_options(cfg, spec)
+    source = make_source(cfg, spec, options)
+    train_skills, eval_skills = skills_of(cfg, source, spec.capabilities.skill_splits)
+    lengths = round_lengths(cfg.trainer.max_steps, cfg.mixing.rounds)
+    plan = build_mixing(cfg, source, train_skills, eval_skills, lengths)
+    settings = data_settings(cfg, spec, plan, lengths)
+    parts = RunParts(source, spec, options, train_skills, eval_skills, plan, settings)
+    if network:
+        check_sequence_length(cfg, validation_width(source, eval_skills))
+        parts.network = build_start_network(cfg, source)
+    return parts

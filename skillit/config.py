@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from skillit.mixing.odm import ODMConfig
 from skillit.mixing.settings import SETTINGS
 from skillit.mixing.skillit import SkillItConfig
 from skillit.sampling import round_lengths
+from skillit.sources import registry as sources
 from skillit.sources.jsonl import JsonlSourceConfig
 from skillit.sources.natinst.config import NatInstSourceConfig
 from skillit.sources.synthetic import AdditionSourceConfig, ComposeSourceConfig, LegoSourceConfig
@@ -32,7 +33,6 @@ from skillit.utils.safe_paths import check_name
 
 T = TypeVar("T")
 
-SOURCES = ("lego", "addition", "compose", "jsonl", "natinst", "tokens")
 WANDB_MODES = ("offline", "online", "off")
 TRAIN_LOSSES = ("answer", "all")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -52,6 +52,11 @@ PRECISIONS = (
     "transformer-engine-float16",
 )
 EVAL_LOSSES = ("token", "sequence")
+
+
+def is_required(f: Field) -> bool:
+    """A dataclass field with no default."""
+    return f.default is MISSING and f.default_factory is MISSING
 
 
 @dataclass
@@ -77,10 +82,15 @@ class DataConfig:
     jsonl: JsonlSourceConfig | None = None  # set data.jsonl.path to use it
     natinst: NatInstSourceConfig = field(default_factory=NatInstSourceConfig)
     tokens: TokensSourceConfig = field(default_factory=TokensSourceConfig)  # `skillit prepare`
+    # One options section per built-in source above (skillit.sources.registry names each one's);
+    # the options of a source registered from outside skillit (its spec names their dataclass).
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise SkillitError(f"data.source must be one of {list(SOURCES)}, got {self.source!r}")
+        if not sources.known(self.source):
+            raise SkillitError(
+                f"data.source must be one of {list(sources.names())}, got {self.source!r}"
+            )
         if self.global_batch_size < 1:
             raise SkillitError(f"data.global_batch_size must be >= 1, got {self.global_batch_size}")
         if self.eval_batch_size < 1:
@@ -91,9 +101,13 @@ class DataConfig:
             raise SkillitError(
                 f"data.plan_block_steps must be >= 1 step (or null), got {self.plan_block_steps}"
             )
-        if self.source == "jsonl" and self.jsonl is None:
+        spec = sources.get(self.source)
+        if spec.section is not None and getattr(self, spec.section) is None:
+            required = [
+                f"data.{spec.section}.{f.name}" for f in fields(spec.options) if is_required(f)
+            ]
             raise SkillitError(
-                "data.source=jsonl needs data.jsonl.path (a .jsonl file or a folder of them)"
+                f"data.source={self.source} ({spec.summary}) needs {', '.join(required)}"
             )
 
 
@@ -347,12 +361,9 @@ class RunConfig:
 # Keys that hold file paths: a relative path written in a YAML file is relative to that file, so
 # configs work from any working directory; on the command line, relative to the working directory.
 # Either way the loaded config holds them absolute.
-PATH_KEYS = (
+RUN_PATH_KEYS = (
     "mixing.graph.path",
-    "data.jsonl.path",
     "data.tokenizer",
-    "data.natinst.root",
-    "data.tokens.path",
     "model.hf_path",
     "model.init_from",
     "mixing.curriculum_reference",
@@ -360,7 +371,14 @@ PATH_KEYS = (
 )
 
 
-def _resolve_paths(node: DictConfig, base: Path, keys: Sequence[str] = PATH_KEYS) -> None:
+def path_keys() -> tuple[str, ...]:
+    """Every key of a RunConfig that holds a file path: the run's own and each source's (a
+    source registered later, as a plugin, included)."""
+    return (*RUN_PATH_KEYS, *sources.path_keys())
+
+
+def _resolve_paths(node: DictConfig, base: Path, keys: Sequence[str] | None = None) -> None:
+    keys = path_keys() if keys is None else keys
     for key in keys:
         value = OmegaConf.select(node, key, default=None)
         if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
@@ -376,7 +394,7 @@ def _describe(exc: OmegaConfBaseException) -> str:
 
 
 def read_yaml(
-    path: Path, seen: tuple[Path, ...] = (), path_keys: Sequence[str] = PATH_KEYS
+    path: Path, seen: tuple[Path, ...] = (), path_keys: Sequence[str] | None = None
 ) -> list[tuple[Path, DictConfig]]:
     """The file and everything it extends, in merge order (bases first); `path_keys` are made
     relative to the file that sets them."""

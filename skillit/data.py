@@ -6,7 +6,7 @@ the next round even when worker processes hold their own copy of the dataset.
 
 A round is drawn either from a skill mixture (:meth:`SkillDataModule.set_mixture`, every strategy)
 or from an admitted subset of a fixed sample pool (:meth:`SkillDataModule.set_pool`, the curricula).
-The data module owns neither: `SkillItCallback` hands it the strategy's mixture before every
+The data module owns neither: `MixingCallback` hands it the strategy's mixture before every
 round, the first one included, and `CurriculumCallback` the admitted pool. A round can also be
 drawn in blocks of steps, each with exact counts of its own (:class:`BlockDraw`): blocks of one
 mixture with `data.plan_block_steps` (a loader then starts in the same time whatever the round's
@@ -80,18 +80,23 @@ def rows_by_label(labels: np.ndarray) -> list[tuple[int, np.ndarray]]:
 
 
 def draw_global_batch(
-    source: SkillSource, source_skills: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+    source: SkillSource,
+    source_skills: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    in_place: bool = False,
 ) -> SkillExamples:
     """Samples for a global batch whose row r is of mixture skill labels[r], rows kept in order.
 
     Each skill's samples are asked for in label order (which fixes the rng's use). A source of
     fixed-width samples (:class:`~skillit.sources.base.RowWriter`) writes them straight into the
-    batch; others return each skill's samples, copied into their rows.
+    batch (`in_place`, the source's capability fixed_width); others return each skill's samples,
+    copied into their rows.
     """
     n = len(labels)
     groups = rows_by_label(labels)
     skill = np.empty(n, dtype=np.int64)
-    if getattr(source, "write_train_rows", None) is not None:  # a RowWriter (checked cheaply)
+    if in_place:
         width = source.train_width
         ids, mask = np.empty((n, width), dtype=np.int64), np.empty((n, width), dtype=bool)
         for label, rows in groups:
@@ -134,19 +139,25 @@ class RoundPlan:
 class MixtureDraw:
     """A round drawn from a mixture over skills: exact per-round counts, shuffled."""
 
-    def __init__(self, source: SkillSource, source_skills: np.ndarray, weights: np.ndarray):
+    def __init__(
+        self,
+        source: SkillSource,
+        source_skills: np.ndarray,
+        weights: np.ndarray,
+        in_place: bool = False,
+    ):
         self.source = source
         self.source_skills = source_skills
         self.weights = weights
+        self.in_place = in_place  # the source writes rows in place (draw_global_batch)
 
     def drawer(self, plan: RoundPlan) -> BatchDrawer:
         g = plan.global_batch_size
         labels = round_skill_order(self.weights, plan.num_batches * g, plan.seed, plan.round_number)
 
         def draw(b: int, rng: np.random.Generator) -> SkillExamples:
-            return draw_global_batch(
-                self.source, self.source_skills, labels[b * g : (b + 1) * g], rng
-            )
+            rows = labels[b * g : (b + 1) * g]
+            return draw_global_batch(self.source, self.source_skills, rows, rng, self.in_place)
 
         return draw
 
@@ -238,10 +249,12 @@ class BlockDraw:
         source_skills: np.ndarray,
         live: LiveMixtures,
         record_blocks: bool = True,
+        in_place: bool = False,
     ):
         self.source = source
         self.source_skills = source_skills
         self.live = live
+        self.in_place = in_place  # the source writes rows in place (draw_global_batch)
         self.record_blocks = record_blocks  # False: one mixture in every block (nothing to add)
 
     def drawer(self, plan: RoundPlan) -> BatchDrawer:
@@ -257,9 +270,8 @@ class BlockDraw:
                     self.live.weights(j), n, plan.seed, plan.round_number, j
                 )
             start = (b - int(self.live.starts[j])) * g
-            return draw_global_batch(
-                self.source, self.source_skills, cache[j][start : start + g], rng
-            )
+            rows = cache[j][start : start + g]
+            return draw_global_batch(self.source, self.source_skills, rows, rng, self.in_place)
 
         return draw
 
@@ -364,6 +376,7 @@ class SkillDataModule(L.LightningDataModule):
         seed: int = 0,
         plan_block_steps: int | None = None,
         block_planner: BlockPlanner | None = None,
+        fixed_width_rows: bool = False,
     ) -> None:
         super().__init__()
         names = list(source.skill_names)
@@ -386,6 +399,8 @@ class SkillDataModule(L.LightningDataModule):
         self._weights: np.ndarray | None = None  # the last mixture received
         self._pool_draw: PoolDraw | None = None  # set by a curriculum: it fixes every sample
         self.block_planner = block_planner  # a strategy's round_blocks (None: no strategy blocks)
+        # the source writes training rows in place (its capability fixed_width: a RowWriter)
+        self.fixed_width_rows = fixed_width_rows
         self.live: LiveMixtures | None = None  # the blocks of the round being trained
         self._planned_round = 0  # the round whose blocks the strategy planned into live (0: none)
         self._restored: dict[str, Any] | None = None  # published blocks of a checkpoint's round
@@ -395,7 +410,7 @@ class SkillDataModule(L.LightningDataModule):
     @property
     def mixture(self) -> np.ndarray:
         if self._weights is None:
-            raise RuntimeError("no mixture has been set (SkillItCallback sets one at fit start)")
+            raise RuntimeError("no mixture has been set (MixingCallback sets one at fit start)")
         return self._weights.copy()
 
     def set_mixture(self, weights: np.ndarray) -> None:
@@ -417,8 +432,10 @@ class SkillDataModule(L.LightningDataModule):
             return None
         if self.live is not None:
             planned = self._planned_round > 0  # a strategy's blocks: recorded in the history
-            return BlockDraw(self.source, self.source_train_ids, self.live, planned)
-        return MixtureDraw(self.source, self.source_train_ids, self._weights)
+            return BlockDraw(
+                self.source, self.source_train_ids, self.live, planned, self.fixed_width_rows
+            )
+        return MixtureDraw(self.source, self.source_train_ids, self._weights, self.fixed_width_rows)
 
     def plan_blocks(self, round_number: int) -> LiveMixtures | None:
         """Fix the blocks of round `round_number` (before its loader is built): the strategy's,
@@ -484,7 +501,10 @@ class SkillDataModule(L.LightningDataModule):
     def draw_pool(self, n: int, seed: int) -> SkillExamples:
         """A fixed pool of n training samples in the current mixture (for sample-level scoring)."""
         labels = round_skill_order(self.mixture, n, seed, 1)
-        return draw_global_batch(self.source, self.source_train_ids, labels, derive_rng(seed, 0, 0))
+        rng = derive_rng(seed, 0, 0)
+        return draw_global_batch(
+            self.source, self.source_train_ids, labels, rng, self.fixed_width_rows
+        )
 
     def skill_lookup(self) -> torch.Tensor:
         """source skill id -> index into `train_skills` (-1: not a training skill), for batches
@@ -526,7 +546,7 @@ class SkillDataModule(L.LightningDataModule):
         self, round_number: int, rank: int = 0, world_size: int = 1, start_batch: int = 0
     ) -> RoundStream:
         if self._draw is None:
-            raise RuntimeError("no mixture has been set (SkillItCallback sets one at fit start)")
+            raise RuntimeError("no mixture has been set (MixingCallback sets one at fit start)")
         plan = self.round_plan(round_number, rank, world_size)
         return RoundStream(self._draw, plan, start_batch)
 

@@ -19,21 +19,12 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from omegaconf import OmegaConf
 
-from skillit.build import (
-    RunParts,
-    build_network,
-    build_parts,
-    check_sequence_length,
-    load_initial_weights,
-)
-from skillit.callbacks.curriculum import CurriculumCallback
-from skillit.callbacks.in_round import in_round_callbacks
-from skillit.callbacks.mixing import SkillItCallback
+from skillit.build import RunParts, build_run
+from skillit.callbacks.assemble import run_callbacks
 from skillit.callbacks.progress import progress_callbacks
 from skillit.config import RunConfig, config_to_yaml
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
-from skillit.model.jitter import jitter_weights
 from skillit.model.module import SkillLM
 from skillit.run.checkpoints import RoundCheckpoint, read_checkpoint
 from skillit.run.directory import (
@@ -44,7 +35,6 @@ from skillit.run.directory import (
     is_launcher_process,
     resolve_run_dir,
 )
-from skillit.sampling import round_lengths
 from skillit.utils import jsonio
 from skillit.utils.tokenization import save_tokenizer
 
@@ -151,54 +141,41 @@ def check_runtime(cfg: RunConfig) -> None:
 
 
 def train(
-    cfg: RunConfig, resume: str | Path | None = None, extra_callbacks: list | None = None
+    cfg: RunConfig,
+    resume: str | Path | None = None,
+    extra_callbacks: list | None = None,
+    run_dir: Path | None = None,
 ) -> TrainResult:
     """Train one run end to end; returns the final per-skill evaluation.
 
     `resume` is a checkpoint to continue from; `extra_callbacks` are added to the Trainer (e.g. to
-    stop a run early in tests).
+    stop a run early in tests). `run_dir`: the folder a caller has already checked and claimed
+    (`skillit train` does); None checks the machine and resolves the folder here.
     """
-    check_runtime(cfg)
-    run_dir = resolve_run_dir(cfg)
+    if run_dir is None:
+        check_runtime(cfg)
+        run_dir = resolve_run_dir(cfg)
     if not is_launcher_process():  # a DDP child: the launcher holds the lock
         return _train(cfg, run_dir, resume, extra_callbacks)
     with RunLock(run_dir):
         return _train(cfg, run_dir, resume, extra_callbacks)
 
 
-def build_datamodule(cfg: RunConfig, parts: RunParts) -> SkillDataModule:
-    """The run's data module: its rounds, batches and loader settings from the config."""
-    return SkillDataModule(
-        parts.source,
-        parts.train_skills,
-        parts.eval_skills,
-        round_lengths(cfg.trainer.max_steps, cfg.mixing.rounds),
-        global_batch_size=cfg.data.global_batch_size,
-        eval_batch_size=cfg.data.eval_batch_size,
-        num_workers=cfg.data.num_workers,
-        seed=cfg.seed,
-        plan_block_steps=cfg.data.plan_block_steps,
-        # the strategy's blocks of each round (it returns None for a round drawn whole)
-        block_planner=parts.mixing.strategy.round_blocks,
-    )
+def build_datamodule(parts: RunParts) -> SkillDataModule:
+    """The run's data module, from the settings of the build layer."""
+    return SkillDataModule(parts.source, parts.train_skills, parts.eval_skills, **vars(parts.data))
 
 
-def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResult:
-    if resume is not None:
-        read_checkpoint(resume)  # before anything in the run directory changes
-    if cfg.trainer.threads:
-        torch.set_num_threads(cfg.trainer.threads)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    parts = build_parts(cfg)
-    dm = build_datamodule(cfg, parts)
-    lengths = dm.round_lengths
-    check_sequence_length(cfg, dm.validation_examples().input_ids.shape[1])
-    network = build_network(cfg, parts.source.tokenizer.get_vocab_size())
-    if cfg.model.init_from:
-        load_initial_weights(network, cfg.model.init_from)
-    jitter_weights(network, cfg.model.init_jitter, cfg.seed)  # a resume loads its own weights
-    module = SkillLM(
-        network,
+def write_run_files(cfg: RunConfig, run_dir: Path, parts: RunParts) -> None:
+    """A fresh run's own files, before training (a resume keeps the run's)."""
+    (run_dir / RUN_MARKER).touch()  # first: marks the folder as a run (for --overwrite)
+    (run_dir / CONFIG_FILE).write_text(config_to_yaml(cfg))
+    save_tokenizer(parts.source.tokenizer, run_dir / "tokenizer.json")
+
+
+def build_module(cfg: RunConfig, parts: RunParts) -> SkillLM:
+    return SkillLM(
+        parts.network,
         parts.eval_skills,
         cfg.optim,
         total_steps=cfg.trainer.max_steps,
@@ -208,36 +185,22 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         keep_row_losses=parts.mixing.strategy.in_round.row_losses,
     )
 
-    if is_launcher_process() and resume is None:  # a resume keeps the run's own files
-        (run_dir / RUN_MARKER).touch()  # first: marks the folder as a run (for --overwrite)
-        (run_dir / CONFIG_FILE).write_text(config_to_yaml(cfg))
-        save_tokenizer(parts.source.tokenizer, run_dir / "tokenizer.json")
 
-    strategy = parts.mixing.strategy
-    round_callback = SkillItCallback(
-        strategy,
-        parts.train_skills,
-        parts.eval_skills,
-        run_dir,
-        plots=cfg.mixing.plots,
-        show="loss" if cfg.data.source == "tokens" else "acc",
-        max_epochs=cfg.data.tokens.max_epochs if cfg.data.source == "tokens" else None,
-    )
-    # A strategy that acts inside rounds (ODM, Aioli) is fed before the round-end update.
-    callbacks: list[L.Callback] = [*in_round_callbacks(strategy), round_callback]
-    if parts.mixing.curriculum is not None:
-        callbacks.append(
-            CurriculumCallback(
-                parts.mixing.curriculum,
-                total_steps=cfg.trainer.max_steps,
-                global_batch_size=cfg.data.global_batch_size,
-                seed=cfg.seed,
-                pool_size=cfg.mixing.curriculum_pool,
-                reference=cfg.mixing.curriculum_reference,
-            )
-        )
+def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResult:
+    if resume is not None:
+        read_checkpoint(resume)  # before anything in the run directory changes
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    parts = build_run(cfg)
+    dm = build_datamodule(parts)
+    module = build_module(cfg, parts)
+    if is_launcher_process() and resume is None:
+        write_run_files(cfg, run_dir, parts)
+    assembled = run_callbacks(cfg, parts, run_dir)
     loggers = build_loggers(cfg, run_dir, resumed=resume is not None)
-    trainer = build_trainer(cfg, run_dir, lengths, [*callbacks, *(extra_callbacks or [])], loggers)
+    callbacks = [*assembled.callbacks, *(extra_callbacks or [])]
+    trainer = build_trainer(cfg, run_dir, dm.round_lengths, callbacks, loggers)
     log.info(
         "training on %d x %s (%s), %d process(es); run directory %s",
         trainer.num_devices,
@@ -250,8 +213,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         logger.log_hyperparams(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
     try:
         out = _fit(trainer, module, dm, resume, run_dir, parts.eval_skills)
-        out.show = "ppl" if cfg.data.source == "tokens" else "acc"
-        round_callback.draw_plots(trainer)  # results first: a plot can only fail after them
+        out.show = "ppl" if parts.source_spec.capabilities.metric == "perplexity" else "acc"
+        assembled.record.draw_plots(trainer)  # results first: a plot can only fail after them
     finally:
         _finish_wandb(cfg)
     return out

@@ -1,8 +1,15 @@
-"""Shared tiny fakes: a toy skill source that needs no generator or file."""
+"""Shared tiny fakes and helpers: a toy skill source that needs no generator or file, tiny run
+configs, a callback that kills a run mid-round, a run's history, small prepared corpora, and the
+normalised exponential of hand-worked Skill-It numbers.
+
+Plain helpers are imported by the test files as `from conftest import ...`.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +153,82 @@ def natinst_root() -> Path:
     if not (root / "tasks").is_dir():
         pytest.skip(f"no Natural Instructions sample at {root} (set SKILLIT_NATINST to its folder)")
     return root
+
+
+def normalised_exp(scores) -> np.ndarray:
+    """exp(scores) / sum(exp(scores)) in float64, with no max shift (hand-worked mixtures)."""
+    e = np.exp(np.asarray(scores, dtype=np.float64))
+    return e / e.sum()
+
+
+def run_history(run_dir: Path) -> list[dict]:
+    """The lines of a run's mixture_history.jsonl, one dict a round."""
+    lines = (run_dir / "mixture_history.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@cache
+def _kill_callback_class() -> type:
+    """The class behind kill_at, built on first use: only the tests that use it load Lightning."""
+    import lightning as L
+
+    class KillAt(L.Callback):
+        def __init__(self, step, round_number, batch_idx, at_round_start, error):
+            if at_round_start and (step is not None or batch_idx is not None):
+                raise ValueError("at_round_start takes round_number only")
+            self.step, self.round_number, self.batch_idx = step, round_number, batch_idx
+            self.at_round_start, self.error = at_round_start, error
+
+        def _kill_if_due(self, trainer, batch_idx) -> None:
+            if (
+                (self.step is None or trainer.global_step == self.step)
+                and (self.round_number is None or trainer.current_epoch + 1 == self.round_number)
+                and (self.batch_idx is None or batch_idx == self.batch_idx)
+            ):
+                raise self.error
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            if self.at_round_start:
+                self._kill_if_due(trainer, None)
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if not self.at_round_start:
+                self._kill_if_due(trainer, batch_idx)
+
+    return KillAt
+
+
+def kill_at(
+    *,
+    step: int | None = None,  # trainer.global_step
+    round_number: int | None = None,  # 1-based: trainer.current_epoch + 1
+    batch_idx: int | None = None,  # the batch's index within its round
+    at_round_start: bool = False,  # in on_train_epoch_start, before the round's first batch
+    error: type[BaseException] | BaseException = KeyboardInterrupt,
+):
+    """A Lightning callback killing the run (raising `error`) once every condition given holds."""
+    return _kill_callback_class()(step, round_number, batch_idx, at_round_start, error)
+
+
+# The words of the small random-text corpora that tests prepare with `skillit prepare`.
+CORPUS_WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+
+
+def write_word_docs(
+    folder: Path, docs: int, length: tuple[int, int], rng: np.random.Generator
+) -> None:
+    """Write doc000.txt, doc001.txt, ...: `docs` texts of rng.integers(*length) CORPUS_WORDS."""
+    folder.mkdir(parents=True)
+    for i in range(docs):
+        text = " ".join(rng.choice(CORPUS_WORDS, size=int(rng.integers(*length))))
+        (folder / f"doc{i:03d}.txt").write_text(text)
+
+
+def prepare_corpus(out: Path, domains: dict[str, Path], *extra: str) -> int:
+    """`skillit prepare` of named domain inputs into out (BPE of 300, every 5th doc held out)."""
+    from skillit.cli import main
+
+    args = ["prepare", str(out), "--bpe-vocab", "300", "--no-progress", "--val-every", "5"]
+    for name, path in domains.items():
+        args += ["--domain", f"{name}={path}"]
+    return main([*args, *extra])

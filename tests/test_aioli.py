@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import kill_at, normalised_exp
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
@@ -56,7 +57,7 @@ def test_three_rounds_with_one_hot_probes_match_the_update_computed_by_hand():
         after.append(current.copy())
     w1 = feed(s, 1, before, after)
     # A = drop (one sweep, one-hot); p ∝ 1 * exp(column sums) = exp([0.4, 0.3, 0.5])
-    expected = np.exp([0.4, 0.3, 0.5]) / np.exp([0.4, 0.3, 0.5]).sum()
+    expected = normalised_exp([0.4, 0.3, 0.5])
     np.testing.assert_allclose(w1, expected, rtol=1e-12)
     assert s.signal()["interaction_score"] == pytest.approx([0.4, 0.3, 0.5])
     # round 2: the update is multiplicative on round 1's mixture
@@ -275,20 +276,13 @@ def test_a_run_probes_each_round_but_the_last_and_its_history_replays(run_config
 
 @pytest.mark.slow  # two short runs, one interrupted and resumed
 def test_an_aioli_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_config, tmp_path):
-    import lightning as L
-
     from skillit.train import train
-
-    class CtrlCInRoundTwo(L.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if trainer.current_epoch == 1 and batch_idx == 6:  # inside round 2's probes
-                raise KeyboardInterrupt
 
     full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
     train(run_config(full_dir, *AIOLI_RUN))
     cfg = run_config(cut_dir, *AIOLI_RUN)
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, extra_callbacks=[CtrlCInRoundTwo()])
+        train(cfg, extra_callbacks=[kill_at(round_number=2, batch_idx=6)])  # in round 2's probes
     train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt")
     full, resumed = load_run_history(full_dir), load_run_history(cut_dir)
     assert [h["round"] for h in resumed] == [1, 2, 3]
@@ -304,11 +298,11 @@ def test_an_aioli_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_c
 
 
 def test_rounds_too_short_for_the_probes_are_refused_before_training(run_config, tmp_path):
-    from skillit.build import build_parts
+    from skillit.build import build_run
 
     cfg = run_config(tmp_path, "mixing.strategy=aioli", "trainer.max_steps=60", "mixing.rounds=3")
     with pytest.raises(SkillitError, match="round 1 has 20 steps but Aioli's probes take 72"):
-        build_parts(cfg)
+        build_run(cfg, network=False)
 
 
 def test_probes_that_are_all_uniform_are_refused_rather_than_divided_by_zero():

@@ -91,8 +91,63 @@ def test_the_cycle_finder_finds_a_cycle():
             {"skillit.graphlearn", "skillit.train", "skillit.graph", "skillit.model"},
         ),
         ("skillit.graph", {"skillit.graphlearn", "skillit.train", "skillit.model", "skillit.data"}),
-        ("skillit.build", {"skillit.train", "skillit.graphlearn", "skillit.bench", "skillit.data"}),
-        ("skillit.config", {"skillit.model", "skillit.train", "skillit.data", "skillit.build"}),
+        (
+            "skillit.build",
+            {
+                "skillit.train",
+                "skillit.graphlearn",
+                "skillit.bench",
+                "skillit.data",
+                "skillit.callbacks",
+            },
+        ),
+        (
+            "skillit.config",
+            {
+                "skillit.model",
+                "skillit.train",
+                "skillit.data",
+                "skillit.build",
+                "skillit.callbacks",
+            },
+        ),
+        # a source knows skills and tokens: nothing of models, mixtures, runs or training
+        (
+            "skillit.sources",
+            {
+                "skillit.build",
+                "skillit.config",
+                "skillit.train",
+                "skillit.data",
+                "skillit.model",
+                "skillit.mixing",
+                "skillit.callbacks",
+                "skillit.run",
+                "skillit.export",
+            },
+        ),
+        # callbacks are wired by train.py and never reach above it
+        (
+            "skillit.callbacks",
+            {"skillit.train", "skillit.commands", "skillit.bench", "skillit.graphlearn"},
+        ),
+        ("skillit.data", {"skillit.build", "skillit.train", "skillit.callbacks", "skillit.config"}),
+        # small helpers: nothing of skillit but its errors
+        (
+            "skillit.utils",
+            {
+                "skillit.build",
+                "skillit.config",
+                "skillit.train",
+                "skillit.data",
+                "skillit.model",
+                "skillit.mixing",
+                "skillit.callbacks",
+                "skillit.run",
+                "skillit.sources",
+                "skillit.commands",
+            },
+        ),
         ("synthetic", {"skillit"}),
     ],
 )
@@ -144,3 +199,56 @@ def test_building_the_cli_parser_loads_neither_torch_nor_lightning():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+# What code outside skillit/sources may import from it: the registry, the source interface, and
+# (config.py only) the options dataclasses of the built-in sections.
+SOURCE_INTERFACE = ("skillit.sources", "skillit.sources.registry", "skillit.sources.base")
+
+
+def source_imports_outside_sources() -> list[tuple[str, str, list[str]]]:
+    found = []
+    for path in (ROOT / "skillit").rglob("*.py"):
+        if path.is_relative_to(ROOT / "skillit" / "sources"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "skillit.sources"
+            ):
+                names = [alias.name for alias in node.names]
+                found.append((str(path.relative_to(ROOT)), node.module, names))
+    return found
+
+
+def test_no_module_outside_the_sources_names_a_source_class():
+    """The build layer, training, callbacks, bench and exports read the registry's
+    capabilities; only config.py imports options dataclasses (its typed sections)."""
+    offenders = [
+        f"{path}: from {module} import {', '.join(names)}"
+        for path, module, names in source_imports_outside_sources()
+        if module not in SOURCE_INTERFACE
+        and not (path == "skillit/config.py" and all(n.endswith("Config") for n in names))
+    ]
+    assert not offenders, offenders
+
+
+def test_the_tokens_source_is_named_only_by_its_own_files_and_its_registry_entry():
+    allowed = {"skillit/sources/tokens.py", "skillit/sources/registry.py"}
+    named = {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "skillit").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value == "tokens"
+    }
+    assert named <= allowed, sorted(named - allowed)
+
+
+def test_no_function_in_skillit_is_longer_than_60_lines():
+    long = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1})"
+        for path in (ROOT / "skillit").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > 60
+    ]
+    assert not long, long

@@ -1,4 +1,5 @@
-"""SkillItCallback and CurriculumCallback on fake trainers: no Lightning run, milliseconds each."""
+"""The round-end callbacks (mixing step, run record, divergence guard) and CurriculumCallback on
+fake trainers: no Lightning run, milliseconds each."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import pytest
 import torch
 
 from skillit.callbacks.curriculum import CurriculumCallback
-from skillit.callbacks.mixing import HISTORY_FILE, SkillItCallback, TrainingDiverged
+from skillit.callbacks.divergence import DivergenceGuard, TrainingDiverged
+from skillit.callbacks.mixing import MixingCallback
+from skillit.callbacks.record import RunRecord
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
 from skillit.mixing import CurriculumSchedule, ManualStrategy, SkillItStrategy
 from skillit.model.module import EvalResult
+from skillit.run.directory import HISTORY_FILE
 
 SKILLS = ["toy1", "toy2", "toy3"]
 A = np.array([[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.0, 0.5, 1.0]])
@@ -52,8 +56,30 @@ def fake_trainer(dm, epoch=0, step=10, rank=0, world=1, sanity=False, rank0_valu
     )
 
 
-def module_with_eval(step, losses):
-    return SimpleNamespace(last_eval=EvalResult(step, np.asarray(losses), np.zeros(len(losses))))
+def module_with_eval(step, losses, finite_steps=1, lr=1e-3):
+    return SimpleNamespace(
+        last_eval=EvalResult(step, np.asarray(losses), np.zeros(len(losses))),
+        finite_train_steps=torch.tensor(float(finite_steps)),
+        optim_cfg=SimpleNamespace(lr=lr),
+    )
+
+
+class RoundEnd:
+    """The round-end callbacks of a run as skillit.callbacks.assemble orders them (no source
+    counts here: nothing is delivered in a fake round), each hook called on all of them."""
+
+    def __init__(self, strategy, run_dir, skills=SKILLS, plots=False):
+        self.mixing = MixingCallback(strategy, skills)
+        self.record = RunRecord(self.mixing, SKILLS, run_dir, rounds=3, plots=plots)
+        self.guard = DivergenceGuard(self.mixing)
+
+    def on_fit_start(self, trainer, module):
+        for cb in (self.mixing, self.record, self.guard):
+            cb.on_fit_start(trainer, module)
+
+    def on_train_epoch_end(self, trainer, module):
+        for cb in (self.mixing, self.record, self.guard):
+            cb.on_train_epoch_end(trainer, module)
 
 
 @pytest.fixture
@@ -68,21 +94,19 @@ def history(run_dir):
 
 def test_fit_start_hands_the_strategys_first_mixture_to_the_data_module(dm, tmp_path):
     strategy = SkillItStrategy(A, eta=1.0, window=2)
-    SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False).on_fit_start(
-        fake_trainer(dm), None
-    )
+    RoundEnd(strategy, tmp_path, plots=False).on_fit_start(fake_trainer(dm), None)
     np.testing.assert_allclose(dm.mixture, strategy.initial_weights())
 
 
 def test_a_round_end_records_the_round_and_sets_the_next_mixture(dm, tmp_path):
     strategy = SkillItStrategy(A, eta=1.0, window=2)
-    cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    cb = RoundEnd(strategy, tmp_path, plots=False)
     trainer = fake_trainer(dm, epoch=0, step=10)
     cb.on_fit_start(trainer, None)
     first = dm.mixture
     cb.on_train_epoch_end(trainer, module_with_eval(10, [1.0, 2.0, 3.0]))
     (row,) = history(tmp_path)
-    assert row["round"] == 1 and row["step"] == 10 and cb.rounds_done == 1
+    assert row["round"] == 1 and row["step"] == 10 and cb.mixing.rounds_done == 1
     np.testing.assert_allclose(list(row["weights"].values()), first)
     np.testing.assert_allclose(dm.mixture, list(row["next_weights"].values()))
     assert not np.allclose(dm.mixture, first)
@@ -91,11 +115,13 @@ def test_a_round_end_records_the_round_and_sets_the_next_mixture(dm, tmp_path):
 
 def test_the_sanity_check_and_a_replayed_round_end_change_nothing(dm, tmp_path):
     strategy = ManualStrategy(schedule=[(1, [1, 0, 0]), (2, [0, 1, 0])])
-    cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    cb = RoundEnd(strategy, tmp_path, plots=False)
     cb.on_fit_start(fake_trainer(dm), None)
     cb.on_train_epoch_end(fake_trainer(dm, sanity=True), module_with_eval(10, [1, 1, 1]))
-    assert history(tmp_path) == [] and cb.rounds_done == 0
-    cb.rounds_done = 1  # as restored from a round-1 checkpoint: Lightning replays that round's end
+    assert history(tmp_path) == [] and cb.mixing.rounds_done == 0
+    cb.mixing.rounds_done = (
+        1  # as restored from a round-1 checkpoint: Lightning replays that round's end
+    )
     cb.on_train_epoch_end(fake_trainer(dm, epoch=0), module_with_eval(10, [1, 1, 1]))
     assert history(tmp_path) == []
     np.testing.assert_allclose(dm.mixture, [1, 0, 0])
@@ -103,13 +129,13 @@ def test_the_sanity_check_and_a_replayed_round_end_change_nothing(dm, tmp_path):
 
 def test_every_rank_takes_rank_zeros_mixture(dm, tmp_path):
     strategy = SkillItStrategy(A, eta=1.0, window=2)
-    cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    cb = RoundEnd(strategy, tmp_path, plots=False)
     cb.on_fit_start(fake_trainer(dm, rank=1, world=2), None)
     rank1 = fake_trainer(dm, rank=1, world=2, rank0_value=[0.2, 0.3, 0.5])
     cb.on_train_epoch_end(rank1, module_with_eval(10, [5.0, 0.0, 0.0]))
     np.testing.assert_allclose(dm.mixture, [0.2, 0.3, 0.5])
     assert history(tmp_path) == []  # only rank 0 writes the history
-    (own,) = [json.loads(x) for x in cb.rank_path(1).read_text().splitlines()]
+    (own,) = [json.loads(x) for x in cb.record.rank_path(1).read_text().splitlines()]
     assert own["next_weights"] == {"toy1": 0.2, "toy2": 0.3, "toy3": 0.5}
 
 
@@ -117,7 +143,7 @@ def test_every_rank_takes_rank_zeros_mixture(dm, tmp_path):
 def test_an_invalid_mixture_from_the_strategy_is_a_bug_not_a_silent_change(dm, tmp_path, bad):
     strategy = ManualStrategy(weights=[1, 1, 1])
     strategy.next_weights = lambda round_number, losses: np.array(bad)
-    cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    cb = RoundEnd(strategy, tmp_path, plots=False)
     cb.on_fit_start(fake_trainer(dm), None)
     with pytest.raises(RuntimeError, match="strategy 'manual'"):
         cb.on_train_epoch_end(fake_trainer(dm), module_with_eval(10, [1, 1, 1]))
@@ -125,7 +151,7 @@ def test_an_invalid_mixture_from_the_strategy_is_a_bug_not_a_silent_change(dm, t
 
 
 def test_a_round_end_without_a_fresh_evaluation_is_refused(dm, tmp_path):
-    cb = SkillItCallback(ManualStrategy(weights=[1, 1, 1]), SKILLS, SKILLS, tmp_path, plots=False)
+    cb = RoundEnd(ManualStrategy(weights=[1, 1, 1]), tmp_path, plots=False)
     cb.on_fit_start(fake_trainer(dm), None)
     with pytest.raises(RuntimeError, match="evaluation at the end of every round"):
         cb.on_train_epoch_end(fake_trainer(dm, step=10), module_with_eval(5, [1, 1, 1]))
@@ -134,26 +160,24 @@ def test_a_round_end_without_a_fresh_evaluation_is_refused(dm, tmp_path):
 def test_resume_trims_history_to_the_checkpoints_rounds(dm, tmp_path):
     lines = [{"round": r, "step": 10 * r} for r in (1, 2, 3)]
     (tmp_path / HISTORY_FILE).write_text("".join(json.dumps(x) + "\n" for x in lines))
-    cb = SkillItCallback(ManualStrategy(weights=[1, 1, 1]), SKILLS, SKILLS, tmp_path, plots=False)
-    cb.load_state_dict({**cb.state_dict(), "rounds_done": 2})
+    cb = RoundEnd(ManualStrategy(weights=[1, 1, 1]), tmp_path, plots=False)
+    cb.mixing.load_state_dict({**cb.mixing.state_dict(), "rounds_done": 2})
     cb.on_fit_start(fake_trainer(dm), None)
     assert [row["round"] for row in history(tmp_path)] == [1, 2]
 
 
 def test_state_restores_the_strategys_mixture_and_checks_the_skills(dm, tmp_path):
     strategy = SkillItStrategy(A, eta=1.0, window=2)
-    cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    cb = RoundEnd(strategy, tmp_path, plots=False)
     cb.on_fit_start(fake_trainer(dm), None)
     cb.on_train_epoch_end(fake_trainer(dm), module_with_eval(10, [1.0, 2.0, 3.0]))
-    fresh = SkillItCallback(
-        SkillItStrategy(A, eta=1.0, window=2), SKILLS, SKILLS, tmp_path, plots=False
-    )
-    fresh.load_state_dict(cb.state_dict())
+    fresh = RoundEnd(SkillItStrategy(A, eta=1.0, window=2), tmp_path, plots=False)
+    fresh.mixing.load_state_dict(cb.mixing.state_dict())
     fresh.on_fit_start(fake_trainer(dm), None)  # the resumed run starts from the saved mixture
     np.testing.assert_allclose(dm.mixture, strategy.current_weights)
-    other = SkillItCallback(SkillItStrategy(A, 1.0, 2), ["a", "b", "c"], SKILLS, tmp_path)
+    other = MixingCallback(SkillItStrategy(A, 1.0, 2), ["a", "b", "c"])
     with pytest.raises(SkillitError, match="skills.train"):
-        other.load_state_dict(cb.state_dict())
+        other.load_state_dict(cb.mixing.state_dict())
 
 
 def curriculum(stages=3):
@@ -181,7 +205,7 @@ def test_curriculum_paces_the_pool_and_a_resume_draws_the_same_rows(dm, tmp_path
 
 def test_a_curriculum_round_records_the_skill_mix_it_drew(dm, tmp_path):
     strategy = ManualStrategy(weights=[1, 1, 1])
-    skillit_cb = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    skillit_cb = RoundEnd(strategy, tmp_path, plots=False)
     skillit_cb.on_fit_start(fake_trainer(dm), None)
     cb = curriculum()
     pool = dm.draw_pool(30, 0)
@@ -196,10 +220,7 @@ def test_a_curriculum_round_records_the_skill_mix_it_drew(dm, tmp_path):
 
 
 def module_with_train_steps(step, losses, finite_steps):
-    module = module_with_eval(step, losses)
-    module.finite_train_steps = torch.tensor(float(finite_steps))
-    module.optim_cfg = SimpleNamespace(lr=1e30)
-    return module
+    return module_with_eval(step, losses, finite_steps, lr=1e30)
 
 
 @pytest.mark.parametrize(
@@ -212,9 +233,7 @@ def module_with_train_steps(step, losses, finite_steps):
 def test_a_round_with_only_non_finite_losses_stops_the_run_after_recording_it(
     dm, tmp_path, losses, finite_steps, what
 ):
-    cb = SkillItCallback(
-        SkillItStrategy(A, eta=1.0, window=2), SKILLS, SKILLS, tmp_path, plots=False
-    )
+    cb = RoundEnd(SkillItStrategy(A, eta=1.0, window=2), tmp_path, plots=False)
     cb.on_fit_start(fake_trainer(dm), None)
     with pytest.raises(TrainingDiverged, match=rf"{what} of round 1 .*step 10.*optim.lr=1e\+30"):
         with warnings.catch_warnings():
@@ -229,28 +248,26 @@ def test_a_round_with_only_non_finite_losses_stops_the_run_after_recording_it(
 
 
 def test_a_round_with_some_finite_losses_goes_on(dm, tmp_path):
-    cb = SkillItCallback(
-        SkillItStrategy(A, eta=1.0, window=2), SKILLS, SKILLS, tmp_path, plots=False
-    )
+    cb = RoundEnd(SkillItStrategy(A, eta=1.0, window=2), tmp_path, plots=False)
     cb.on_fit_start(fake_trainer(dm), None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         cb.on_train_epoch_end(fake_trainer(dm), module_with_train_steps(10, [np.nan, 1.0, 1.0], 3))
-    assert cb.rounds_done == 1
+    assert cb.mixing.rounds_done == 1
 
 
 def test_a_failing_plot_is_a_warning_and_leaves_no_partial_file(dm, tmp_path, monkeypatch):
-    import skillit.callbacks.mixing as callback_module
+    import skillit.callbacks.record as record_module
 
     (tmp_path / HISTORY_FILE).write_text('{"round": 1}\n')
 
-    def broken(history_path, out_dir):
+    def broken(history_path, out_dir, loss_of):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(callback_module, "plot_run", broken)
-    cb = SkillItCallback(ManualStrategy(weights=[1, 1, 1]), SKILLS, SKILLS, tmp_path, plots=True)
+    monkeypatch.setattr(record_module, "plot_run", broken)
+    cb = RoundEnd(ManualStrategy(weights=[1, 1, 1]), tmp_path, plots=True)
     with pytest.warns(RuntimeWarning, match="could not draw the plots.*results are kept"):
-        cb.draw_plots(fake_trainer(dm))
+        cb.record.draw_plots(fake_trainer(dm))
     assert not list(tmp_path.glob("*.png"))
 
 
@@ -309,7 +326,7 @@ def test_fit_start_and_every_round_end_show_one_line_without_a_progress_bar(dm, 
     import logging
 
     strategy = SkillItStrategy(A, eta=1.0, window=2)
-    callback = SkillItCallback(strategy, SKILLS, SKILLS, tmp_path, plots=False)
+    callback = RoundEnd(strategy, tmp_path, plots=False)
     trainer = fake_trainer(dm, epoch=0, step=10)
     logger = logging.getLogger("skillit")
     logger.addHandler(caplog.handler)  # the CLI may have stopped it propagating to the root
@@ -326,7 +343,7 @@ def test_fit_start_and_every_round_end_show_one_line_without_a_progress_bar(dm, 
 
 
 def test_trimming_drops_a_last_line_cut_short_by_a_kill_and_refuses_a_damaged_one(tmp_path):
-    from skillit.callbacks.mixing import trim_history
+    from skillit.callbacks.record import trim_history
     from skillit.errors import SkillitError
 
     path = tmp_path / "mixture_history.jsonl"
@@ -336,3 +353,33 @@ def test_trimming_drops_a_last_line_cut_short_by_a_kill_and_refuses_a_damaged_on
     path.write_text('{"round": 1}\nnot json\n{"round": 2}\n')
     with pytest.raises(SkillitError, match=r"mixture_history.jsonl:2 is not a history line"):
         trim_history(path, 2)
+
+
+def test_a_checkpoint_of_the_one_round_callback_gives_its_counts_and_cap_to_their_callbacks():
+    """Checkpoints written before the round callback was split keep the delivered counts and
+    the epoch cap's state in its entry: the mixing callback hands them on before loading."""
+    old = {
+        "rounds_done": 2,
+        "train_skills": SKILLS,
+        "strategy": None,
+        "delivered_round": 3,
+        "delivered": [[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]],
+        "tokens_seen": [5.0, 6.0, 7.0],
+        "cap_hits": {"toy1": 2},
+    }
+    checkpoint = {"callbacks": {"SkillItCallback": old}}
+    mixing = MixingCallback(ManualStrategy(weights=[1, 1, 1]), SKILLS)
+    assert mixing.state_key == "SkillItCallback"
+    mixing.on_load_checkpoint(None, None, checkpoint)
+    entries = checkpoint["callbacks"]
+    assert entries["DeliveredCounts"]["delivered"] == old["delivered"]
+    assert entries["DeliveredCounts"]["delivered_round"] == 3
+    assert entries["EpochCap"] == {
+        "tokens_seen": [5.0, 6.0, 7.0],
+        "cap_hits": {"toy1": 2},
+        "rounds_counted": 2,
+    }
+    fresh = {"callbacks": {"SkillItCallback": {"rounds_done": 1}, "EpochCap": {"tokens_seen": [1]}}}
+    mixing.on_load_checkpoint(None, None, fresh)  # a new checkpoint: nothing to move
+    assert fresh["callbacks"]["EpochCap"] == {"tokens_seen": [1]}
+    assert "DeliveredCounts" not in fresh["callbacks"]

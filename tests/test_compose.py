@@ -173,7 +173,7 @@ def test_a_shipped_ordered_run_trains_prints_rounds_and_scores_the_held_out_spli
 
 
 def test_the_held_out_split_cannot_be_chosen_as_a_training_skill():
-    from skillit.build import build_parts
+    from skillit.build import build_run
 
     cfg = load_config(
         overrides=[
@@ -183,4 +183,4 @@ def test_the_held_out_split_cannot_be_chosen_as_a_training_skill():
         ]
     )
     with pytest.raises(SkillitError, match="depth3_novel.*evaluation only"):
-        build_parts(cfg)
+        build_run(cfg, network=False)

@@ -18,7 +18,7 @@ def make_dm(source, weights=(0.5, 0.3, 0.2), rounds=(20, 20), batch_size=16, num
         num_workers=num_workers,
         seed=seed,
     )
-    dm.set_mixture(np.array(weights))  # as SkillItCallback does at fit start
+    dm.set_mixture(np.array(weights))  # as MixingCallback does at fit start
     return dm
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skillit.build import build_parts
+from skillit.build import build_run
 from skillit.export.mixture import load_run_history
 from skillit.sampling import block_skill_order, round_skill_order
 from skillit.train import build_datamodule
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow  # each test trains a tiny run
 
 def replayed_tokens(cfg, record, round_number) -> list[int]:
     """Non-pad tokens per training skill of the round, drawn again through the data module."""
-    parts = build_parts(cfg)
-    dm = build_datamodule(cfg, parts)
+    parts = build_run(cfg, network=False)
+    dm = build_datamodule(parts)
     dm.set_mixture(list(record["weights"].values()))
     lookup = dm.skill_lookup()
     tokens = np.zeros(len(parts.train_skills), dtype=np.int64)

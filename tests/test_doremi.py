@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import kill_at, run_history
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
@@ -100,7 +101,7 @@ def test_bad_hyperparameters_are_refused_naming_the_key(override, message):
 
 @pytest.mark.slow  # trains a reference run and a DoReMi run of a few steps
 def test_a_doremi_run_reads_its_reference_and_records_the_excess_loss(run_config, tmp_path):
-    from skillit.build import build_parts
+    from skillit.build import build_run
     from skillit.train import train
 
     reference = tmp_path / "reference"
@@ -116,11 +117,11 @@ def test_a_doremi_run_reads_its_reference_and_records_the_excess_loss(run_config
         f"mixing.doremi.reference={ckpt}",
     )
     train(cfg)
-    history = [
-        json.loads(line) for line in (run_dir / "mixture_history.jsonl").read_text().splitlines()
-    ]
+    history = run_history(run_dir)
     ref_final = json.loads((reference / "final_eval.json").read_text())["eval_loss"]
-    strategy = build_parts(cfg).mixing.strategy  # a fresh copy, replayed on the recorded losses
+    strategy = build_run(
+        cfg, network=False
+    ).mixing.strategy  # a fresh copy, replayed on the recorded losses
     np.testing.assert_allclose(
         strategy.reference, [ref_final[s] for s in strategy.eval_skills], rtol=1e-5
     )
@@ -132,23 +133,17 @@ def test_a_doremi_run_reads_its_reference_and_records_the_excess_loss(run_config
             list(record["next_weights"].values()), strategy.next_weights(record["round"], losses)
         )
     with pytest.raises(SkillitError, match="mixing.doremi.reference: no checkpoint"):
-        build_parts(
-            run_config(run_dir, "mixing.strategy=doremi", "mixing.doremi.reference=nope.ckpt")
+        build_run(
+            run_config(run_dir, "mixing.strategy=doremi", "mixing.doremi.reference=nope.ckpt"),
+            network=False,
         )
     with pytest.raises(SkillitError, match="needs mixing.doremi.reference"):
-        build_parts(run_config(run_dir, "mixing.strategy=doremi"))
+        build_run(run_config(run_dir, "mixing.strategy=doremi"), network=False)
 
 
 @pytest.mark.slow  # three short runs
 def test_a_doremi_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_config, tmp_path):
-    import lightning as L
-
     from skillit.train import train
-
-    class CtrlCInRoundThree(L.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if trainer.current_epoch == 2:
-                raise KeyboardInterrupt
 
     reference = tmp_path / "reference"
     train(run_config(reference, "trainer.max_steps=8", "mixing.rounds=2", "mixing.plots=false"))
@@ -164,14 +159,9 @@ def test_a_doremi_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_c
     train(run_config(full_dir, *common))
     cfg = run_config(cut_dir, *common)
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, extra_callbacks=[CtrlCInRoundThree()])
+        train(cfg, extra_callbacks=[kill_at(round_number=3)])
     train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt")
-
-    def history(run_dir):
-        lines = (run_dir / "mixture_history.jsonl").read_text().splitlines()
-        return [json.loads(line) for line in lines]
-
-    full, resumed = history(full_dir), history(cut_dir)
+    full, resumed = run_history(full_dir), run_history(cut_dir)
     assert [h["round"] for h in resumed] == [1, 2, 3, 4]
     assert len({tuple(h["weights"].values()) for h in full}) == 4  # the mixture did move
     for a, b in zip(full, resumed):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import prepare_corpus, write_word_docs
 
 from skillit.cli import main
 from skillit.config import config_to_yaml, load_config
@@ -17,7 +18,6 @@ from skillit.corpus.shards import read_manifest, shard_path
 from skillit.export.mixture import average_of
 from skillit.utils.shipped import resolve_config
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
 HISTORY = [
     {"round": 1, "step": 20, "weights": {"prose": 0.5, "web": 0.5}},
     {"round": 2, "step": 40, "weights": {"prose": 0.5, "web": 0.5}},
@@ -32,14 +32,10 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("engines")
     rng = np.random.default_rng(0)
     for name, words in (("prose", (20, 60)), ("web", (300, 500))):  # web: 8x the tokens
-        (root / name).mkdir()
-        for i in range(30):
-            text = " ".join(rng.choice(WORDS, size=int(rng.integers(*words))))
-            (root / name / f"doc{i:03d}.txt").write_text(text)
+        write_word_docs(root / name, 30, words, rng)
     corpus = root / "corpus"
-    args = ["prepare", str(corpus), "--bpe-vocab", "300", "--no-progress", "--val-every", "5"]
-    args += ["--docs-per-shard", "8", "--domain", f"prose={root / 'prose'}"]
-    assert main([*args, "--domain", f"web={root / 'web'}"]) == 0
+    domains = {"prose": root / "prose", "web": root / "web"}
+    assert prepare_corpus(corpus, domains, "--docs-per-shard", "8") == 0
     run_dir = root / "run"
     run_dir.mkdir()
     cfg = load_config(

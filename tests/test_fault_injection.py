@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_history
 
 pytestmark = pytest.mark.slow
 
@@ -69,10 +70,6 @@ def skillit(args: list[str], cwd: Path, kill_after: float | None = None) -> int 
         return None
 
 
-def history(run_dir: Path) -> list[dict]:
-    return [json.loads(x) for x in (run_dir / "mixture_history.jsonl").read_text().splitlines()]
-
-
 @pytest.mark.parametrize("seed", [0])
 def test_a_training_run_killed_at_random_moments_ends_on_the_same_trajectory(tmp_path, seed):
     full = tmp_path / "full"
@@ -92,7 +89,7 @@ def test_a_training_run_killed_at_random_moments_ends_on_the_same_trajectory(tmp
             command = [*start, "--overwrite"]
     if not finished:
         assert skillit(command, tmp_path) == 0
-    a, b = history(full), history(cut)
+    a, b = run_history(full), run_history(cut)
     assert [r["round"] for r in b] == [1, 2, 3]
     for ra, rb in zip(a, b):
         for key in ("weights", "next_weights", "eval_loss"):

@@ -75,7 +75,7 @@ def test_per_skill_sums_do_not_average_means_across_uneven_shards():
     b.update(skill[1:], *per_sample_stats(logits[1:], ids[1:], mask[1:]))
     # merging states is what the all-reduce does: sums, then one division
     merged = PerSkillEval(1)
-    for name in ("loss_sum", "tokens", "correct", "samples"):
+    for name in ("loss_sum", "scored_tokens", "correct", "samples"):
         setattr(merged, name, getattr(a, name) + getattr(b, name))
     torch.testing.assert_close(merged.compute()["loss"], whole.compute()["loss"])
 

@@ -8,19 +8,11 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 import pytest
+from conftest import kill_at
 
 from skillit.run.plots import read_history
 
 pytestmark = pytest.mark.slow  # each test trains a run three times
-
-
-class KillAtStep(L.Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.step:
-            raise KeyboardInterrupt
 
 
 class RecordBatches(L.Callback):
@@ -50,13 +42,13 @@ def run_killed_twice(run_config, tmp_path, overrides, kills):
     cfg = run_config(cut_dir, *common)
     resumed = RecordBatches()
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, extra_callbacks=[KillAtStep(kills[0]), resumed])
+        train(cfg, extra_callbacks=[kill_at(step=kills[0]), resumed])
     for kill in kills[1:]:
         with pytest.raises(KeyboardInterrupt):
             train(
                 cfg,
                 resume=cut_dir / "checkpoints" / "last.ckpt",
-                extra_callbacks=[KillAtStep(kill), resumed],
+                extra_callbacks=[kill_at(step=kill), resumed],
             )
     train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt", extra_callbacks=[resumed])
     for step, ids in resumed.batches.items():  # every batch trained after a resume is the same
@@ -157,7 +149,7 @@ def test_an_odm_checkpoint_of_the_older_layout_still_resumes_inside_its_round(ru
     train(run_config(tmp_path / "full", *common))
     cfg = run_config(tmp_path / "cut", *common)
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, extra_callbacks=[KillAtStep(5)])  # last checkpoint: step 3, inside round 1
+        train(cfg, extra_callbacks=[kill_at(step=5)])  # last checkpoint: step 3, inside round 1
     path = tmp_path / "cut" / "checkpoints" / "last.ckpt"
     state = torch.load(path, map_location="cpu", weights_only=True)
     data_state = state.pop("SkillDataModule")

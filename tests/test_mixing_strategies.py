@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import normalised_exp
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
@@ -32,11 +33,6 @@ LOSSES = {  # end-of-round eval losses of rounds 1..4
     3: np.array([1.0, 0.6, 2.0]),
     4: np.array([0.5, 0.4, 1.2]),
 }
-
-
-def normalised_exp(scores):
-    e = np.exp(np.asarray(scores, dtype=np.float64))
-    return e / e.sum()
 
 
 def test_skillit_strategy_matches_hand_computation_over_four_rounds_with_window_two():

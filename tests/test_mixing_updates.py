@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import normalised_exp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -21,11 +22,6 @@ from skillit.mixing.updates import (
 # Skill 1 feeds skill 0 and skill 2 (0.5); every skill feeds itself (1).
 A = np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.5, 1.0]])
 ETA = 0.5
-
-
-def normalised_exp(scores):
-    e = np.exp(np.asarray(scores, dtype=np.float64))
-    return e / e.sum()
 
 
 def test_softmax_weights_is_finite_for_huge_scores():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import run_history
 
 from skillit.cli import main
 from skillit.config import load_config
@@ -95,7 +96,6 @@ def test_a_new_run_on_the_exported_schedule_trains_on_the_same_mixtures(
     train(follow)
 
     def weights(run_dir):
-        lines = (run_dir / "mixture_history.jsonl").read_text().splitlines()
-        return [json.loads(x)["weights"] for x in lines]
+        return [h["weights"] for h in run_history(run_dir)]
 
     assert weights(tmp_path / "big") == weights(source.run_dir)

@@ -1,9 +1,9 @@
 """A short Skill-It run on the real Natural Instructions sample (skipped when it is absent)."""
 
-import json
 from pathlib import Path
 
 import pytest
+from conftest import run_history
 
 from skillit.config import load_config
 from skillit.train import train
@@ -34,10 +34,7 @@ def test_a_short_spanish_qg_skillit_run_writes_its_mixture_history(tmp_path, nat
         ],
     )
     result = train(cfg)
-    history = [
-        json.loads(line)
-        for line in (tmp_path / "run" / "mixture_history.jsonl").read_text().splitlines()
-    ]
+    history = run_history(tmp_path / "run")
     assert [h["round"] for h in history] == [1, 2, 3]
     assert set(history[0]["weights"]) == set(cfg.skills.train)
     assert list(history[-1]["eval_loss"]) == ["question_generation_spanish_spanish"]

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import kill_at
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
@@ -202,20 +203,13 @@ def test_block_mixtures_move_inside_rounds_and_do_not_depend_on_loader_workers(
 
 @pytest.mark.slow  # two short runs, one interrupted and resumed
 def test_an_odm_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_config, tmp_path):
-    import lightning as L
-
     from skillit.train import train
-
-    class CtrlCInRoundThree(L.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if trainer.current_epoch == 2 and batch_idx == 3:
-                raise KeyboardInterrupt
 
     full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
     train(run_config(full_dir, *ODM_RUN))
     cfg = run_config(cut_dir, *ODM_RUN)
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, extra_callbacks=[CtrlCInRoundThree()])
+        train(cfg, extra_callbacks=[kill_at(round_number=3, batch_idx=3)])
     train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt")
     full, resumed = load_run_history(full_dir), load_run_history(cut_dir)
     assert [h["round"] for h in resumed] == [1, 2, 3]

@@ -16,7 +16,7 @@ from skillit.bench.paired import (
     steps_to,
 )
 from skillit.bench.report import RunRecord, paired_summary, paired_table
-from skillit.callbacks.mixing import round_summary
+from skillit.callbacks.record import round_summary
 from skillit.errors import SkillitError
 
 CURVE = [
@@ -144,6 +144,6 @@ def test_round_summary_shows_accuracy_and_the_next_mixture():
     )
     record["round"] = 6
     assert round_summary(record, 6).endswith("trained on: depth1 0.50  depth2 0.50")
-    assert round_summary(record, 6, show="loss").startswith(
+    assert round_summary(record, 6, metric="perplexity").startswith(
         "round 6/6 (step 800): loss depth1 0.050  depth2 1.250 | trained on"
     )

@@ -6,10 +6,10 @@ functions, so a wrong update or a wrong wiring of graph, window or setting shows
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
+from conftest import run_history
 
 from skillit.train import train
 
@@ -59,9 +59,7 @@ def test_every_round_of_a_run_recomputes_by_hand(tiny_config, setting):
         "mixing.plots=false",
     )
     result = train(cfg)
-    rows = [
-        json.loads(x) for x in (result.run_dir / "mixture_history.jsonl").read_text().splitlines()
-    ]
+    rows = run_history(result.run_dir)
     assert [r["round"] for r in rows] == [1, 2, 3, 4]
     first = by_hand(graph, [[1.0] * len(eval_skills)])  # p_1: the losses taken as 1
     assert [rows[0]["weights"][s] for s in train_skills] == pytest.approx(first, rel=1e-9)
@@ -94,8 +92,6 @@ def test_the_stratified_baseline_samples_prerequisites_and_targets_end_to_end(
         "mixing.plots=false",
     )
     result = train(cfg)
-    rows = [
-        json.loads(x) for x in (result.run_dir / "mixture_history.jsonl").read_text().splitlines()
-    ]
+    rows = run_history(result.run_dir)
     for row in rows:
         assert [row["weights"][s] for s in train_skills] == pytest.approx(expected)

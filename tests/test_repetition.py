@@ -3,18 +3,15 @@ by hand values, and a run whose tiny domain under a large weight hits the cap an
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from conftest import prepare_corpus, run_history, write_word_docs
 
 from skillit.cli import main
 from skillit.corpus.shards import read_manifest
 from skillit.errors import SkillitError
 from skillit.mixing.repetition import cap_mixture
 from skillit.sources.tokens import TokensSourceConfig
-
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
 
 
 def test_a_weight_over_its_room_is_cut_to_it_and_the_rest_goes_to_the_others():
@@ -58,18 +55,13 @@ def test_a_cap_that_is_not_positive_is_refused_by_key():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
+    """A prepared corpus of a tiny domain (25 documents) and a big one (250)."""
     root = tmp_path_factory.mktemp("rep")
     rng = np.random.default_rng(0)
     for name, docs in (("tiny", 25), ("big", 250)):
-        (root / name).mkdir()
-        for i in range(docs):
-            text = " ".join(rng.choice(WORDS, size=int(rng.integers(30, 60))))
-            (root / name / f"doc{i:03d}.txt").write_text(text)
+        write_word_docs(root / name, docs, (30, 60), rng)
     out = root / "corpus"
-    args = ["prepare", str(out), "--bpe-vocab", "300", "--no-progress", "--val-every", "5"]
-    assert (
-        main([*args, "--domain", f"tiny={root / 'tiny'}", "--domain", f"big={root / 'big'}"]) == 0
-    )
+    assert prepare_corpus(out, {"tiny": root / "tiny", "big": root / "big"}) == 0
     return out
 
 
@@ -93,9 +85,7 @@ def train(corpus, run_dir, *extra):
         *extra,
     ]
     assert main(args) == 0
-    return [
-        json.loads(line) for line in (run_dir / "mixture_history.jsonl").read_text().splitlines()
-    ]
+    return run_history(run_dir)
 
 
 def test_every_round_records_the_epochs_seen_of_each_domain(corpus, tmp_path, capsys):

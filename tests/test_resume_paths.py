@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-import lightning as L
 import pytest
+from conftest import kill_at
 
 from skillit.cli import main
 
@@ -19,12 +19,6 @@ GRAPH = {
 }
 
 
-class StopAfterRoundOne(L.Callback):
-    def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.current_epoch == 1:
-            raise KeyboardInterrupt
-
-
 def start_and_stop(run_config, run_dir, *overrides):
     from skillit.train import train
 
@@ -32,7 +26,7 @@ def start_and_stop(run_config, run_dir, *overrides):
         run_dir, "trainer.max_steps=8", "mixing.rounds=2", "mixing.plots=false", *overrides
     )
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, extra_callbacks=[StopAfterRoundOne()])
+        train(cfg, extra_callbacks=[kill_at(round_number=2, at_round_start=True)])
 
 
 def test_a_relative_graph_path_given_on_the_command_line_survives_a_resume_elsewhere(

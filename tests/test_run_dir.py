@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import kill_at
 
 from skillit.cli import main
 from skillit.errors import SkillitError
@@ -344,17 +345,11 @@ def test_a_resume_refused_because_another_run_writes_there_writes_nothing(stoppe
 def test_a_run_killed_before_its_first_checkpoint_is_still_a_run_for_overwrite(
     run_config, tmp_path
 ):
-    import lightning as L
-
     from skillit.train import train
-
-    class KillAtFirstStep(L.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            raise KeyboardInterrupt
 
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        train(run_config(run_dir), extra_callbacks=[KillAtFirstStep()])
+        train(run_config(run_dir), extra_callbacks=[kill_at()])
     (run_dir / "tokenizer.json").unlink()  # as if killed before it was written
     assert (run_dir / ".skillit-run").is_file() and not (run_dir / "checkpoints").exists()
     claim_fresh_run_dir(run_dir, overwrite=True)  # the marker says it is a run: emptied

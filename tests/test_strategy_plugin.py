@@ -84,14 +84,20 @@ def test_an_unregistered_name_is_refused_and_a_registered_one_configures(chase):
 
 
 def test_bad_plugin_options_are_refused_naming_mixing_options(chase, run_config, tmp_path):
-    from skillit.build import build_parts
+    from skillit.build import build_run
 
     with pytest.raises(SkillitError, match=r"mixing.options .*valid keys: \['every', 'floor'\]"):
-        build_parts(run_config(tmp_path, "mixing.strategy=chase", "mixing.options.evry=3"))
+        build_run(
+            run_config(tmp_path, "mixing.strategy=chase", "mixing.options.evry=3"), network=False
+        )
     with pytest.raises(SkillitError, match="mixing.options.every must be >= 1"):
-        build_parts(run_config(tmp_path, "mixing.strategy=chase", "mixing.options.every=0"))
+        build_run(
+            run_config(tmp_path, "mixing.strategy=chase", "mixing.options.every=0"), network=False
+        )
     with pytest.raises(SkillitError, match="mixing.options .*reads its options from mixing.odm"):
-        build_parts(run_config(tmp_path, "mixing.strategy=odm", "mixing.options.every=3"))
+        build_run(
+            run_config(tmp_path, "mixing.strategy=odm", "mixing.options.every=3"), network=False
+        )
 
 
 @pytest.mark.slow  # one short run

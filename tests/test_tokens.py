@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CORPUS_WORDS, prepare_corpus, run_history, write_word_docs
 
 from skillit.cli import main
 from skillit.corpus import prepare as prep
@@ -15,29 +16,21 @@ from skillit.corpus.shards import read_manifest
 from skillit.errors import SkillitError
 from skillit.sources.tokens import TokensSource, TokensSourceConfig
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
-
 
 def write_inputs(root: Path, docs: int = 40) -> dict[str, Path]:
     rng = np.random.default_rng(0)
     txt = root / "txt"
-    txt.mkdir(parents=True)
-    for i in range(docs):
-        words = rng.choice(WORDS, size=int(rng.integers(20, 60)))
-        (txt / f"doc{i:03d}.txt").write_text(" ".join(words))
+    write_word_docs(txt, docs, (20, 60), rng)
     jsonl = root / "web.jsonl"
     with jsonl.open("w") as fh:
         for i in range(docs):
-            text = " ".join(rng.choice(WORDS[:6], size=int(rng.integers(30, 80))))
+            text = " ".join(rng.choice(CORPUS_WORDS[:6], size=int(rng.integers(30, 80))))
             fh.write(json.dumps({"text": text, "id": i}) + "\n")
     return {"prose": txt, "web": jsonl}
 
 
 def prepare(out: Path, inputs: dict[str, Path], *extra: str) -> int:
-    args = ["prepare", str(out), "--bpe-vocab", "300", "--no-progress", "--val-every", "5"]
-    for name, path in inputs.items():
-        args += ["--domain", f"{name}={path}"]
-    return main([*args, "--docs-per-shard", "16", *extra])
+    return prepare_corpus(out, inputs, "--docs-per-shard", "16", *extra)
 
 
 def shard_bytes(out: Path) -> dict[str, bytes]:
@@ -174,7 +167,8 @@ def test_batches_written_in_place_are_the_documented_stream(tmp_path, docs_per_s
     assert shards == ({1} if docs_per_shard == 100 else {3})  # one shard per domain, or several
     for seed in range(4):
         labels = np.random.default_rng(seed).integers(0, 2, size=48)
-        batch = draw_global_batch(source, np.array([0, 1]), labels, np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        batch = draw_global_batch(source, np.array([0, 1]), labels, rng, in_place=True)
         rng = np.random.default_rng(seed)
         for label in (0, 1):  # the data module asks for each skill's rows in label order
             rows = np.flatnonzero(labels == label)
@@ -280,8 +274,7 @@ def test_the_demo_corpus_prepares_and_trains(tmp_path, monkeypatch, capsys):
         ],
     )
     train(cfg)
-    lines = (tmp_path / "run" / "mixture_history.jsonl").read_text().splitlines()
-    record = json.loads(lines[-1])
+    record = run_history(tmp_path / "run")[-1]
     assert set(record["eval_loss"]) == set(domains)
     assert sum(record["delivered_tokens"].values()) == 4 * cfg.data.global_batch_size * 128
 

@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
+from conftest import kill_at, run_history
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
@@ -35,12 +35,6 @@ K3_WORKLOAD = (
 def lego_k3(run_config):
     """lego_k3(run_dir, *overrides): the K3 learning workload on top of the tiny run config."""
     return lambda run_dir, *overrides: run_config(run_dir, *K3_WORKLOAD, *overrides)
-
-
-def read_history(run_dir: Path) -> list[dict]:
-    return [
-        json.loads(line) for line in (run_dir / "mixture_history.jsonl").read_text().splitlines()
-    ]
 
 
 def read_evals(run_dir: Path) -> list[dict]:
@@ -81,7 +75,7 @@ def test_the_quick_start_lego_run_learns_every_skill_well_above_chance(tmp_path)
 
 def test_history_weights_are_recomputable_from_logged_losses_and_the_graph(skillit_run):
     cfg, _, run_dir = skillit_run
-    history = read_history(run_dir)
+    history = run_history(run_dir)
     names = ["lego1", "lego2", "lego3"]
     A = np.array(K3_GRAPH)
     assert len(history) == cfg.mixing.rounds
@@ -97,7 +91,7 @@ def test_history_weights_are_recomputable_from_logged_losses_and_the_graph(skill
 
 def test_the_skillit_mixture_actually_changes(skillit_run):
     _, _, run_dir = skillit_run
-    weights = np.array([list(h["weights"].values()) for h in read_history(run_dir)])
+    weights = np.array([list(h["weights"].values()) for h in run_history(run_dir)])
     assert np.abs(np.diff(weights, axis=0)).max() > 0.05
 
 
@@ -120,17 +114,6 @@ def test_a_run_writes_its_config_tokenizer_checkpoint_logs_and_plots(skillit_run
     assert "val/loss/lego3" in header and "mixture/lego1" in header and "train/loss" in header
 
 
-class CtrlCInRound(L.Callback):
-    """Presses Ctrl-C at the first batch of a round, as a user would mid-run."""
-
-    def __init__(self, round_number: int):
-        self.round_number = round_number
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.current_epoch + 1 == self.round_number:
-            raise KeyboardInterrupt
-
-
 def test_a_run_interrupted_in_round_three_resumes_onto_the_same_trajectory(tmp_path, lego_k3):
     common = (
         "trainer.max_steps=120",
@@ -146,10 +129,8 @@ def test_a_run_interrupted_in_round_three_resumes_onto_the_same_trajectory(tmp_p
     train(lego_k3(full_dir, *common))
     cfg = lego_k3(cut_dir, *common)
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, extra_callbacks=[CtrlCInRound(3)])
-    assert (
-        len(read_history(cut_dir)) == 2
-    )  # the checkpoint written at the end of round 2 is resumed
+        train(cfg, extra_callbacks=[kill_at(round_number=3)])
+    assert len(run_history(cut_dir)) == 2  # the checkpoint written at the end of round 2 is resumed
     train(cfg, resume=cut_dir / "checkpoints" / "last.ckpt")
     # nothing logged before the interruption is lost
     assert (cut_dir / "csv" / "metrics.csv").is_file() and (
@@ -157,7 +138,7 @@ def test_a_run_interrupted_in_round_three_resumes_onto_the_same_trajectory(tmp_p
     ).is_file()
     # every evaluation was recorded once, as in the uninterrupted run
     assert read_evals(cut_dir) == read_evals(full_dir)
-    full, resumed = read_history(full_dir), read_history(cut_dir)
+    full, resumed = run_history(full_dir), run_history(cut_dir)
     assert [h["round"] for h in resumed] == [1, 2, 3, 4]
     for a, b in zip(full, resumed):
         assert a["step"] == b["step"]
@@ -183,7 +164,7 @@ def test_curriculum_pools_grow_linearly_from_easiest_or_hardest_samples(
             "mixing.plots=false",
         )
     )
-    history = read_history(tmp_path)
+    history = run_history(tmp_path)
     assert [h["pool_size"] for h in history] == [100, 200, 300]
     import torch
 
@@ -206,7 +187,7 @@ def test_eval_every_adds_evaluations_but_the_mixture_uses_round_ends_only(tmp_pa
             "mixing.plots=false",
         )
     )
-    evals, history = read_evals(tmp_path), read_history(tmp_path)
+    evals, history = read_evals(tmp_path), run_history(tmp_path)
     assert [e["step"] for e in evals] == [10, 20, 30, 40]
     assert [h["step"] for h in history] == [20, 40]
     by_step = {e["step"]: e["eval_loss"] for e in evals}

@@ -86,11 +86,13 @@ def mean_std(values) -> list[float]:
 
 
 def _on_corpus(suite: Suite) -> bool:
-    """Whether the suite trains on a prepared corpus (its table then reports loss, not acc)."""
+    """Whether the suite's source reports perplexity (its table then reports loss, not acc)."""
     from skillit.config import load_config
+    from skillit.sources import registry as sources
 
     try:
-        return load_config([suite.config], suite.overrides).data.source == "tokens"
+        source = load_config([suite.config], suite.overrides).data.source
+        return sources.get(source).capabilities.metric == "perplexity"
     except Exception:  # noqa: BLE001  (a table is never worth failing a finished suite)
         return False
 
@@ -100,32 +102,8 @@ def summarise(suite: Suite, records: list[RunRecord]) -> dict:
     strategies: dict[str, dict] = {}
     for strategy in suite.strategies:
         runs = [r for r in records if r.strategy == strategy]
-        if not runs:
-            continue
-        skills = runs[0].skills
-        per_skill = {
-            s: {
-                "acc": mean_std([r.final_acc[s] for r in runs]),
-                "loss": mean_std([r.final_loss[s] for r in runs]),
-            }
-            for s in skills
-        }
-        reach = [steps_to_target(r.curve, suite.target) for r in runs]
-        hit = [s for s in reach if s is not None]
-        strategies[strategy] = {
-            "seeds": [r.seed for r in runs],
-            "per_skill": per_skill,
-            "mean": {
-                "acc": mean_std([np.mean(list(r.final_acc.values())) for r in runs]),
-                "loss": mean_std([np.mean(list(r.final_loss.values())) for r in runs]),
-            },
-            "steps_to_target": {
-                "per_seed": reach,
-                "reached": len(hit),
-                "runs": len(runs),
-                "mean_std": mean_std(hit) if hit else None,
-            },
-        }
+        if runs:
+            strategies[strategy] = _strategy_summary(runs, suite.target)
     return {
         "suite": suite.name,
         "variant": suite.variant,
@@ -136,27 +114,60 @@ def summarise(suite: Suite, records: list[RunRecord]) -> dict:
         "corpus": _on_corpus(suite),
         "steps": suite.steps,
         "seeds": suite.seeds,
-        "target": {
-            "metric": suite.target.metric,
-            "value": suite.target.value,
-            "skills": list(suite.target.skills) if suite.target.skills else None,
-            "description": suite.target.describe(),
-        },
+        "target": _target_summary(suite.target),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
         "strategies": strategies,
-        "runs": [
-            {
-                "strategy": r.strategy,
-                "seed": r.seed,
-                "run_dir": str(r.run_dir),
-                "global_step": r.global_step,
-                "final_acc": r.final_acc,
-                "final_loss": r.final_loss,
-                "steps_to_target": steps_to_target(r.curve, suite.target),
-            }
-            for r in records
-        ],
+        "runs": [_run_summary(r, suite.target) for r in records],
+    }
+
+
+def _strategy_summary(runs: list[RunRecord], target: Target) -> dict:
+    """One strategy's seeds: final accuracy and loss per skill and on average (mean ± std), and
+    the steps each seed took to reach the target."""
+    per_skill = {
+        s: {
+            "acc": mean_std([r.final_acc[s] for r in runs]),
+            "loss": mean_std([r.final_loss[s] for r in runs]),
+        }
+        for s in runs[0].skills
+    }
+    reach = [steps_to_target(r.curve, target) for r in runs]
+    hit = [s for s in reach if s is not None]
+    return {
+        "seeds": [r.seed for r in runs],
+        "per_skill": per_skill,
+        "mean": {
+            "acc": mean_std([np.mean(list(r.final_acc.values())) for r in runs]),
+            "loss": mean_std([np.mean(list(r.final_loss.values())) for r in runs]),
+        },
+        "steps_to_target": {
+            "per_seed": reach,
+            "reached": len(hit),
+            "runs": len(runs),
+            "mean_std": mean_std(hit) if hit else None,
+        },
+    }
+
+
+def _target_summary(target: Target) -> dict:
+    return {
+        "metric": target.metric,
+        "value": target.value,
+        "skills": list(target.skills) if target.skills else None,
+        "description": target.describe(),
+    }
+
+
+def _run_summary(record: RunRecord, target: Target) -> dict:
+    return {
+        "strategy": record.strategy,
+        "seed": record.seed,
+        "run_dir": str(record.run_dir),
+        "global_step": record.global_step,
+        "final_acc": record.final_acc,
+        "final_loss": record.final_loss,
+        "steps_to_target": steps_to_target(record.curve, target),
     }
 
 

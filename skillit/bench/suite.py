@@ -31,7 +31,7 @@ import yaml
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from skillit.config import PATH_KEYS, merge_structured
+from skillit.config import merge_structured, path_keys
 from skillit.errors import SkillitError
 from skillit.utils.shipped import SUITE_DIR
 
@@ -224,7 +224,7 @@ def _check_overrides(items: list[str], key: str, where: str, base: Path | None =
     out = []
     for item in map(str, items):
         name, _, value = item.partition("=")
-        if base is not None and name in PATH_KEYS and value and "{run:" not in value:
+        if base is not None and name in path_keys() and value and "{run:" not in value:
             path = Path(value).expanduser()
             if not path.is_absolute():
                 item = f"{name}={(base / path).resolve()}"

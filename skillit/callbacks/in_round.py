@@ -2,10 +2,10 @@
 strategy whose `in_round` asks for them).
 
 The data module draws such a round in the blocks the strategy's `round_blocks` plans
-(skillit.data.LiveMixtures). `SkillItCallback` still owns the round's end (the round's record,
-the mixture of the next round, the checkpoint state); these callbacks come before it in the
-Trainer's list (:func:`in_round_callbacks`), so the strategy has seen everything inside the round
-when it is asked for the next mixture.
+(skillit.data.LiveMixtures). `MixingCallback` still owns the round's end (the mixture of the next
+round, the strategy's checkpoint state); these callbacks come before it in the Trainer's list
+(skillit.callbacks.assemble), so the strategy has seen everything inside the round when it is
+asked for the next mixture.
 
 - `TrainingLossCallback` (`in_round.row_losses`): sums each training skill's loss and token count
   over the steps since the last block boundary (reduced across ranks as (sum, count)), calls the

@@ -117,7 +117,7 @@ def run(args) -> int:
                 state = read_checkpoint(ckpt)  # a broken checkpoint: reported before any write
                 check_config_unedited(run_dir, state)
                 record_resume(run_dir, cfg, resume.changed, ckpt)
-            result = train(cfg, resume=ckpt)
+            result = train(cfg, resume=ckpt, run_dir=run_dir)
     except KeyboardInterrupt:
         if (run_dir / CHECKPOINT).is_file():
             hint = f"continue from the last finished round with: skillit train --resume {run_dir}"

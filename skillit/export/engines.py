@@ -68,15 +68,20 @@ class EngineMixture:
 
 
 def corpus_domains(cfg) -> tuple[dict[str, DomainShards], str]:
-    """The run's corpus domains and their train shards (from the manifest of data.tokens.path)."""
+    """The run's corpus domains and their train shards (from the manifest of the prepared corpus
+    its source trains on: a source with the capability corpus_folder)."""
+    from skillit.build import source_options
     from skillit.corpus.shards import read_manifest, shard_path
+    from skillit.sources import registry as sources
 
-    if cfg.data.source != "tokens" or not cfg.data.tokens.path:
+    spec = sources.get(cfg.data.source)
+    if spec.corpus is None:
         raise SkillitError(
-            f"an engine format needs a run on a prepared corpus (data.source=tokens); this run "
-            f"has data.source={cfg.data.source}: use --format skillit"
+            "an engine format needs a run on a prepared corpus (data.source=tokens, or a source "
+            f"with the capability corpus_folder); this run has data.source={cfg.data.source}: "
+            "use --format skillit"
         )
-    folder = Path(cfg.data.tokens.path).expanduser()
+    folder = spec.corpus(source_options(cfg, spec))
     manifest = read_manifest(folder)
     domains = {}
     for name, entry in manifest.domains.items():

@@ -29,6 +29,7 @@ from skillit.mixing.doremi import DoReMiConfig, build_doremi
 from skillit.mixing.fixed import build_manual, build_random, build_stratified
 from skillit.mixing.odm import ODMConfig, build_odm
 from skillit.mixing.skillit import SkillItConfig, build_no_graph, build_skillit, build_static
+from skillit.utils.plugins import load_entry_points
 
 NEEDS = ("graph", "reference", "natural", "eval_is_train")
 
@@ -80,25 +81,10 @@ _plugins_loaded = False
 
 def _load_plugins() -> None:
     global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    from importlib.metadata import entry_points
-
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            spec = point.load()
-            spec = spec() if not isinstance(spec, StrategySpec) and callable(spec) else spec
-        except Exception as exc:
-            raise SkillitError(
-                f"the strategy plugin {point.name!r} ({point.value}, entry point group "
-                f"{ENTRY_POINT_GROUP}) failed to load: {type(exc).__name__}: {exc}"
-            ) from exc
-        if not isinstance(spec, StrategySpec):
-            raise SkillitError(
-                f"the strategy plugin {point.name!r} ({point.value}) is not a StrategySpec"
-            )
-        _SPECS.setdefault(spec.name, spec)
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        for spec in load_entry_points(ENTRY_POINT_GROUP, StrategySpec, "strategy"):
+            _SPECS.setdefault(spec.name, spec)
 
 
 def known(name: str) -> bool:

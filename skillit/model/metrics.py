@@ -12,12 +12,14 @@ from torchmetrics import Metric
 
 class PerSkillEval(Metric):
     full_state_update = False
+    # scored_tokens: the answer tokens scored (every token of a window, for a corpus)
+    STATES = ("loss_sum", "scored_tokens", "seq_loss_sum", "correct", "samples")
 
     def __init__(self, num_skills: int):
         super().__init__()
         self.num_skills = num_skills
         # seq_loss_sum: the sum over samples of each sample's own mean token loss.
-        for name in ("loss_sum", "tokens", "seq_loss_sum", "correct", "samples"):
+        for name in self.STATES:
             self.add_state(
                 name, default=torch.zeros(num_skills, dtype=torch.float64), dist_reduce_fx="sum"
             )
@@ -31,13 +33,11 @@ class PerSkillEval(Metric):
     ) -> None:
         skill = skill.long()
         self.loss_sum.index_add_(0, skill, loss_sum.to(torch.float64))
-        self.tokens.index_add_(0, skill, tokens.to(torch.float64))
+        self.scored_tokens.index_add_(0, skill, tokens.to(torch.float64))
         per_sample = loss_sum.to(torch.float64) / tokens.to(torch.float64).clamp_min(1)
         self.seq_loss_sum.index_add_(0, skill, per_sample)
         self.correct.index_add_(0, skill, correct.to(torch.float64))
         self.samples.index_add_(0, skill, torch.ones_like(skill, dtype=torch.float64))
-
-    STATES = ("loss_sum", "tokens", "seq_loss_sum", "correct", "samples")
 
     def stacked_states(self) -> torch.Tensor:
         """The sums as one (5, k) tensor, in STATES order: one reduction combines ranks."""

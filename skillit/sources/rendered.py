@@ -48,7 +48,11 @@ class RenderedSource:
 
     @property
     def train_skill_names(self) -> list[str]:
-        return list(getattr(self.inner, "train_skill_names", self.inner.skill_names))
+        return self.inner.train_skill_names
+
+    @property
+    def eval_skill_names(self) -> list[str] | None:
+        return self.inner.eval_skill_names
 
     @property
     def tokenizer(self) -> Tokenizer:

@@ -139,6 +139,16 @@ class GeneratedSource:
         return self.task.skill_names()
 
     @property
+    def train_skill_names(self) -> list[str]:
+        """Skills that can be trained on (every one, unless a task keeps some for evaluation)."""
+        return self.skill_names
+
+    @property
+    def eval_skill_names(self) -> list[str] | None:
+        """The default evaluation skills (None: the training skills)."""
+        return None
+
+    @property
     def tokenizer(self) -> Tokenizer:
         if self._tokenizer is None:
             self._tokenizer = wordlevel_tokenizer(self.task.vocab)

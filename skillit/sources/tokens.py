@@ -64,11 +64,7 @@ class TokensSourceConfig:
 
 class TokensSource:
     def __init__(self, cfg: TokensSourceConfig, seq_len: int) -> None:
-        if not cfg.path:
-            raise SkillitError(
-                "data.source=tokens needs data.tokens.path: a folder from `skillit prepare`"
-            )
-        self.folder = Path(cfg.path).expanduser()
+        self.folder = self.corpus_folder(cfg)
         self.manifest: Manifest = read_manifest(self.folder)
         names = list(self.manifest.domains)
         if cfg.domains is not None and not cfg.domains:
@@ -124,6 +120,15 @@ class TokensSource:
             cdf /= cdf[-1]
         self._row_mask = np.ones(self.seq_len, dtype=bool)
         self._row_mask[0] = False  # the first token has no context to be predicted from
+
+    @staticmethod
+    def corpus_folder(cfg: TokensSourceConfig) -> Path:
+        """The prepared corpus `cfg` names (data.tokens.path)."""
+        if not cfg.path:
+            raise SkillitError(
+                "data.source=tokens needs data.tokens.path: a folder from `skillit prepare`"
+            )
+        return Path(cfg.path).expanduser()
 
     def _checked(self, shards: list[ShardEntry]) -> list[tuple[Path, int]]:
         out = []
