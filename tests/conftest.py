@@ -232,3 +232,15 @@ def prepare_corpus(out: Path, domains: dict[str, Path], *extra: str) -> int:
     for name, path in domains.items():
         args += ["--domain", f"{name}={path}"]
     return main([*args, *extra])
+
+
+class FakeEntryPoint:
+    """An installed package's entry point (importlib.metadata) that loads `target`, or raises it."""
+
+    def __init__(self, name, target):
+        self.name, self.value, self._target = name, f"plugin_pkg:{name}", target
+
+    def load(self):
+        if isinstance(self._target, Exception):
+            raise self._target
+        return self._target

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ToySource
+from conftest import FakeEntryPoint, ToySource
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
@@ -123,26 +123,16 @@ def test_a_plugin_source_trains_with_skillit_and_its_mixture_exports(digits, run
         np.testing.assert_allclose(entry.weights, list(record["next_weights"].values()))
 
 
-class FakeEntryPoint:
-    def __init__(self, name, target):
-        self.name, self.value, self.target = name, f"fake:{name}", target
-
-    def load(self):
-        if isinstance(self.target, Exception):
-            raise self.target
-        return self.target
-
-
 def test_an_installed_package_provides_a_source_through_its_entry_point(monkeypatch):
     points = {registry.ENTRY_POINT_GROUP: [FakeEntryPoint("digits", lambda: DIGITS)]}
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points.get(group, []))
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(registry.REGISTRY, "plugins_loaded", False)
     try:
         assert load_config([], ["data.source=digits"]).data.source == "digits"
     finally:
         registry.unregister("digits")
     broken = {registry.ENTRY_POINT_GROUP: [FakeEntryPoint("bad", ImportError("no module x"))]}
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: broken.get(group, []))
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(registry.REGISTRY, "plugins_loaded", False)
     with pytest.raises(SkillitError, match=r"source plugin 'bad' .* failed to load.*no module x"):
         load_config([], ["data.source=nowhere"])

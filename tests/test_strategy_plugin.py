@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from conftest import FakeEntryPoint
 
 from skillit.config import load_config
 from skillit.errors import SkillitError
@@ -124,16 +125,6 @@ def test_a_plugin_strategy_trains_and_moves_its_mixture_inside_rounds(chase, run
     assert len({tuple(np.round(w, 12)) for w in published}) > 1  # the mixture moved
 
 
-class FakeEntryPoint:
-    def __init__(self, name, target):
-        self.name, self.value, self._target = name, f"plugin_pkg:{name}", target
-
-    def load(self):
-        if isinstance(self._target, Exception):
-            raise self._target
-        return self._target
-
-
 def test_an_installed_package_provides_a_strategy_through_its_entry_point(monkeypatch):
     import importlib.metadata
 
@@ -142,7 +133,7 @@ def test_an_installed_package_provides_a_strategy_through_its_entry_point(monkey
     spec = StrategySpec("chase", build_chase, "chase the training loss", options=ChaseOptions)
     points = {"skillit.strategies": [FakeEntryPoint("chase", lambda: spec)]}
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: points.get(group, []))
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(registry.REGISTRY, "plugins_loaded", False)
     try:
         cfg = load_config([], ["mixing.strategy=chase"])  # found without any import by the user
         assert cfg.mixing.strategy == "chase" and registry.get("chase") is spec
@@ -150,7 +141,7 @@ def test_an_installed_package_provides_a_strategy_through_its_entry_point(monkey
         unregister("chase")
     broken = {"skillit.strategies": [FakeEntryPoint("bad", ImportError("no module named x"))]}
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: broken.get(group, []))
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(registry.REGISTRY, "plugins_loaded", False)
     with pytest.raises(SkillitError, match="strategy plugin 'bad'.*ImportError"):
         load_config([], ["mixing.strategy=bad"])
 

@@ -29,7 +29,7 @@ from skillit.mixing.doremi import DoReMiConfig, build_doremi
 from skillit.mixing.fixed import build_manual, build_random, build_stratified
 from skillit.mixing.odm import ODMConfig, build_odm
 from skillit.mixing.skillit import SkillItConfig, build_no_graph, build_skillit, build_static
-from skillit.utils.plugins import load_entry_points
+from skillit.utils.plugins import SpecRegistry
 
 NEEDS = ("graph", "reference", "natural", "eval_is_train")
 
@@ -57,53 +57,17 @@ class StrategySpec:
             raise ValueError(f"strategy {self.name!r}: a section needs its options dataclass")
 
 
-_SPECS: dict[str, StrategySpec] = {}
-
-
-def register(spec: StrategySpec, replace: bool = False) -> StrategySpec:
-    """Add a strategy; its name becomes a valid mixing.strategy. Returns the spec."""
-    if spec.name in _SPECS and not replace:
-        raise ValueError(f"a strategy named {spec.name!r} is registered already")
-    _SPECS[spec.name] = spec
-    return spec
-
-
-def unregister(name: str) -> None:
-    """Remove a strategy registered with :func:`register` (for tests and notebooks)."""
-    _SPECS.pop(name, None)
-
-
-# Packages that ship strategies declare entry points in this group, each naming a StrategySpec
-# (or a function returning one); they are loaded the first time a name is not found.
+# Packages that ship strategys declare entry points in this group, each naming a StrategySpec (or a
+# function returning one); they are loaded the first time a name is not found.
 ENTRY_POINT_GROUP = "skillit.strategies"
-_plugins_loaded = False
-
-
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if not _plugins_loaded:
-        _plugins_loaded = True
-        for spec in load_entry_points(ENTRY_POINT_GROUP, StrategySpec, "strategy"):
-            _SPECS.setdefault(spec.name, spec)
-
-
-def known(name: str) -> bool:
-    """Whether `name` is a strategy (looking at installed plugins when it is not a built-in)."""
-    if name not in _SPECS:
-        _load_plugins()
-    return name in _SPECS
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_SPECS)
-
-
-def get(name: str) -> StrategySpec:
-    if not known(name):
-        raise SkillitError(
-            f"mixing.strategy {name!r} is unknown; valid strategies: {', '.join(_SPECS)}"
-        )
-    return _SPECS[name]
+REGISTRY: SpecRegistry[StrategySpec] = SpecRegistry(
+    StrategySpec, "strategy", "mixing.strategy", ENTRY_POINT_GROUP
+)
+register = REGISTRY.register
+unregister = REGISTRY.unregister
+known = REGISTRY.known
+names = REGISTRY.names
+get = REGISTRY.get
 
 
 def check_needs(spec: StrategySpec, ctx: BuildContext) -> None:

@@ -46,7 +46,7 @@ from skillit.sources.synthetic import (
     LegoSourceConfig,
 )
 from skillit.sources.tokens import TokensSource, TokensSourceConfig
-from skillit.utils.plugins import load_entry_points
+from skillit.utils.plugins import SpecRegistry
 
 METRICS = ("accuracy", "perplexity")
 
@@ -129,56 +129,22 @@ class SourceSpec:
         return f"data.{self.section or 'options'}"
 
 
-_SPECS: dict[str, SourceSpec] = {}
-
-
-def register(spec: SourceSpec, replace: bool = False) -> SourceSpec:
-    """Add a source; its name becomes a valid data.source. Returns the spec."""
-    if spec.name in _SPECS and not replace:
-        raise ValueError(f"a source named {spec.name!r} is registered already")
-    _SPECS[spec.name] = spec
-    return spec
-
-
-def unregister(name: str) -> None:
-    """Remove a source registered with :func:`register` (for tests and notebooks)."""
-    _SPECS.pop(name, None)
-
-
 # Packages that ship sources declare entry points in this group, each naming a SourceSpec (or a
 # function returning one); they are loaded the first time a name is not found.
 ENTRY_POINT_GROUP = "skillit.sources"
-_plugins_loaded = False
-
-
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if not _plugins_loaded:
-        _plugins_loaded = True
-        for spec in load_entry_points(ENTRY_POINT_GROUP, SourceSpec, "source"):
-            _SPECS.setdefault(spec.name, spec)
-
-
-def known(name: str) -> bool:
-    """Whether `name` is a source (looking at installed plugins when it is not a built-in)."""
-    if name not in _SPECS:
-        _load_plugins()
-    return name in _SPECS
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_SPECS)
-
-
-def get(name: str) -> SourceSpec:
-    if not known(name):
-        raise SkillitError(f"data.source {name!r} is unknown; valid sources: {', '.join(_SPECS)}")
-    return _SPECS[name]
+REGISTRY: SpecRegistry[SourceSpec] = SpecRegistry(
+    SourceSpec, "source", "data.source", ENTRY_POINT_GROUP
+)
+register = REGISTRY.register
+unregister = REGISTRY.unregister
+known = REGISTRY.known
+names = REGISTRY.names
+get = REGISTRY.get
 
 
 def path_keys() -> tuple[str, ...]:
     """Every config key of a registered source that holds a file path."""
-    return tuple(f"{s.option_prefix}.{key}" for s in _SPECS.values() for key in s.path_keys)
+    return tuple(f"{s.option_prefix}.{key}" for s in REGISTRY.specs.values() for key in s.path_keys)
 
 
 def build_source(spec: SourceSpec, ctx: SourceContext, options: Any) -> SkillSource:
