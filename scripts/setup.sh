@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-command install: a .venv at the repository root with the CPU build of torch first
-# (so nothing later pulls a multi-GB CUDA build), then skillit in editable mode with dev, plots and hf (transformers).
+# (so nothing later pulls a multi-GB CUDA build), then skillit in editable mode with dev, plots, hf (transformers) and search (lightgbm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -10,5 +10,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "$TORCH_SPEC"
-.venv/bin/python -m pip install -q -e ".[dev,plots,hf]"
+.venv/bin/python -m pip install -q -e ".[dev,plots,hf,search]"
 echo "skillit installed in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

@@ -136,6 +136,12 @@ RUN_MACHINERY = {
             "skillit.utils",
             RUN_MACHINERY | {"skillit.mixing", "skillit.sources", "skillit.commands"},
         ),
+        # the search and the bench drive runs: nothing that trains one reaches up to them
+        (
+            "skillit.train",
+            {"skillit.search", "skillit.bench", "skillit.graphlearn", "skillit.commands"},
+        ),
+        ("skillit.bench", {"skillit.search", "skillit.graphlearn", "skillit.commands"}),
         ("synthetic", {"skillit"}),
     ],
 )

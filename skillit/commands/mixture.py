@@ -1,4 +1,5 @@
-"""`skillit mixture export RUN_DIR` and `skillit mixture plot RUN_DIR [RUN_DIR ...]`."""
+"""`skillit mixture export RUN_DIR`, `skillit mixture plot RUN_DIR [RUN_DIR ...]` and
+`skillit mixture search CONFIG ...` (skillit/commands/search.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from skillit.commands import search
 from skillit.errors import SkillitError
 from skillit.export.engines import FORMATS
 from skillit.export.mixture import AVERAGES, export_mixture, load_run_history
@@ -35,8 +37,9 @@ Only nanotron has stages; the others take the average mixture (--average).
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "mixture",
-        help="export a run's mixture as a reusable config, or plot mixture trajectories",
-        description="Mixtures of finished (or running) runs: export and plot.",
+        help="export or plot a run's mixture, or search for a fixed mixture (RegMix)",
+        description="Mixtures of finished (or running) runs: export and plot; and an offline "
+        "search for a fixed mixture by proxy runs.",
     )
     sub = p.add_subparsers(dest="mixture_command", metavar="ACTION", required=True)
     export = sub.add_parser(
@@ -72,6 +75,7 @@ def register(subparsers) -> None:
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="skillit run directories")
     plot.add_argument("--out", default="mixtures.png", metavar="PNG", help="(default mixtures.png)")
     plot.set_defaults(run=run_plot, parser=plot)
+    search.register(sub)
 
 
 def run_export(args) -> int:
