@@ -58,6 +58,25 @@ def test_overwrite_never_empties_a_directory_that_is_not_a_run(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "thesis.tex"]
 
 
+def test_overwrite_of_a_run_still_training_is_refused_before_anything_is_deleted(tmp_path, capsys):
+    """--overwrite into the folder of a live run: the lock is taken first, so nothing goes."""
+    from skillit.run.directory import _start_time
+
+    (tmp_path / ".skillit-run").touch()
+    (tmp_path / "config.yaml").write_text("seed: 0\n")
+    (tmp_path / "mixture_history.jsonl").write_text('{"round": 1}\n')
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "run.lock").write_text(f"{writer.pid} {_start_time(writer.pid) or ''}\n")
+        assert skillit_train(tmp_path, "--overwrite") == 2
+    finally:
+        writer.kill()
+        writer.wait()
+    assert "being written by another skillit process" in capsys.readouterr().err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [".skillit-run", "config.yaml", "mixture_history.jsonl", "run.lock"]
+
+
 @pytest.mark.parametrize("name", ["../../escape", "/abs", "a/b", "..", "", "x\\y"])
 def test_a_run_name_that_is_not_one_path_component_is_refused(name):
     from skillit.config import load_config

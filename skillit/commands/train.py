@@ -105,14 +105,16 @@ def run(args) -> int:
     check_runtime(cfg)  # before any run folder is made
     made = cfg.run_dir is None or not Path(cfg.run_dir).exists()
     run_dir = resolve_run_dir(cfg)
-    if resume is None and is_launcher_process():
-        claim_fresh_run_dir(run_dir, overwrite=args.overwrite)
     cfg.run_dir = str(run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())  # DDP children re-run argv: same directory
     sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores Ctrl-C after an interrupt
-    lock = RunLock(run_dir) if resume and is_launcher_process() else contextlib.nullcontext()
+    # The lock comes before anything in the folder changes: --overwrite of a run that is still
+    # training, or a refused resume (a bad checkpoint), deletes and writes nothing.
+    lock = RunLock(run_dir) if is_launcher_process() else contextlib.nullcontext()
     try:
-        with lock:  # a refused resume (a run still writing there, a bad checkpoint) writes nothing
+        with lock:
+            if resume is None and is_launcher_process():
+                claim_fresh_run_dir(run_dir, overwrite=args.overwrite)
             if resume and is_launcher_process():
                 state = read_checkpoint(ckpt)  # a broken checkpoint: reported before any write
                 check_config_unedited(run_dir, state)
