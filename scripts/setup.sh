@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-command install: a .venv at the repository root with the CPU build of torch first
-# (so nothing later pulls a multi-GB CUDA build), then skillit in editable mode with dev, plots, hf (transformers) and search (lightgbm).
+# (so nothing later pulls a multi-GB CUDA build), then skillit in editable mode with dev, plots, hf (transformers), search (lightgbm) and
+# corpora (parquet and datasets folders for prepare). pip -qq: errors only, no build notices.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -8,7 +9,7 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q "$TORCH_SPEC"
-.venv/bin/python -m pip install -q -e ".[dev,plots,hf,search]"
+.venv/bin/python -m pip install -qq --upgrade pip
+.venv/bin/python -m pip install -qq "$TORCH_SPEC"
+.venv/bin/python -m pip install -qq -e ".[dev,plots,hf,search,corpora]"
 echo "skillit installed in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
