@@ -7,6 +7,7 @@ the wrong type are errors that name the key and the file (or the command line).
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import MISSING, Field, dataclass, field, fields
@@ -52,6 +53,50 @@ PRECISIONS = (
     "transformer-engine-float16",
 )
 EVAL_LOSSES = ("token", "sequence")
+# Lightning's registered strategy names (trainer.strategy; a test keeps this list in step with
+# lightning.pytorch.strategies.StrategyRegistry), kept here so that config loads no Lightning.
+TRAINER_STRATEGIES = (
+    "auto",
+    "ddp",
+    "ddp_find_unused_parameters_false",
+    "ddp_find_unused_parameters_true",
+    "ddp_fork",
+    "ddp_fork_find_unused_parameters_false",
+    "ddp_fork_find_unused_parameters_true",
+    "ddp_notebook",
+    "ddp_notebook_find_unused_parameters_false",
+    "ddp_notebook_find_unused_parameters_true",
+    "ddp_spawn",
+    "ddp_spawn_find_unused_parameters_false",
+    "ddp_spawn_find_unused_parameters_true",
+    "deepspeed",
+    "deepspeed_stage_1",
+    "deepspeed_stage_2",
+    "deepspeed_stage_2_offload",
+    "deepspeed_stage_3",
+    "deepspeed_stage_3_offload",
+    "deepspeed_stage_3_offload_nvme",
+    "fsdp",
+    "fsdp_cpu_offload",
+    "single_device",
+    "single_tpu",
+    "single_xla",
+    "xla",
+    "xla_debug",
+)
+# A batch of token ids (int64) above this many bytes cannot be what a user meant.
+MAX_BATCH_BYTES = 64 * 2**30
+
+
+def check_finite(key: str, value: float, low: float, high: float = math.inf, closed: bool = True):
+    """`value` is a finite number in [low, high] (or (low, high] when not `closed`)."""
+    inside = low <= value <= high if closed else low < value <= high
+    if not (math.isfinite(value) and inside):
+        if math.isinf(high):
+            bounds = f"{'>=' if closed else '>'} {low:g}"
+        else:
+            bounds = f"in {'[' if closed else '('}{low:g}, {high:g}]"
+        raise SkillitError(f"{key} must be a finite number {bounds}, got {value}")
 
 
 def is_required(f: Field) -> bool:
@@ -253,8 +298,10 @@ class OptimConfig:
     grad_clip: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.lr <= 0:
-            raise SkillitError(f"optim.lr must be > 0, got {self.lr}")
+        check_finite("optim.lr", self.lr, 0.0, closed=False)
+        check_finite("optim.weight_decay", self.weight_decay, 0.0)
+        check_finite("optim.grad_clip", self.grad_clip, 0.0)  # 0: no clipping
+        check_finite("optim.min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
         if self.warmup_steps < 0:
             raise SkillitError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
@@ -280,6 +327,11 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise SkillitError(f"trainer.max_steps must be >= 1, got {self.max_steps}")
+        if str(self.strategy) not in TRAINER_STRATEGIES:
+            raise SkillitError(
+                f"trainer.strategy must be one of Lightning's strategies {list(TRAINER_STRATEGIES)}, "
+                f"got {self.strategy!r}"
+            )
         if self.accelerator not in ACCELERATORS:
             raise SkillitError(
                 f"trainer.accelerator must be one of {list(ACCELERATORS)}, got {self.accelerator!r}"
@@ -341,6 +393,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.seed < 2**32:
             raise SkillitError(f"seed must be an integer in [0, 2**32), got {self.seed}")
+        self._check_sizes()
         check_name(self.name, "name")  # the default run directory is runs/<name>-<time>
         every = self.mixing.eval_every
         if every is not None:
@@ -355,6 +408,24 @@ class RunConfig:
             raise SkillitError(
                 f"mixing.rounds={self.mixing.rounds} is larger than the step budget "
                 f"trainer.max_steps={self.trainer.max_steps}: every round needs at least one step"
+            )
+
+    def _check_sizes(self) -> None:
+        """Refuse sizes no machine holds before anything is allocated (the key named)."""
+        for key in ("global_batch_size", "eval_batch_size"):
+            rows = getattr(self.data, key)
+            size = rows * self.model.max_seq_len * 8  # int64 token ids
+            if size > MAX_BATCH_BYTES:
+                raise SkillitError(
+                    f"data.{key}={rows} x model.max_seq_len={self.model.max_seq_len} tokens is "
+                    f"{size / 2**30:,.0f} GiB of token ids a batch (at most "
+                    f"{MAX_BATCH_BYTES // 2**30} GiB): lower data.{key} or model.max_seq_len"
+                )
+        m = self.model
+        if m.backend == "gpt" and 12 * m.n_layer * m.d_model**2 > 1e12:
+            raise SkillitError(
+                f"model.n_layer={m.n_layer} x model.d_model={m.d_model} is over a trillion "
+                "parameters; lower them"
             )
 
 

@@ -200,3 +200,30 @@ def test_extends_must_name_files(tmp_path, value):
     (tmp_path / "exp.yaml").write_text(f"extends: {value}\nseed: 2\n")
     with pytest.raises(SkillitError, match="extends must be a file name or a list of them"):
         load_config([tmp_path / "exp.yaml"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lr=nan", r"optim.lr must be a finite number > 0, got nan"),
+        ("optim.lr=inf", r"optim.lr must be a finite number > 0, got inf"),
+        ("optim.weight_decay=-1", r"optim.weight_decay must be a finite number >= 0"),
+        ("optim.grad_clip=-1", r"optim.grad_clip must be a finite number >= 0"),
+        ("optim.min_lr_ratio=5", r"optim.min_lr_ratio must be a finite number in \[0, 1\]"),
+        ("trainer.strategy=dpp", r"trainer.strategy must be one of Lightning's strategies"),
+        ("data.global_batch_size=100000000000", r"data.global_batch_size=100000000000 x model"),
+        ("data.eval_batch_size=100000000000", r"data.eval_batch_size=100000000000 x model"),
+        ("model.d_model=10000000", r"model.n_layer=2 x model.d_model=10000000 is over a trillion"),
+    ],
+)
+def test_values_no_run_can_use_are_refused_at_the_config_naming_the_key(override, message):
+    with pytest.raises(SkillitError, match=message):
+        load_config([], [override])
+
+
+def test_the_trainer_strategies_are_lightnings_own():
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    from skillit.config import TRAINER_STRATEGIES
+
+    assert set(TRAINER_STRATEGIES) == {"auto", *StrategyRegistry.available_strategies()}
