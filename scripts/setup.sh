@@ -12,4 +12,6 @@ fi
 .venv/bin/python -m pip install -qq --upgrade pip
 .venv/bin/python -m pip install -qq "$TORCH_SPEC"
 .venv/bin/python -m pip install -qq -e ".[dev,plots,hf,search,corpora]"
+# the engines whose readers check the exports, without the CUDA torch they would pull
+.venv/bin/python -m pip install -qq --no-deps -r requirements/engines.txt
 echo "skillit installed in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

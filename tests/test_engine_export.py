@@ -71,15 +71,28 @@ def shards_of(corpus: Path) -> dict[str, dict[Path, int]]:
 AVERAGE = dict(zip(["prose", "web"], average_of(HISTORY)[1]))
 
 
-def test_megatron_gets_every_shard_weighted_by_its_domain_and_its_share_of_tokens(run, tmp_path):
+def test_megatron_gets_every_indexed_shard_weighted_by_its_domain_and_its_share_of_tokens(
+    run, tmp_path, capsys
+):
     run_dir, corpus = run
-    fields = export(run_dir, "megatron", tmp_path).read_text().split()
+    data = tmp_path / "megatron-data"
+    assert main(["corpus", "export", str(corpus), str(data), "--format", "megatron"]) == 0
+    out = tmp_path / "out"
+    args = ["mixture", "export", str(run_dir), "--format", "megatron", "--out", str(out)]
+    assert main(args) == 2  # Megatron reads its own indexed data, not skillit's shards
+    assert "skillit corpus export" in capsys.readouterr().err
+    assert main([*args, "--data", str(data)]) == 0
+    fields = (out / "megatron_data_path.txt").read_text().split()
     pairs = list(zip(map(float, fields[0::2]), fields[1::2]))
-    shards = shards_of(corpus)
+    shards = {  # the engine's copies: DATA/<domain>/train_NNNNN, one per skillit shard
+        d: {data.resolve() / d / p.with_suffix("").name: t for p, t in s.items()}
+        for d, s in shards_of(corpus).items()
+    }
     assert all(len(s) > 1 for s in shards.values())  # several shards per domain
     per_domain: dict[str, float] = defaultdict(float)
     for weight, prefix in pairs:
-        path = Path(prefix + ".bin")
+        path = Path(prefix)
+        assert path.with_suffix(".idx").is_file() and path.with_suffix(".bin").is_file()
         (domain,) = [d for d, s in shards.items() if path in s]
         assert weight == pytest.approx(
             AVERAGE[domain] * shards[domain][path] / sum(shards[domain].values())
@@ -87,6 +100,8 @@ def test_megatron_gets_every_shard_weighted_by_its_domain_and_its_share_of_token
         per_domain[domain] += weight
     assert len(pairs) == sum(len(s) for s in shards.values())
     assert dict(per_domain) == pytest.approx(AVERAGE)
+    split = json.loads((out / "megatron_data_args.json").read_text())
+    assert split["train"] == fields and len(split["valid"]) >= 4  # a validation blend as well
 
 
 def test_streaming_and_litdata_get_one_dataset_folder_per_domain_with_its_weight(run, tmp_path):

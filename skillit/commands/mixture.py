@@ -25,7 +25,11 @@ e.g. to train a larger model on the mixture a small one found:
 
 For a run on a prepared corpus, --format writes what an engine that trains at scale reads
 instead, with the domains mapped to the corpus's shard paths (see skillit/export/engines.py):
-  megatron   megatron_data_path.txt     Megatron-LM --data-path "w1 prefix1 w2 prefix2 ..."
+  megatron   megatron_data_path.txt     Megatron-LM --data-path "w1 prefix1 w2 prefix2 ...", and
+             megatron_data_args.json    --per-split-data-args-path (train by the mixture, valid by
+                                        validation tokens), over Megatron's own indexed dataset:
+                                        skillit corpus export CORPUS DIR --format megatron, then
+                                        --data DIR (checked with megatron-core 0.16.1)
   streaming  streaming_streams.yaml     MosaicML streaming Stream(local=..., proportion=...)
   litdata    litdata_mixture.json       litdata CombinedStreamingDataset(datasets, weights)
   olmo       olmo_source_mixture.yaml   OLMo-core SourceMixtureDatasetConfig
@@ -66,6 +70,13 @@ def register(subparsers) -> None:
         help="skillit: the two config files (default); or an engine's file, for a run on a "
         "prepared corpus",
     )
+    export.add_argument(
+        "--data",
+        default=None,
+        metavar="DIR",
+        help="the engine's own copy of the run's corpus (`skillit corpus export`); required by "
+        "--format megatron",
+    )
     export.set_defaults(run=run_export, parser=export)
     plot = sub.add_parser(
         "plot",
@@ -81,7 +92,7 @@ def register(subparsers) -> None:
 def run_export(args) -> int:
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise SkillitError(f"--out {args.out} is a file; give a folder for the two files")
-    paths = export_mixture(args.run_dir, args.out, args.average, args.format)
+    paths = export_mixture(args.run_dir, args.out, args.average, args.format, args.data)
     if args.format != "skillit":
         print(f"{args.format}: {paths[args.format]}")
         return 0

@@ -4,11 +4,11 @@ None of these engines sets a mixture from losses; each reads fixed weights over 
 per stage). `skillit mixture export RUN --format F` writes, for a run on a prepared corpus:
 
 - `megatron`: `megatron_data_path.txt`, the `--data-path` value of Megatron-LM's BlendedDataset:
-  `w1 prefix1 w2 prefix2 ...`, one prefix per train shard (the path without `.bin`), each shard
-  weighted by its domain's weight times its share of the domain's tokens. (Pass the file with
-  `--data-args-path`, or its content after `--data-path`.) Megatron reads its own indexed
-  datasets (`.bin` + `.idx` from tools/preprocess_data.py): make them from the same documents
-  under the same prefixes.
+  `w1 prefix1 w2 prefix2 ...`, one prefix per train shard of Megatron's own indexed dataset
+  (`skillit corpus export CORPUS DIR --format megatron`, passed as `--data DIR`), each weighted by
+  its domain's weight times its share of the domain's tokens; and `megatron_data_args.json`, the
+  `--per-split-data-args-path` file (train by the mixture, valid by validation tokens). Checked
+  with megatron-core 0.16.1's BlendedMegatronDatasetBuilder (tests/test_engine_data.py).
 - `streaming`: `streaming_streams.yaml`, MosaicML streaming's streams as llm-foundry's
   `train_loader.dataset.streams` holds them: `{domain: {local: DIR, proportion: w}}` (a
   `Stream(local=DIR, proportion=w)` each). Streams are MDS folders: write one per domain.
@@ -65,13 +65,14 @@ class EngineMixture:
     total_tokens: int  # trainer.max_steps x global batch x window
     tokens_per_step: int
     dtype: str
+    # the engine's own data (`skillit corpus export`): its train prefixes stand in `domains`, and
+    # these are its validation prefixes
+    valid: dict[str, DomainShards] | None = None
 
 
-def corpus_domains(cfg) -> tuple[dict[str, DomainShards], str]:
-    """The run's corpus domains and their train shards (from the manifest of the prepared corpus
-    its source trains on: a source with the capability corpus_folder)."""
+def run_corpus(cfg) -> Path:
+    """The prepared corpus a run trains on (its source has the capability corpus_folder)."""
     from skillit.build import source_options
-    from skillit.corpus.shards import read_manifest, shard_path
     from skillit.sources import registry as sources
 
     spec = sources.get(cfg.data.source)
@@ -81,7 +82,15 @@ def corpus_domains(cfg) -> tuple[dict[str, DomainShards], str]:
             f"with the capability corpus_folder); this run has data.source={cfg.data.source}: "
             "use --format skillit"
         )
-    folder = spec.corpus(source_options(cfg, spec))
+    return spec.corpus(source_options(cfg, spec))
+
+
+def corpus_domains(cfg) -> tuple[dict[str, DomainShards], str]:
+    """The run's corpus domains and their train shards (from the manifest of the prepared corpus
+    its source trains on)."""
+    from skillit.corpus.shards import read_manifest, shard_path
+
+    folder = run_corpus(cfg)
     manifest = read_manifest(folder)
     domains = {}
     for name, entry in manifest.domains.items():
@@ -114,11 +123,41 @@ def _prefix(path: Path) -> str:
     return str(path.with_suffix("")) if path.suffix == ".bin" else str(path)
 
 
+def engine_domains(record: dict, split: str) -> dict[str, DomainShards]:
+    """The domains of engine data (`skillit corpus export`'s record) as shard lists of `split`."""
+    out = {}
+    for name, splits in record["domains"].items():
+        shards = tuple((Path(s["prefix"] + ".bin"), int(s["tokens"])) for s in splits[split])
+        out[name] = DomainShards(
+            name, Path(splits[split][0]["prefix"]).parent if shards else Path(), shards
+        )
+    return out
+
+
 def write_megatron(mix: EngineMixture, out: Path) -> Path:
+    """`--data-path` of the train blend, and the per-split JSON (`--per-split-data-args-path`):
+    train by the run's mixture, valid by each domain's share of validation tokens."""
+    if mix.valid is None:
+        raise SkillitError(
+            "--format megatron needs Megatron's own data: write it with `skillit corpus export "
+            "CORPUS DIR --format megatron`, then pass --data DIR"
+        )
+    train = [f"{w!r} {_prefix(p)}" for p, w in shard_weights(mix, mix.average)]
+    valid_mix = EngineMixture(
+        mix.skills, _token_shares(mix.valid, mix.skills), [], mix.valid, 0, 0, mix.dtype
+    )
+    valid = [f"{w!r} {_prefix(p)}" for p, w in shard_weights(valid_mix, valid_mix.average)]
+    split = {"train": [x for pair in train for x in pair.split(" ", 1)]}
+    split["valid"] = [x for pair in valid for x in pair.split(" ", 1)]
+    (out / "megatron_data_args.json").write_text(json.dumps(split, indent=2) + "\n")
     path = out / "megatron_data_path.txt"
-    parts = [f"{w!r} {_prefix(p)}" for p, w in shard_weights(mix, mix.average)]
-    path.write_text(" ".join(parts) + "\n")
+    path.write_text(" ".join(train) + "\n")
     return path
+
+
+def _token_shares(domains: dict[str, DomainShards], skills: list[str]) -> list[float]:
+    tokens = [domains[s].tokens for s in skills]
+    return [t / sum(tokens) for t in tokens]
 
 
 def write_streaming(mix: EngineMixture, out: Path) -> Path:

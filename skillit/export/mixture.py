@@ -109,8 +109,27 @@ def stage_starts(history: list[dict], entries: list[tuple[int, list[float]]]) ->
     return [1 if r == 1 else ends[r - 1] + 1 for r, _ in entries]
 
 
-def export_engine(run_dir: Path, out_dir: Path, fmt: str, average: str) -> Path:
-    """The run's mixture in an engine's own file (skillit.export.engines)."""
+def engine_data_domains(cfg, data: Path, fmt: str) -> tuple[dict, dict]:
+    """(train, valid) domains of the engine data in `data`, made from the run's own corpus."""
+    from skillit.corpus.engine_data import read_engine_data
+    from skillit.corpus.shards import MANIFEST, file_sha256
+    from skillit.export.engines import engine_domains, run_corpus
+
+    record = read_engine_data(data, fmt)
+    manifest = run_corpus(cfg) / MANIFEST
+    if manifest.is_file() and record.get("corpus_manifest_sha256") != file_sha256(manifest):
+        raise SkillitError(
+            f"--data {data} was written from another corpus ({record.get('corpus')}) than the "
+            f"run's ({manifest.parent}); export the run's corpus again"
+        )
+    return engine_domains(record, "train"), engine_domains(record, "val")
+
+
+def export_engine(
+    run_dir: Path, out_dir: Path, fmt: str, average: str, data: Path | None = None
+) -> Path:
+    """The run's mixture in an engine's own file (skillit.export.engines); `data`: the engine's
+    own copy of the corpus (`skillit corpus export`), which the file then points at."""
     from skillit.config import load_config
     from skillit.export.engines import EngineMixture, corpus_domains, write_engine
     from skillit.run.directory import CONFIG_FILE
@@ -120,6 +139,9 @@ def export_engine(run_dir: Path, out_dir: Path, fmt: str, average: str) -> Path:
         raise SkillitError(f"{run_dir} has no {CONFIG_FILE}: the corpus of the run is unknown")
     cfg = load_config([config])
     domains, dtype = corpus_domains(cfg)
+    valid = None
+    if data is not None:
+        domains, valid = engine_data_domains(cfg, Path(data), fmt)
     history = load_run_history(run_dir)
     skills, entries = schedule_of(history)
     _, mean = average_of(history, average)
@@ -133,6 +155,7 @@ def export_engine(run_dir: Path, out_dir: Path, fmt: str, average: str) -> Path:
         total_tokens=cfg.trainer.max_steps * tokens_per_step,
         tokens_per_step=tokens_per_step,
         dtype=dtype,
+        valid=valid,
     )
     return write_engine(fmt, mix, out_dir)
 
@@ -142,6 +165,7 @@ def export_mixture(
     out_dir: str | Path | None = None,
     average: str = "steps",
     fmt: str = "skillit",
+    data: str | Path | None = None,
 ) -> dict[str, Path]:
     """Write mixture_schedule.yaml and mixture_average.yaml (averaged `by` steps or updates, see
     :func:`average_of`), or with `fmt` an engine's file (skillit.export.engines); returns the
@@ -153,7 +177,7 @@ def export_mixture(
     if fmt not in FORMATS:
         raise SkillitError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
     if fmt != "skillit":
-        return {fmt: export_engine(run_dir, out_dir, fmt, average)}
+        return {fmt: export_engine(run_dir, out_dir, fmt, average, data)}
     history = load_run_history(run_dir)
     skills, entries = schedule_of(history)
     _, mean = average_of(history, average)

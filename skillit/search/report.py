@@ -123,7 +123,13 @@ def write_engine_exports(out: Path, s: SearchSettings, r: SearchResult) -> dict[
     )
     folder = out / "engines"
     folder.mkdir(exist_ok=True)
-    return {fmt: write_engine(fmt, mix, folder) for fmt in ENGINES}
+    written = {}
+    for fmt in ENGINES:
+        try:
+            written[fmt] = write_engine(fmt, mix, folder)
+        except SkillitError as exc:  # Megatron needs its own data: say how, keep the others
+            print(f"skillit: {fmt} not written: {exc}")
+    return written
 
 
 def write_outputs(s: SearchSettings, r: SearchResult) -> dict[str, Path]:
