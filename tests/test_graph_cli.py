@@ -162,3 +162,22 @@ def test_graph_learn_without_a_method_runs_transfer_from_a_warmed_up_model(
     assert "42 training steps in all" in capsys.readouterr().out
     graph = json.loads((out / "graph.json").read_text())
     assert graph["method"] == "transfer"
+
+
+def test_graph_learn_takes_shipped_experiment_names_as_train_does():
+    from types import SimpleNamespace
+
+    from skillit.commands.graph import _learn_config_items
+    from skillit.errors import SkillitError
+    from skillit.utils.shipped import CONFIG_DIR
+
+    files, overrides = _learn_config_items(
+        SimpleNamespace(items=["domains_cpu", "seed=3"], seeds=1)
+    )
+    assert files == [CONFIG_DIR / "experiment" / "domains_cpu.yaml"] and overrides == ["seed=3"]
+    files, _ = _learn_config_items(SimpleNamespace(items=["lego_chain"], seeds=1))
+    assert files == [CONFIG_DIR / "graph_learn" / "lego_chain.yaml"]  # its own group first
+    with pytest.raises(
+        SkillitError, match="graph_learn: .*lego_chain.*; experiment: .*domains_cpu"
+    ):
+        _learn_config_items(SimpleNamespace(items=["nope"], seeds=1))

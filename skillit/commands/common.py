@@ -20,7 +20,7 @@ def add_config_items(parser, nargs: str, what: str) -> None:
 
 
 def split_items(
-    items: Sequence[str], default_group: str = "experiment"
+    items: Sequence[str], default_group: str | tuple[str, ...] = "experiment"
 ) -> tuple[list[Path], list[str]]:
     """CONFIG|KEY=VALUE items -> (config files, dot-list overrides); names become shipped files."""
     files = [resolve_config(i, default_group) for i in items if "=" not in i]

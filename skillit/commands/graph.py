@@ -199,11 +199,12 @@ def run_learn(args) -> int:
 
 def _learn_config_items(args) -> tuple[list[Path], list[str]]:
     """The config files and key=value overrides of `graph learn`, refused before anything loads."""
-    files, overrides = split_items(args.items, default_group="graph_learn")
+    # a shipped graph-learning config by name, else a shipped experiment (as `train` takes)
+    files, overrides = split_items(args.items, default_group=("graph_learn", "experiment"))
     if not files:
         raise SkillitError(
-            "give a config file or a shipped graph-learning config (e.g. lego_chain) before "
-            "key=value"
+            "give a config file, a shipped graph-learning config (e.g. lego_chain) or a shipped "
+            "experiment (e.g. domains_cpu) before key=value"
         )
     if args.seeds < 1:
         raise SkillitError(f"--seeds must be >= 1 (number of seeds to average), got {args.seeds}")

@@ -20,18 +20,24 @@ def experiment_names() -> list[str]:
     return sorted(p.stem for p in EXPERIMENT_DIR.glob("*.yaml"))
 
 
-def resolve_config(item: str, default_group: str = "experiment") -> Path:
-    """A YAML path as given, else a shipped config by name (in `default_group` or by group/name)."""
+def resolve_config(item: str, default_group: str | tuple[str, ...] = "experiment") -> Path:
+    """A YAML path as given, else a shipped config by name (in the first of `default_group` that
+    has it, or by group/name)."""
+    groups = (default_group,) if isinstance(default_group, str) else tuple(default_group)
     path = Path(item).expanduser()
     if path.is_file():
         return path
     if path.suffix in (".yaml", ".yml"):
         raise SkillitError(f"config file {path} does not exist")
-    for candidate in (CONFIG_DIR / default_group / f"{item}.yaml", CONFIG_DIR / f"{item}.yaml"):
+    candidates = [CONFIG_DIR / group / f"{item}.yaml" for group in groups]
+    for candidate in (*candidates, CONFIG_DIR / f"{item}.yaml"):
         if candidate.is_file():
             return candidate
+    shipped = "; ".join(
+        f"{group}: {', '.join(sorted(p.stem for p in (CONFIG_DIR / group).glob('*.yaml')))}"
+        for group in groups
+    )
     raise SkillitError(
         f"{item!r} is neither a config file nor a shipped config (an override is written "
-        f"key=value); shipped "
-        f"{default_group} configs: {', '.join(sorted(p.stem for p in (CONFIG_DIR / default_group).glob('*.yaml')))}"
+        f"key=value); shipped configs, {shipped}"
     )
