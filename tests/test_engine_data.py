@@ -64,7 +64,7 @@ def test_megatron_reads_every_document_back_as_skillit_has_it(corpus, tmp_path):
             for shard in record["domains"][domain][split]:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    dataset = indexed.IndexedDataset(shard["prefix"])
+                    dataset = indexed.IndexedDataset(str(Path(shard["file"]).with_suffix("")))
                 # copies: Megatron closes its memory map when the dataset goes away
                 read += [np.array(dataset[i]) for i in range(len(dataset))]
             assert len(read) == len(expected)

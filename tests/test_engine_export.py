@@ -116,36 +116,108 @@ def test_streaming_and_litdata_get_one_dataset_folder_per_domain_with_its_weight
     assert [d["input_dir"] for d in lit["datasets"]] == [streams[n]["local"] for n in names]
 
 
+# The engines' config fields, as their current sources define them (the packages do not install
+# here: OLMo-core needs its cloud clients, nanotron its CUDA stack). OLMo-core 2.5 / 3.0,
+# olmo_core/data/source_mixture.py and numpy_dataset.py (commit fa6c501):
+OLMO_SOURCE_MIXTURE_DATASET = {
+    "source_list",
+    "requested_tokens",
+    "global_batch_size",
+    "processes",
+    "seed",
+    "render_tables",
+    "quiet",
+}
+OLMO_SOURCE_MIXTURE = {
+    "source_name",
+    "target_ratio",
+    "paths",
+    "max_repetition_ratio",
+    "max_source_fraction",
+}
+OLMO_NUMPY_FSL_DATASET = {  # the fields this export sets, all of NumpyFSLDatasetConfig's
+    "source_mixture_config",
+    "sequence_length",
+    "dtype",
+    "tokenizer",
+}
+OLMO_TOKENIZER = {"vocab_size", "eos_token_id", "pad_token_id", "bos_token_id", "identifier"}
+OLMO_DTYPES = {"uint8", "uint16", "uint32", "uint64"}
+# nanotron, src/nanotron/config/config.py (commit 2411b02): DatasetStageArgs, DataArgs,
+# NanosetDatasetsArgs (loaded by dacite with strict=True: an unknown key is an error)
+NANOTRON_STAGE = {"name", "start_training_step", "data", "sequence_length"}
+NANOTRON_DATA = {"dataset", "seed", "num_loading_workers"}
+NANOTRON_NANOSET = {
+    "dataset_folder",
+    "dataset_weights",
+    "dataset_read_path",
+    "tokenizer_name",
+    "vocab_size",
+    "token_size_in_bytes",
+    "return_positions",
+    "skip_in_stream",
+    "pad_samples_to_global_batch_size",
+    "shuffle_files",
+    "use_old_brrr_dataloader",
+    "dataset_max_tokens",
+}
+
+
 def test_olmo_gets_each_domain_with_its_shards_ratio_and_the_repetition_its_budget_needs(
     run, tmp_path
 ):
     run_dir, corpus = run
-    config = yaml.safe_load(export(run_dir, "olmo", tmp_path).read_text())
+    dataset = yaml.safe_load(export(run_dir, "olmo", tmp_path).read_text())
+    assert set(dataset) <= OLMO_NUMPY_FSL_DATASET and set(dataset["tokenizer"]) <= OLMO_TOKENIZER
+    config = dataset["source_mixture_config"]
+    assert set(config) <= OLMO_SOURCE_MIXTURE_DATASET
+    manifest = read_manifest(corpus)
+    assert dataset["dtype"] == manifest.dtype and dataset["dtype"] in OLMO_DTYPES
+    assert dataset["tokenizer"]["eos_token_id"] == manifest.eos_id
+    assert dataset["tokenizer"]["vocab_size"] == manifest.vocab_size
+    assert dataset["sequence_length"] == 16
+    assert config["global_batch_size"] % dataset["sequence_length"] == 0  # OLMo-core's check
     sources = {s["source_name"]: s for s in config["source_list"]["sources"]}
+    assert all(set(s) <= OLMO_SOURCE_MIXTURE for s in sources.values())
     assert {d: s["target_ratio"] for d, s in sources.items()} == pytest.approx(AVERAGE)
     assert config["requested_tokens"] == 60 * 8 * 16 and config["global_batch_size"] == 8 * 16
     seen = set()
     for domain, shards in shards_of(corpus).items():
         source = sources[domain]
-        assert [Path(p) for p in source["paths"]] == list(shards)
+        assert [Path(p) for p in source["paths"]] == list(shards)  # skillit's shards as they are
         needed = AVERAGE[domain] * config["requested_tokens"] / sum(shards.values())
         assert source["max_repetition_ratio"] == pytest.approx(max(1.0, needed))
         seen.add(needed > 1)
     assert seen == {True, False}  # one domain repeats within the budget, the other does not
-    assert config["dtype"] == read_manifest(corpus).dtype
 
 
-def test_nanotron_gets_a_stage_per_change_of_the_mixture_from_the_first_step_of_its_round(
-    run, tmp_path
-):
+def test_nanotron_gets_a_stage_per_change_of_the_mixture_over_its_own_data(run, tmp_path, capsys):
     run_dir, corpus = run
-    stages = yaml.safe_load(export(run_dir, "nanotron", tmp_path).read_text())["data_stages"]
+    data = tmp_path / "nanotron-data"
+    assert main(["corpus", "export", str(corpus), str(data), "--format", "nanotron"]) == 0
+    args = ["mixture", "export", str(run_dir), "--format", "nanotron", "--out", str(tmp_path / "o")]
+    assert main(args) == 2 and "skillit corpus export" in capsys.readouterr().err
+    assert main([*args, "--data", str(data)]) == 0
+    text = (tmp_path / "o" / "nanotron_data_stages.yaml").read_text()
+    stages = yaml.safe_load(text)["data_stages"]
     assert [s["start_training_step"] for s in stages] == [1, 41]  # rounds 1 and 3
-    shards = shards_of(corpus)
+    manifest = read_manifest(corpus)
     for stage, weights in zip(stages, ({"prose": 0.5, "web": 0.5}, {"prose": 0.2, "web": 0.8})):
-        paths = stage["data"]["dataset"]["dataset_path"]
-        per_domain = {d: sum(paths[str(p)] for p in s) for d, s in shards.items()}
-        assert per_domain == pytest.approx(weights)
+        assert set(stage) <= NANOTRON_STAGE and set(stage["data"]) <= NANOTRON_DATA
+        dataset = stage["data"]["dataset"]
+        assert set(dataset) <= NANOTRON_NANOSET
+        folders = [Path(f) for f in dataset["dataset_folder"]]
+        assert len(folders) == len(dataset["dataset_weights"])
+        assert {
+            f.parent.name: w for f, w in zip(folders, dataset["dataset_weights"])
+        } == pytest.approx(weights)
+        assert dataset["token_size_in_bytes"] == 2 and dataset["vocab_size"] == manifest.vocab_size
+        for folder in folders:  # nanotron reads every *.ds of a folder: the domain's train tokens
+            files = sorted(folder.glob("*.ds"))
+            domain = manifest.domains[folder.parent.name]
+            assert folder.name == "train" and len(files) == len(domain.train)
+            for ds, shard in zip(files, domain.train):
+                assert ds.read_bytes() == shard_path(corpus, shard).read_bytes()
 
 
 def test_an_engine_format_for_a_run_that_is_not_on_a_corpus_names_the_source(tmp_path, capsys):

@@ -192,8 +192,8 @@ def test_a_search_writes_its_proposal_and_a_killed_swarm_continues(
     assert summary["measured_baselines"]["uniform"] is not None
     for name in (
         "proposal.yaml",
-        "engines/megatron_data_path.txt",
-        "engines/nanotron_data_stages.yaml",
+        "engines/olmo_source_mixture.yaml",
+        "engines/litdata_mixture.json",
     ):
         assert (out / name).is_file(), name
     from skillit.config import load_config

@@ -15,6 +15,9 @@ into a folder of its own (skillit's shards are never touched):
              sequence per document with its end-of-document token (as preprocess_data.py
              --append-eod writes it); checked with megatron-core 0.16.1's IndexedDataset
 
+  nanotron   OUT/<domain>/{train,val}/NNNNN.ds: nanotron's tokenized-bytes files, the tokens as
+             they are (checked against nanotron's source: it does not install here)
+
 OUT/engine_data.json records the corpus it came from, each domain's prefixes and token counts;
 `skillit mixture export --format F --data OUT` points the engine's mixture file at them.
 """
@@ -23,7 +26,7 @@ OUT/engine_data.json records the corpus it came from, each domain's prefixes and
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "corpus",
-        help="write a prepared corpus in an engine's own data layout (Megatron-LM)",
+        help="write a prepared corpus in an engine's own data layout (Megatron-LM, nanotron)",
         description="Prepared corpora, for the engines that train at scale.",
     )
     sub = p.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
@@ -35,7 +38,7 @@ def register(subparsers) -> None:
     )
     export.add_argument("corpus", metavar="CORPUS", help="a folder written by `skillit prepare`")
     export.add_argument("out", metavar="OUT", help="the folder for the engine's files")
-    export.add_argument("--format", required=True, choices=("megatron",))
+    export.add_argument("--format", required=True, choices=("megatron", "nanotron"))
     export.set_defaults(run=run_export, parser=export)
 
 

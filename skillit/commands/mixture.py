@@ -32,8 +32,13 @@ instead, with the domains mapped to the corpus's shard paths (see skillit/export
                                         --data DIR (checked with megatron-core 0.16.1)
   streaming  streaming_streams.yaml     MosaicML streaming Stream(local=..., proportion=...)
   litdata    litdata_mixture.json       litdata CombinedStreamingDataset(datasets, weights)
-  olmo       olmo_source_mixture.yaml   OLMo-core SourceMixtureDatasetConfig
-  nanotron   nanotron_data_stages.yaml  nanotron data_stages, one per change of the mixture
+  olmo       olmo_source_mixture.yaml   OLMo-core NumpyFSLDatasetConfig with its
+                                        source_mixture_config (reads skillit's shards as they are;
+                                        fields as in OLMo-core 2.5 / 3.0)
+  nanotron   nanotron_data_stages.yaml  nanotron data_stages (dataset_folder, dataset_weights), a
+                                        stage per change of the mixture, over nanotron's own .ds
+                                        files: skillit corpus export CORPUS DIR --format nanotron,
+                                        then --data DIR (nanotron's config.py at commit 2411b02)
 Only nanotron has stages; the others take the average mixture (--average).
 """
 
@@ -75,7 +80,7 @@ def register(subparsers) -> None:
         default=None,
         metavar="DIR",
         help="the engine's own copy of the run's corpus (`skillit corpus export`); required by "
-        "--format megatron",
+        "--format megatron and nanotron",
     )
     export.set_defaults(run=run_export, parser=export)
     plot = sub.add_parser(

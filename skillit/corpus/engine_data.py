@@ -1,5 +1,10 @@
 """A prepared corpus in the layout an engine that trains at scale reads, in a folder of its own.
 
+`skillit corpus export CORPUS OUT --format nanotron` writes `OUT/<domain>/<split>/NNNNN.ds`, the
+shard's tokens as they are (nanotron's tokenized-bytes files: headerless, 2 or 4 bytes a token;
+checked against nanotron's source at commit 2411b02, `nanotron/data/tokenized_bytes.py`: no
+nanotron package installs here without its CUDA stack).
+
 `skillit corpus export CORPUS OUT --format megatron` writes, per domain and per shard,
 `OUT/<domain>/<split>_NNNNN.bin` and `.idx`: Megatron-LM's indexed dataset (the `MMIDIDX`
 index, version 1), one sequence per document with its end-of-document token, as Megatron's
@@ -108,7 +113,7 @@ def export_megatron(corpus: Path, out: Path) -> dict:
                 documents = megatron_shard(source, prefix, manifest.dtype, manifest.eos_id)
                 record[split].append(
                     {
-                        "prefix": str(prefix.resolve()),
+                        "file": str(prefix.with_suffix(".bin").resolve()),
                         "tokens": shard.tokens,
                         "documents": documents,
                     }
@@ -117,12 +122,45 @@ def export_megatron(corpus: Path, out: Path) -> dict:
     return domains
 
 
-FORMATS: dict[str, Callable[[Path, Path], dict]] = {"megatron": export_megatron}
+def copy_tokens(source: Path, target: Path, dtype: str) -> None:
+    """A shard's tokens as they are, written whole under a temporary name, then renamed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tokens = open_shard(source, dtype)
+    with tmp.open("wb") as fh:
+        for start in range(0, len(tokens), COPY_BLOCK):
+            fh.write(np.asarray(tokens[start : start + COPY_BLOCK]).tobytes())
+    tmp.replace(target)
+
+
+def export_nanotron(corpus: Path, out: Path) -> dict:
+    """Every shard as nanotron's tokenized-bytes file: `<domain>/<split>/NNNNN.ds`, the tokens
+    as they are (headerless, 2 or 4 bytes a token), one folder per domain and split (nanotron
+    reads every `*.ds` of a dataset folder)."""
+    manifest = read_manifest(corpus)
+    domains = {}
+    for name, entry in manifest.domains.items():
+        record: dict[str, list] = {"train": [], "val": []}
+        for split in ("train", "val"):
+            for i, shard in enumerate(getattr(entry, split)):
+                source = shard_path(corpus, shard)
+                check_shard(source, shard.tokens, manifest.dtype)
+                target = out / name / split / f"{i:05d}.ds"
+                copy_tokens(source, target, manifest.dtype)
+                record[split].append({"file": str(target.resolve()), "tokens": shard.tokens})
+        domains[name] = record
+    return domains
+
+
+FORMATS: dict[str, Callable[[Path, Path], dict]] = {
+    "megatron": export_megatron,
+    "nanotron": export_nanotron,
+}
 
 
 def export_corpus(corpus: str | Path, out: str | Path, fmt: str) -> Path:
     """`corpus` in engine format `fmt` under `out` (never inside the corpus); returns the
-    record file."""
+    record file, which lists each domain's data files (`file`) per split."""
     corpus, out = Path(corpus).expanduser().resolve(), Path(out).expanduser().resolve()
     if fmt not in FORMATS:
         raise SkillitError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
@@ -139,6 +177,7 @@ def export_corpus(corpus: str | Path, out: str | Path, fmt: str) -> Path:
         "corpus_manifest_sha256": hashlib.sha256((corpus / MANIFEST).read_bytes()).hexdigest()
         if (corpus / MANIFEST).is_file()
         else None,
+        "dtype": read_manifest(corpus).dtype,
         "domains": FORMATS[fmt](corpus, out),
     }
     path = out / ENGINE_DATA

@@ -15,13 +15,17 @@ per stage). `skillit mixture export RUN --format F` writes, for a run on a prepa
 - `litdata`: `litdata_mixture.json`, the input folders and weights of litdata's
   `CombinedStreamingDataset(datasets=[StreamingDataset(dir) ...], weights=[...])` (folders made
   by `litdata.optimize`).
-- `olmo`: `olmo_source_mixture.yaml`, OLMo-core's `SourceMixtureDatasetConfig`: a
-  `SourceMixtureConfig` per domain (source_name, target_ratio, paths, max_repetition_ratio)
-  with the run's token budget. OLMo-core reads raw token arrays as these shards are (the
-  manifest's dtype); max_repetition_ratio is set to what the budget needs of each domain.
+- `olmo`: `olmo_source_mixture.yaml`, OLMo-core's `NumpyFSLDatasetConfig` (sequence length,
+  dtype, tokenizer ids) whose `source_mixture_config` is a `SourceMixtureDatasetConfig`: a
+  `SourceMixtureConfig` per domain (source_name, target_ratio, paths, max_repetition_ratio) with
+  the run's token budget and its batch in tokens. OLMo-core reads skillit's shards as they are
+  (headerless arrays, an end-of-document token after each document); max_repetition_ratio is
+  what the budget needs of each domain. Fields as in OLMo-core 2.5 / 3.0's source (the package
+  does not install here without its cloud clients).
 - `nanotron`: `nanotron_data_stages.yaml`, nanotron's `data_stages`: one stage per change of the
-  run's mixture, starting at the first step of its round (`start_training_step`, from 1), each a
-  Nanoset over the shards with their weights.
+  run's mixture, starting at the first step of its round (`start_training_step`, from 1), each
+  over the domains' folders of `.ds` files (`skillit corpus export --format nanotron`, `--data`)
+  as `dataset_folder` and `dataset_weights` lists (nanotron's config.py at commit 2411b02).
 
 Only nanotron has stages; the others get the run's average mixture (by steps, or by updates).
 Weights are exactly the run's (each file's weights sum to 1 up to float rounding); domain names
@@ -65,9 +69,13 @@ class EngineMixture:
     total_tokens: int  # trainer.max_steps x global batch x window
     tokens_per_step: int
     dtype: str
-    # the engine's own data (`skillit corpus export`): its train prefixes stand in `domains`, and
-    # these are its validation prefixes
+    # the engine's own data (`skillit corpus export`): its train files stand in `domains`, and
+    # these are its validation files
     valid: dict[str, DomainShards] | None = None
+    # the corpus's tokenizer and the run's window (the engines' dataset configs ask for them)
+    vocab_size: int | None = None
+    eos_id: int | None = None
+    sequence_length: int | None = None
 
 
 def run_corpus(cfg) -> Path:
@@ -127,10 +135,8 @@ def engine_domains(record: dict, split: str) -> dict[str, DomainShards]:
     """The domains of engine data (`skillit corpus export`'s record) as shard lists of `split`."""
     out = {}
     for name, splits in record["domains"].items():
-        shards = tuple((Path(s["prefix"] + ".bin"), int(s["tokens"])) for s in splits[split])
-        out[name] = DomainShards(
-            name, Path(splits[split][0]["prefix"]).parent if shards else Path(), shards
-        )
+        shards = tuple((Path(s["file"]), int(s["tokens"])) for s in splits[split])
+        out[name] = DomainShards(name, shards[0][0].parent if shards else Path(), shards)
     return out
 
 
@@ -183,15 +189,16 @@ def write_litdata(mix: EngineMixture, out: Path) -> Path:
 
 
 def write_olmo(mix: EngineMixture, out: Path) -> Path:
-    path = out / "olmo_source_mixture.yaml"
+    """OLMo-core's `NumpyFSLDatasetConfig` with a `source_mixture_config`
+    (`SourceMixtureDatasetConfig`: a source per domain with its ratio, paths and the repetition
+    its budget needs). OLMo-core reads skillit's shards as they are: headerless token arrays with
+    an end-of-document token after each document."""
     sources = []
     for s, w in zip(mix.skills, mix.average):
         if w <= 0:
             continue
         domain = mix.domains[s]
-        needed = (
-            w * mix.total_tokens / max(1, domain.tokens)
-        )  # epochs of the domain the budget asks
+        needed = w * mix.total_tokens / max(1, domain.tokens)  # epochs the budget asks of it
         sources.append(
             {
                 "source_name": s,
@@ -201,28 +208,65 @@ def write_olmo(mix: EngineMixture, out: Path) -> Path:
             }
         )
     config = {
-        "source_list": {"sources": sources},
-        "requested_tokens": int(mix.total_tokens),
-        "global_batch_size": int(mix.tokens_per_step),  # OLMo-core counts it in tokens
+        "source_mixture_config": {
+            "source_list": {"sources": sources},
+            "requested_tokens": int(mix.total_tokens),
+            "global_batch_size": int(mix.tokens_per_step),  # OLMo-core counts it in tokens
+            "seed": 0,
+        },
+        "sequence_length": mix.sequence_length,
         "dtype": mix.dtype,
+        "tokenizer": {
+            "vocab_size": mix.vocab_size,
+            "eos_token_id": mix.eos_id,
+            "pad_token_id": mix.eos_id,
+        },
     }
-    path.write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
+    path = out / "olmo_source_mixture.yaml"
+    note = (
+        "# OLMo-core NumpyFSLDatasetConfig (checked against the fields of OLMo-core 2.5 / 3.0:\n"
+        "# olmo_core/data/source_mixture.py, numpy_dataset.py); add work_dir, then .build()\n"
+    )
+    path.write_text(note + OmegaConf.to_yaml(OmegaConf.create(config)))
     return path
 
 
 def write_nanotron(mix: EngineMixture, out: Path) -> Path:
-    path = out / "nanotron_data_stages.yaml"
+    """nanotron's `data_stages`: one stage per change of the run's mixture, from the first step
+    of its round, each over every domain's folder of tokenized-bytes files
+    (`skillit corpus export --format nanotron`) with `dataset_folder` and `dataset_weights`
+    lists (the schema of nanotron's config.py at commit 2411b02; its old `dataset_path` mapping
+    is gone)."""
+    if mix.valid is None:
+        raise SkillitError(
+            "--format nanotron needs nanotron's own data: write it with `skillit corpus export "
+            "CORPUS DIR --format nanotron`, then pass --data DIR"
+        )
     stages = []
     for n, (first_step, weights) in enumerate(mix.stages, start=1):
-        paths = {str(p): float(w) for p, w in shard_weights(mix, weights)}
+        kept = [(s, float(w)) for s, w in zip(mix.skills, weights) if w > 0]
+        dataset = {
+            "dataset_folder": [str(mix.domains[s].folder) for s, _ in kept],
+            "dataset_weights": [w for _, w in kept],
+            "token_size_in_bytes": 2 if mix.dtype == "uint16" else 4,
+            "vocab_size": mix.vocab_size,
+            "return_positions": False,
+            # the reader that takes a folder of .ds files alone (the default one asks datatrove
+            # for arguments no release of it takes)
+            "use_old_brrr_dataloader": True,
+        }
         stages.append(
             {
                 "name": f"skillit stage {n} (from step {first_step})",
                 "start_training_step": int(first_step),
-                "data": {"dataset": {"dataset_path": paths}, "num_loading_workers": 0, "seed": 0},
+                "data": {"dataset": dataset, "num_loading_workers": 1, "seed": 0},
             }
         )
-    path.write_text(OmegaConf.to_yaml(OmegaConf.create({"data_stages": stages})))
+    path = out / "nanotron_data_stages.yaml"
+    note = (
+        "# nanotron data_stages; set tokenizer.tokenizer_name_or_path to the corpus's tokenizer\n"
+    )
+    path.write_text(note + OmegaConf.to_yaml(OmegaConf.create({"data_stages": stages})))
     return path
 
 

@@ -156,8 +156,22 @@ def export_engine(
         tokens_per_step=tokens_per_step,
         dtype=dtype,
         valid=valid,
+        **corpus_tokens(cfg),
     )
     return write_engine(fmt, mix, out_dir)
+
+
+def corpus_tokens(cfg) -> dict:
+    """The corpus's vocabulary and end-of-document id, and the run's window."""
+    from skillit.corpus.shards import read_manifest
+    from skillit.export.engines import run_corpus
+
+    manifest = read_manifest(run_corpus(cfg))
+    return {
+        "vocab_size": manifest.vocab_size,
+        "eos_id": manifest.eos_id,
+        "sequence_length": cfg.model.max_seq_len,
+    }
 
 
 def export_mixture(
