@@ -104,16 +104,13 @@ def test_megatron_gets_every_indexed_shard_weighted_by_its_domain_and_its_share_
     assert split["train"] == fields and len(split["valid"]) >= 4  # a validation blend as well
 
 
-def test_streaming_and_litdata_get_one_dataset_folder_per_domain_with_its_weight(run, tmp_path):
-    run_dir, corpus = run
-    streams = yaml.safe_load(export(run_dir, "streaming", tmp_path / "s").read_text())["streams"]
-    assert {d: s["proportion"] for d, s in streams.items()} == pytest.approx(AVERAGE)
-    for domain, stream in streams.items():
-        assert all(p.parent == Path(stream["local"]) for p in shards_of(corpus)[domain])
-    lit = json.loads(export(run_dir, "litdata", tmp_path / "l").read_text())
-    names = [d["name"] for d in lit["datasets"]]
-    assert dict(zip(names, lit["weights"])) == pytest.approx(AVERAGE)
-    assert [d["input_dir"] for d in lit["datasets"]] == [streams[n]["local"] for n in names]
+def test_engines_whose_data_skillit_cannot_write_are_not_offered(run, capsys):
+    """An export naming skillit's shards would point streaming and litdata at data they cannot
+    read (MDS folders and litdata chunks are their formats): refused, naming the choices."""
+    run_dir, _ = run
+    with pytest.raises(SystemExit):
+        main(["mixture", "export", str(run_dir), "--format", "streaming"])
+    assert "invalid choice: 'streaming'" in capsys.readouterr().err
 
 
 # The engines' config fields, as their current sources define them (the packages do not install

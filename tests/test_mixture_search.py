@@ -193,7 +193,6 @@ def test_a_search_writes_its_proposal_and_a_killed_swarm_continues(
     for name in (
         "proposal.yaml",
         "engines/olmo_source_mixture.yaml",
-        "engines/litdata_mixture.json",
     ):
         assert (out / name).is_file(), name
     from skillit.config import load_config

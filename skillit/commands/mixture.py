@@ -30,8 +30,6 @@ instead, with the domains mapped to the corpus's shard paths (see skillit/export
                                         validation tokens), over Megatron's own indexed dataset:
                                         skillit corpus export CORPUS DIR --format megatron, then
                                         --data DIR (checked with megatron-core 0.16.1)
-  streaming  streaming_streams.yaml     MosaicML streaming Stream(local=..., proportion=...)
-  litdata    litdata_mixture.json       litdata CombinedStreamingDataset(datasets, weights)
   olmo       olmo_source_mixture.yaml   OLMo-core NumpyFSLDatasetConfig with its
                                         source_mixture_config (reads skillit's shards as they are;
                                         fields as in OLMo-core 2.5 / 3.0)
@@ -39,7 +37,8 @@ instead, with the domains mapped to the corpus's shard paths (see skillit/export
                                         stage per change of the mixture, over nanotron's own .ds
                                         files: skillit corpus export CORPUS DIR --format nanotron,
                                         then --data DIR (nanotron's config.py at commit 2411b02)
-Only nanotron has stages; the others take the average mixture (--average).
+Only nanotron has stages; the others take the average mixture (--average). MosaicML streaming
+and litdata read their own formats (MDS, litdata chunks), which skillit does not write yet.
 """
 
 

@@ -9,12 +9,6 @@ per stage). `skillit mixture export RUN --format F` writes, for a run on a prepa
   its domain's weight times its share of the domain's tokens; and `megatron_data_args.json`, the
   `--per-split-data-args-path` file (train by the mixture, valid by validation tokens). Checked
   with megatron-core 0.16.1's BlendedMegatronDatasetBuilder (tests/test_engine_data.py).
-- `streaming`: `streaming_streams.yaml`, MosaicML streaming's streams as llm-foundry's
-  `train_loader.dataset.streams` holds them: `{domain: {local: DIR, proportion: w}}` (a
-  `Stream(local=DIR, proportion=w)` each). Streams are MDS folders: write one per domain.
-- `litdata`: `litdata_mixture.json`, the input folders and weights of litdata's
-  `CombinedStreamingDataset(datasets=[StreamingDataset(dir) ...], weights=[...])` (folders made
-  by `litdata.optimize`).
 - `olmo`: `olmo_source_mixture.yaml`, OLMo-core's `NumpyFSLDatasetConfig` (sequence length,
   dtype, tokenizer ids) whose `source_mixture_config` is a `SourceMixtureDatasetConfig`: a
   `SourceMixtureConfig` per domain (source_name, target_ratio, paths, max_repetition_ratio) with
@@ -43,7 +37,10 @@ from omegaconf import OmegaConf
 
 from skillit.errors import SkillitError
 
-ENGINES = ("megatron", "streaming", "litdata", "olmo", "nanotron")
+# MosaicML streaming and litdata read their own formats (MDS folders, litdata chunks), which
+# skillit does not write yet: an export naming skillit's shards would point them at data they
+# cannot read, so they are not offered.
+ENGINES = ("megatron", "olmo", "nanotron")
 FORMATS = ("skillit", *ENGINES)
 
 
@@ -166,28 +163,6 @@ def _token_shares(domains: dict[str, DomainShards], skills: list[str]) -> list[f
     return [t / sum(tokens) for t in tokens]
 
 
-def write_streaming(mix: EngineMixture, out: Path) -> Path:
-    path = out / "streaming_streams.yaml"
-    streams = {
-        s: {"local": str(mix.domains[s].folder), "proportion": float(w)}
-        for s, w in zip(mix.skills, mix.average)
-        if w > 0
-    }
-    path.write_text(OmegaConf.to_yaml(OmegaConf.create({"streams": streams})))
-    return path
-
-
-def write_litdata(mix: EngineMixture, out: Path) -> Path:
-    path = out / "litdata_mixture.json"
-    kept = [(s, float(w)) for s, w in zip(mix.skills, mix.average) if w > 0]
-    payload = {
-        "datasets": [{"name": s, "input_dir": str(mix.domains[s].folder)} for s, _ in kept],
-        "weights": [w for _, w in kept],
-    }
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    return path
-
-
 def write_olmo(mix: EngineMixture, out: Path) -> Path:
     """OLMo-core's `NumpyFSLDatasetConfig` with a `source_mixture_config`
     (`SourceMixtureDatasetConfig`: a source per domain with its ratio, paths and the repetition
@@ -272,8 +247,6 @@ def write_nanotron(mix: EngineMixture, out: Path) -> Path:
 
 WRITERS: dict[str, Callable[[EngineMixture, Path], Path]] = {
     "megatron": write_megatron,
-    "streaming": write_streaming,
-    "litdata": write_litdata,
     "olmo": write_olmo,
     "nanotron": write_nanotron,
 }
