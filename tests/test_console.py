@@ -24,3 +24,14 @@ def test_the_main_job_through_a_pipe_writes_plain_lines_only(tmp_path, tiny_orde
     assert len(rounds) == 6 and all(x.startswith("skillit: round ") for x in rounds)
     assert any(x.startswith("skillit: training on") for x in lines)
     assert any(x.startswith("skillit: round 1/6: step ") for x in lines)  # plain progress
+
+
+def test_train_lists_the_shipped_experiments_with_what_each_is(capsys):
+    from skillit.cli import main
+    from skillit.utils.shipped import experiment_names
+
+    assert main(["train", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == experiment_names()
+    ordered = next(line for line in lines if line.startswith("ordered "))
+    assert "quick start" in ordered  # the first line of the file's own comment

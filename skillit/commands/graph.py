@@ -67,7 +67,7 @@ def register(subparsers) -> None:
 
     learn = sub.add_parser(
         "learn",
-        help="learn a skills graph (brute force or linear approximation)",
+        help="learn a skills graph (transfer probes from a warmed-up model, the default; brute force; linear)",
         description=LEARN_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -58,7 +58,10 @@ def register(subparsers) -> None:
     )
     export.add_argument("run_dir", metavar="RUN_DIR", help="a skillit run directory")
     export.add_argument(
-        "--out", default=None, metavar="DIR", help="folder for the two files (default: RUN_DIR)"
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="folder for the files written (default: RUN_DIR)",
     )
     export.add_argument(
         "--average",
@@ -95,7 +98,7 @@ def register(subparsers) -> None:
 
 def run_export(args) -> int:
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise SkillitError(f"--out {args.out} is a file; give a folder for the two files")
+        raise SkillitError(f"--out {args.out} is a file; give a folder for the export")
     paths = export_mixture(args.run_dir, args.out, args.average, args.format, args.data)
     if args.format != "skillit":
         print(f"{args.format}: {paths[args.format]}")

@@ -75,10 +75,35 @@ def register(subparsers) -> None:
         help="start again in a run_dir that already holds a run (its files are deleted)",
     )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--list", action="store_true", help="list the shipped experiments (CONFIG names) and exit"
+    )
     p.set_defaults(run=run, parser=p)
 
 
+def list_experiments() -> str:
+    """Each shipped experiment with the first line of its leading comment."""
+    from skillit.utils.shipped import EXPERIMENT_DIR
+
+    rows = []
+    for path in sorted(EXPERIMENT_DIR.glob("*.yaml")):
+        comment = next(
+            (
+                line.lstrip("# ").strip()
+                for line in path.read_text().splitlines()
+                if line.startswith("#")
+            ),
+            "",
+        )
+        rows.append((path.stem, comment))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {comment}" for name, comment in rows)
+
+
 def run(args) -> int:
+    if args.list:
+        print(list_experiments())
+        return 0
     files, overrides = split_items(args.items)
     if args.resume and args.overwrite:
         raise SkillitError("--resume continues a run and --overwrite starts it again: choose one")
