@@ -109,7 +109,6 @@ def run(args) -> int:
         raise SkillitError("--resume continues a run and --overwrite starts it again: choose one")
     resume = plan_resume(args.resume, files, overrides) if args.resume else None
     cfg = resume.cfg if resume else load_run_config(files, overrides)
-    ckpt = resume.checkpoint if resume else None
     if args.print_config:
         print(config_to_yaml(cfg), end="")
         return 0
@@ -120,8 +119,7 @@ def run(args) -> int:
         )
         return 0
 
-    from skillit.run.checkpoints import read_checkpoint  # torch and Lightning load only now
-    from skillit.train import check_runtime, train
+    from skillit.train import check_runtime  # torch and Lightning load only now
 
     quiet_known_warnings()
     quiet_lightning()
@@ -133,27 +131,10 @@ def run(args) -> int:
     cfg.run_dir = str(run_dir)
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())  # DDP children re-run argv: same directory
     sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores Ctrl-C after an interrupt
-    # The lock comes before anything in the folder changes: --overwrite of a run that is still
-    # training, or a refused resume (a bad checkpoint), deletes and writes nothing.
-    lock = RunLock(run_dir) if is_launcher_process() else contextlib.nullcontext()
     try:
-        with lock:
-            if resume is None and is_launcher_process():
-                claim_fresh_run_dir(run_dir, overwrite=args.overwrite)
-            if resume and is_launcher_process():
-                state = read_checkpoint(ckpt)  # a broken checkpoint: reported before any write
-                check_config_unedited(run_dir, state)
-                record_resume(run_dir, cfg, resume.changed, ckpt)
-            result = train(cfg, resume=ckpt, run_dir=run_dir)
+        result = _train_locked(cfg, run_dir, resume, args.overwrite)
     except KeyboardInterrupt:
-        if (run_dir / CHECKPOINT).is_file():
-            hint = f"continue from the last finished round with: skillit train --resume {run_dir}"
-        else:
-            hint = (
-                f"no round had finished, so there is no checkpoint in {run_dir} to resume from; "
-                "start it again with --overwrite"
-            )
-        print(f"skillit train: interrupted; {hint}", file=sys.stderr)
+        print(f"skillit train: interrupted; {_resume_hint(run_dir)}", file=sys.stderr)
         return 130
     except BaseException:
         # A run that failed before writing anything leaves no empty folder behind.
@@ -165,6 +146,34 @@ def run(args) -> int:
     if is_launcher_process():
         print_summary(result)
     return 0
+
+
+def _train_locked(cfg, run_dir: Path, resume, overwrite: bool):
+    """Claim the folder (or check the resume) and train, under the run's lock. The lock comes
+    before anything in the folder changes: --overwrite of a run that is still training, or a
+    refused resume (a bad checkpoint), deletes and writes nothing."""
+    from skillit.run.checkpoints import read_checkpoint
+    from skillit.train import train
+
+    ckpt = resume.checkpoint if resume else None
+    lock = RunLock(run_dir) if is_launcher_process() else contextlib.nullcontext()
+    with lock:
+        if resume is None and is_launcher_process():
+            claim_fresh_run_dir(run_dir, overwrite=overwrite)
+        if resume and is_launcher_process():
+            state = read_checkpoint(ckpt)  # a broken checkpoint: reported before any write
+            check_config_unedited(run_dir, state)
+            record_resume(run_dir, cfg, resume.changed, ckpt)
+        return train(cfg, resume=ckpt, run_dir=run_dir)
+
+
+def _resume_hint(run_dir: Path) -> str:
+    if (run_dir / CHECKPOINT).is_file():
+        return f"continue from the last finished round with: skillit train --resume {run_dir}"
+    return (
+        f"no round had finished, so there is no checkpoint in {run_dir} to resume from; "
+        "start it again with --overwrite"
+    )
 
 
 def print_summary(result) -> None:

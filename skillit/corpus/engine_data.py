@@ -12,7 +12,7 @@ index, version 1), one sequence per document with its end-of-document token, as 
 `IndexedDataset` reads it (tests/test_engine_data.py). The `.bin` holds the same token ids as
 skillit's shard (uint16; a uint32 corpus is written as int32, Megatron having no uint32); the
 shards themselves are never touched. `OUT/engine_data.json` records the format, the corpus it
-came from (its manifest's hash) and each domain's prefixes and token counts: `skillit mixture
+came from (its manifest's hash) and each domain's files and token counts: `skillit mixture
 export RUN --format megatron --data OUT` reads it to point the blend at these prefixes.
 
 Documents are recovered from the end-of-document token that ends each of them in a shard (an
@@ -114,7 +114,7 @@ def export_megatron(corpus: Path, out: Path) -> dict:
                 record[split].append(
                     {
                         "file": str(prefix.with_suffix(".bin").resolve()),
-                        "tokens": shard.tokens,
+                        "token_count": shard.tokens,
                         "documents": documents,
                     }
                 )
@@ -147,7 +147,7 @@ def export_nanotron(corpus: Path, out: Path) -> dict:
                 check_shard(source, shard.tokens, manifest.dtype)
                 target = out / name / split / f"{i:05d}.ds"
                 copy_tokens(source, target, manifest.dtype)
-                record[split].append({"file": str(target.resolve()), "tokens": shard.tokens})
+                record[split].append({"file": str(target.resolve()), "token_count": shard.tokens})
         domains[name] = record
     return domains
 

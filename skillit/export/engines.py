@@ -132,7 +132,7 @@ def engine_domains(record: dict, split: str) -> dict[str, DomainShards]:
     """The domains of engine data (`skillit corpus export`'s record) as shard lists of `split`."""
     out = {}
     for name, splits in record["domains"].items():
-        shards = tuple((Path(s["file"]), int(s["tokens"])) for s in splits[split])
+        shards = tuple((Path(s["file"]), int(s["token_count"])) for s in splits[split])
         out[name] = DomainShards(name, shards[0][0].parent if shards else Path(), shards)
     return out
 
