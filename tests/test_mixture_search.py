@@ -231,3 +231,20 @@ def test_degenerate_swarms_are_clear_errors():
     settings.target = "nope"
     with pytest.raises(SkillitError, match="--target must be mean, worst or an eval skill"):
         fit_and_propose(settings, s, flat, np.ones(4))
+
+
+def test_a_proxy_run_that_crashes_is_a_clear_error_and_keeps_the_swarm(
+    search_corpus, tmp_path, monkeypatch, capsys
+):
+    import skillit.bench.runner as runner
+    from skillit.cli import main
+
+    def crash(spec):
+        raise ValueError("the disk is full")
+
+    monkeypatch.setattr(runner, "run_one", crash)
+    out = tmp_path / "search"
+    assert main(search_args(search_corpus, out)) == 2
+    err = capsys.readouterr().err
+    assert "a proxy run of the swarm failed (ValueError: the disk is full)" in err
+    assert "rerun the same command" in err and (out / "swarm.json").is_file()

@@ -95,7 +95,15 @@ def run_specs(swarm: Swarm, out: Path, threads: int = 1) -> list[RunSpec]:
 
 
 def run_swarm(swarm: Swarm, out: Path, jobs: int, threads: int, progress: bool) -> dict:
-    return execute(run_specs(swarm, out, threads), jobs=jobs, progress=progress)
+    try:
+        return execute(run_specs(swarm, out, threads), jobs=jobs, progress=progress)
+    except (SkillitError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a proxy run crashed: say which, keep what finished
+        raise SkillitError(
+            f"a proxy run of the swarm failed ({type(exc).__name__}: {exc}); its train.log is "
+            f"under {out / 'swarm'}; the finished runs are kept: rerun the same command"
+        ) from exc
 
 
 def swarm_losses(swarm: Swarm, out: Path) -> np.ndarray:
