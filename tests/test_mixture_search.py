@@ -248,3 +248,21 @@ def test_a_proxy_run_that_crashes_is_a_clear_error_and_keeps_the_swarm(
     err = capsys.readouterr().err
     assert "a proxy run of the swarm failed (ValueError: the disk is full)" in err
     assert "rerun the same command" in err and (out / "swarm.json").is_file()
+
+
+def test_a_measured_mixture_better_than_the_proposals_prediction_is_pointed_out(capsys):
+    from types import SimpleNamespace
+
+    from skillit.commands.search import warn_if_measured_better
+
+    swarm = SimpleNamespace(skills=["a", "b"], mixtures=[[0.5, 0.5], [0.9, 0.1]])
+    result = SimpleNamespace(
+        swarm=swarm, target=np.array([5.75, 6.0]), proposal=SimpleNamespace(predicted=5.78)
+    )
+    warn_if_measured_better(result)
+    assert "did better than the proposal is predicted to (5.7500 < 5.7800): a 0.500  b 0.500" in (
+        capsys.readouterr().out
+    )
+    result.proposal.predicted = 5.70
+    warn_if_measured_better(result)
+    assert capsys.readouterr().out == ""

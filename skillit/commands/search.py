@@ -148,6 +148,23 @@ def run(args) -> int:
     print(
         f"predicted {settings.target} loss {p.predicted:.4f} (folds' spread {p.predicted_std:.4f})"
     )
+    warn_if_measured_better(result)
     for key, path in paths.items():
         print(f"{key}: {path}")
     return 0
+
+
+def warn_if_measured_better(result) -> None:
+    """Say so when a mixture the swarm measured beats the proposal's predicted loss."""
+    best = int(result.target.argmin())
+    predicted = result.proposal.predicted
+    if result.target[best] >= predicted:
+        return
+    measured = "  ".join(
+        f"{s} {w:.3f}" for s, w in zip(result.swarm.skills, result.swarm.mixtures[best])
+    )
+    print(
+        f"skillit: warning: a mixture the swarm measured did better than the proposal is "
+        f"predicted to ({result.target[best]:.4f} < {predicted:.4f}): {measured}; compare both "
+        "at the full budget before choosing"
+    )

@@ -53,6 +53,8 @@ def summary(s: SearchSettings, r: SearchResult) -> dict:
             "max_epochs": s.max_epochs,
             "largest_weight": dict(zip(skills, map(float, r.upper))),
         },
+        # a measured mixture below the proposal's prediction: the regression found nothing better
+        "measured_beats_prediction": bool(r.target.min() < r.proposal.predicted),
         "best_of_swarm": [
             {"weights": dict(zip(skills, map(float, mixtures[i]))), "observed": float(r.target[i])}
             for i in order[:5]
