@@ -74,7 +74,8 @@ def write_index(path: Path, lengths: np.ndarray, dtype: str) -> None:
 
 
 def write_tokens(path: Path, tokens: np.ndarray, dtype: str) -> None:
-    numpy_dtype = MEGATRON_DTYPES[dtype][0]
+    """`tokens` as `dtype` (uint16, int32 or uint32), copied in blocks."""
+    numpy_dtype = np.dtype(dtype)
     with path.open("wb") as fh:
         for start in range(0, len(tokens), COPY_BLOCK):
             fh.write(np.asarray(tokens[start : start + COPY_BLOCK]).astype(numpy_dtype).tobytes())
@@ -99,8 +100,9 @@ def megatron_shard(source: Path, prefix: Path, corpus_dtype: str, eos_id: int) -
     return len(ends)
 
 
-def export_megatron(corpus: Path, out: Path) -> dict:
-    """Every shard of `corpus` as a Megatron indexed dataset under `out`; the domains' record."""
+def export_shards(corpus: Path, write_shard: Callable) -> dict:
+    """Every checked shard of `corpus` through `write_shard(manifest, source, domain, split, i,
+    tokens) -> its record`; the records by domain and split."""
     manifest = read_manifest(corpus)
     domains = {}
     for name, entry in manifest.domains.items():
@@ -109,47 +111,37 @@ def export_megatron(corpus: Path, out: Path) -> dict:
             for i, shard in enumerate(getattr(entry, split)):
                 source = shard_path(corpus, shard)
                 check_shard(source, shard.tokens, manifest.dtype)
-                prefix = out / name / f"{split}_{i:05d}"
-                documents = megatron_shard(source, prefix, manifest.dtype, manifest.eos_id)
-                record[split].append(
-                    {
-                        "file": str(prefix.with_suffix(".bin").resolve()),
-                        "token_count": shard.tokens,
-                        "documents": documents,
-                    }
-                )
+                written = write_shard(manifest, source, name, split, i)
+                record[split].append({**written, "token_count": shard.tokens})
         domains[name] = record
     return domains
 
 
-def copy_tokens(source: Path, target: Path, dtype: str) -> None:
-    """A shard's tokens as they are, written whole under a temporary name, then renamed."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tokens = open_shard(source, dtype)
-    with tmp.open("wb") as fh:
-        for start in range(0, len(tokens), COPY_BLOCK):
-            fh.write(np.asarray(tokens[start : start + COPY_BLOCK]).tobytes())
-    tmp.replace(target)
+def export_megatron(corpus: Path, out: Path) -> dict:
+    """Every shard of `corpus` as a Megatron indexed dataset under `out`; the domains' record."""
+
+    def write_shard(manifest, source: Path, name: str, split: str, i: int) -> dict:
+        prefix = out / name / f"{split}_{i:05d}"
+        documents = megatron_shard(source, prefix, manifest.dtype, manifest.eos_id)
+        return {"file": str(prefix.with_suffix(".bin").resolve()), "documents": documents}
+
+    return export_shards(corpus, write_shard)
 
 
 def export_nanotron(corpus: Path, out: Path) -> dict:
     """Every shard as nanotron's tokenized-bytes file: `<domain>/<split>/NNNNN.ds`, the tokens
     as they are (headerless, 2 or 4 bytes a token), one folder per domain and split (nanotron
     reads every `*.ds` of a dataset folder)."""
-    manifest = read_manifest(corpus)
-    domains = {}
-    for name, entry in manifest.domains.items():
-        record: dict[str, list] = {"train": [], "val": []}
-        for split in ("train", "val"):
-            for i, shard in enumerate(getattr(entry, split)):
-                source = shard_path(corpus, shard)
-                check_shard(source, shard.tokens, manifest.dtype)
-                target = out / name / split / f"{i:05d}.ds"
-                copy_tokens(source, target, manifest.dtype)
-                record[split].append({"file": str(target.resolve()), "token_count": shard.tokens})
-        domains[name] = record
-    return domains
+
+    def write_shard(manifest, source: Path, name: str, split: str, i: int) -> dict:
+        target = out / name / split / f"{i:05d}.ds"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        write_tokens(tmp, open_shard(source, manifest.dtype), manifest.dtype)
+        tmp.replace(target)  # a kill leaves no partial file under the final name
+        return {"file": str(target.resolve())}
+
+    return export_shards(corpus, write_shard)
 
 
 FORMATS: dict[str, Callable[[Path, Path], dict]] = {
