@@ -12,6 +12,8 @@ fi
 .venv/bin/python -m pip install -qq --upgrade pip
 .venv/bin/python -m pip install -qq "$TORCH_SPEC"
 .venv/bin/python -m pip install -qq -e ".[dev,plots,hf,search,corpora]"
-# the engines whose readers check the exports, without the CUDA torch they would pull
+# the engines whose readers check the exports, without the CUDA torch they would pull: their
+# small dependencies first (pip then has no engine to report version pins of), then the engines
+.venv/bin/python -m pip install -qq -r requirements/engine-deps.txt
 .venv/bin/python -m pip install -qq --no-deps -r requirements/engines.txt
 echo "skillit installed in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"

@@ -228,6 +228,8 @@ def test_no_module_outside_the_sources_names_a_source_class():
 
 def test_the_tokens_source_is_named_only_by_its_own_files_and_its_registry_entry():
     allowed = {"skillit/sources/tokens.py", "skillit/sources/registry.py"}
+    # MDS's column `tokens` is LLM Foundry's name for the data, not the source
+    allowed.add("skillit/corpus/sample_files.py")
     named = {
         str(path.relative_to(ROOT))
         for path in (ROOT / "skillit").rglob("*.py")

@@ -104,13 +104,27 @@ def test_megatron_gets_every_indexed_shard_weighted_by_its_domain_and_its_share_
     assert split["train"] == fields and len(split["valid"]) >= 4  # a validation blend as well
 
 
-def test_engines_whose_data_skillit_cannot_write_are_not_offered(run, capsys):
-    """An export naming skillit's shards would point streaming and litdata at data they cannot
-    read (MDS folders and litdata chunks are their formats): refused, naming the choices."""
+@pytest.mark.parametrize(
+    "fmt,data",
+    [
+        ("megatron", "megatron"),
+        ("streaming", "mds"),
+        ("litdata", "litdata"),
+        ("nanotron", "nanotron"),
+    ],
+)
+def test_engines_that_read_their_own_data_refuse_to_point_at_skillits_shards(
+    run, tmp_path, capsys, fmt, data
+):
+    """Without --data an export would name skillit's shards, which these engines cannot read:
+    refused, naming the `corpus export` format that writes their data, and nothing written."""
     run_dir, _ = run
-    with pytest.raises(SystemExit):
-        main(["mixture", "export", str(run_dir), "--format", "streaming"])
-    assert "invalid choice: 'streaming'" in capsys.readouterr().err
+    assert (
+        main(["mixture", "export", str(run_dir), "--format", fmt, "--out", str(tmp_path / "o")])
+        == 2
+    )
+    assert f"skillit corpus export CORPUS DIR --format {data}" in capsys.readouterr().err
+    assert not any((tmp_path / "o").glob("*"))
 
 
 # The engines' config fields, as their current sources define them (the packages do not install
@@ -215,6 +229,48 @@ def test_nanotron_gets_a_stage_per_change_of_the_mixture_over_its_own_data(run, 
             assert folder.name == "train" and len(files) == len(domain.train)
             for ds, shard in zip(files, domain.train):
                 assert ds.read_bytes() == shard_path(corpus, shard).read_bytes()
+
+
+def domain_weights(data_path: str) -> dict[str, float]:
+    """A Megatron `--data-path` summed per domain (DATA/<domain>/train_NNNNN prefixes)."""
+    fields = data_path.split()
+    out: dict[str, float] = defaultdict(float)
+    for weight, prefix in zip(map(float, fields[0::2]), fields[1::2]):
+        out[Path(prefix).parent.name] += weight
+    return dict(out)
+
+
+def test_a_schedule_reaches_megatron_as_phases_and_moves_to_the_engines_length(run, tmp_path):
+    run_dir, corpus = run
+    data = tmp_path / "megatron-data"
+    assert main(["corpus", "export", str(corpus), str(data), "--format", "megatron"]) == 0
+    out = tmp_path / "out"
+    args = ["mixture", "export", str(run_dir), "--format", "megatron", "--data", str(data)]
+    assert main([*args, "--out", str(out)]) == 0
+    phases = json.loads((out / "megatron_phases.json").read_text())["phases"]
+    # the run: 60 steps, its mixture changes at round 3 (step 41)
+    assert [(p["first_step"], p["last_step"]) for p in phases] == [(1, 40), (41, 60)]
+    for phase, weights in zip(phases, ({"prose": 0.5, "web": 0.5}, {"prose": 0.2, "web": 0.8})):
+        assert domain_weights(phase["data_path"]) == pytest.approx(weights)
+    # replayed on an engine run of 6,000 steps: the same fractions of training
+    assert main([*args, "--out", str(out), "--engine-steps", "6000"]) == 0
+    phases = json.loads((out / "megatron_phases.json").read_text())["phases"]
+    assert [(p["first_step"], p["last_step"]) for p in phases] == [(1, 4000), (4001, 6000)]
+    nano = tmp_path / "nanotron-data"
+    assert main(["corpus", "export", str(corpus), str(nano), "--format", "nanotron"]) == 0
+    args = ["mixture", "export", str(run_dir), "--format", "nanotron", "--data", str(nano)]
+    assert main([*args, "--out", str(out), "--engine-steps", "6000"]) == 0
+    stages = yaml.safe_load((out / "nanotron_data_stages.yaml").read_text())["data_stages"]
+    assert [s["start_training_step"] for s in stages] == [1, 4001]
+
+
+def test_an_engine_run_too_short_for_the_schedule_is_refused(run, tmp_path, capsys):
+    run_dir, corpus = run
+    data = tmp_path / "nanotron-data"
+    assert main(["corpus", "export", str(corpus), str(data), "--format", "nanotron"]) == 0
+    args = ["mixture", "export", str(run_dir), "--format", "nanotron", "--data", str(data)]
+    assert main([*args, "--out", str(tmp_path / "o"), "--engine-steps", "1"]) == 2
+    assert "--engine-steps 1 is too short for the run's 2 stages" in capsys.readouterr().err
 
 
 def test_an_engine_format_for_a_run_that_is_not_on_a_corpus_names_the_source(tmp_path, capsys):

@@ -24,21 +24,26 @@ e.g. to train a larger model on the mixture a small one found:
   skillit train big.yaml runs/small/mixture_schedule.yaml
 
 For a run on a prepared corpus, --format writes what an engine that trains at scale reads
-instead, with the domains mapped to the corpus's shard paths (see skillit/export/engines.py):
-  megatron   megatron_data_path.txt     Megatron-LM --data-path "w1 prefix1 w2 prefix2 ...", and
-             megatron_data_args.json    --per-split-data-args-path (train by the mixture, valid by
-                                        validation tokens), over Megatron's own indexed dataset:
-                                        skillit corpus export CORPUS DIR --format megatron, then
-                                        --data DIR (checked with megatron-core 0.16.1)
-  olmo       olmo_source_mixture.yaml   OLMo-core NumpyFSLDatasetConfig with its
-                                        source_mixture_config (reads skillit's shards as they are;
-                                        fields as in OLMo-core 2.5 / 3.0)
-  nanotron   nanotron_data_stages.yaml  nanotron data_stages (dataset_folder, dataset_weights), a
-                                        stage per change of the mixture, over nanotron's own .ds
-                                        files: skillit corpus export CORPUS DIR --format nanotron,
-                                        then --data DIR (nanotron's config.py at commit 2411b02)
-Only nanotron has stages; the others take the average mixture (--average). MosaicML streaming
-and litdata read their own formats (MDS, litdata chunks), which skillit does not write yet.
+instead. Each reads its own copy of the corpus: write it first with
+`skillit corpus export CORPUS DIR --format DATA`, then pass --data DIR (OLMo-core reads
+skillit's shards as they are). No engine changes a mixture from losses; a schedule reaches it as
+stages or phases, or as its average (--average) where the engine has neither.
+
+  format     DATA      writes                     schedule        checked with
+  megatron   megatron  megatron_data_path.txt     phases          megatron-core 0.16.1
+                       megatron_data_args.json    (megatron_phases.json: --data-path per phase,
+                                                   resume between them)
+  streaming  mds       streaming_streams.yaml     average         mosaicml-streaming 0.13.0
+                       (streams: local, proportion)
+  litdata    litdata   litdata_mixture.py         average         litdata 0.2.76
+                       (a CombinedStreamingDataset)
+  olmo       -         olmo_source_mixture.yaml   average         OLMo-core 2.5 / 3.0 source
+                       (NumpyFSLDatasetConfig with source_mixture_config; schema only)
+  nanotron   nanotron  nanotron_data_stages.yaml  stages          nanotron 2411b02 source
+                       (data_stages: dataset_folder, dataset_weights; schema only)
+
+--engine-steps N moves each stage (and phase) start to the same fraction of an engine run of N
+steps: learn the schedule on a small proxy, replay it at scale.
 """
 
 
@@ -81,8 +86,16 @@ def register(subparsers) -> None:
         "--data",
         default=None,
         metavar="DIR",
-        help="the engine's own copy of the run's corpus (`skillit corpus export`); required by "
-        "--format megatron and nanotron",
+        help="the engine's own copy of the run's corpus (`skillit corpus export`); every "
+        "engine format but olmo needs it",
+    )
+    export.add_argument(
+        "--engine-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the engine run's length in steps: stage and phase starts move to the same "
+        "fraction of it (default: the run's own steps)",
     )
     export.set_defaults(run=run_export, parser=export)
     plot = sub.add_parser(
@@ -99,7 +112,9 @@ def register(subparsers) -> None:
 def run_export(args) -> int:
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise SkillitError(f"--out {args.out} is a file; give a folder for the export")
-    paths = export_mixture(args.run_dir, args.out, args.average, args.format, args.data)
+    paths = export_mixture(
+        args.run_dir, args.out, args.average, args.format, args.data, args.engine_steps
+    )
     if args.format != "skillit":
         print(f"{args.format}: {paths[args.format]}")
         return 0

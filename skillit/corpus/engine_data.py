@@ -15,6 +15,11 @@ shards themselves are never touched. `OUT/engine_data.json` records the format, 
 came from (its manifest's hash) and each domain's files and token counts: `skillit mixture
 export RUN --format megatron --data OUT` reads it to point the blend at these prefixes.
 
+`--format mds` and `--format litdata` write one dataset folder per domain and split,
+`OUT/<domain>/<split>/index.json` and its sample files, for MosaicML streaming's `Stream` and
+litdata's `StreamingDataset` (the layouts: `sample_files.py`). The corpus's `tokenizer.json` is
+copied to `OUT/`.
+
 Documents are recovered from the end-of-document token that ends each of them in a shard (an
 imported `--bin` shard without one is a single document). Memory stays bounded: a shard is read
 through its memmap and copied in blocks.
@@ -24,12 +29,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from skillit.corpus.sample_files import write_litdata, write_mds
 from skillit.corpus.shards import MANIFEST, check_shard, open_shard, read_manifest, shard_path
 from skillit.errors import SkillitError
 
@@ -39,6 +47,11 @@ INDEX_VERSION = 1
 # Megatron's dtype codes (megatron.core.datasets.indexed_dataset.DType)
 MEGATRON_DTYPES = {"uint16": (np.uint16, 8), "int32": (np.int32, 4)}
 COPY_BLOCK = 1 << 22  # tokens copied at a time
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    sample_tokens: int = 2048  # MDS: tokens a sample (LLM Foundry's --concat_tokens)
 
 
 def document_ends(tokens: np.ndarray, eos_id: int) -> np.ndarray:
@@ -100,24 +113,69 @@ def megatron_shard(source: Path, prefix: Path, corpus_dtype: str, eos_id: int) -
     return len(ends)
 
 
+def checked_shards(corpus: Path, manifest, split_entries) -> Iterator[tuple[Path, int]]:
+    """Each shard of a domain's split, checked against its manifest entry, with its tokens."""
+    for shard in split_entries:
+        source = shard_path(corpus, shard)
+        check_shard(source, shard.tokens, manifest.dtype)
+        yield source, shard.tokens
+
+
+def documents_of(shards: Iterable[tuple[Path, int]], dtype: str, eos_id: int):
+    """Every document of `shards` in order, each a view ending with its end-of-document token."""
+    for source, _ in shards:
+        tokens = open_shard(source, dtype)
+        ends = document_ends(tokens, eos_id)
+        for start, end in zip(np.concatenate([[0], ends[:-1]]), ends):
+            yield tokens[start:end]
+
+
 def export_shards(corpus: Path, write_shard: Callable) -> dict:
-    """Every checked shard of `corpus` through `write_shard(manifest, source, domain, split, i,
-    tokens) -> its record`; the records by domain and split."""
+    """Every checked shard of `corpus` through `write_shard(manifest, source, domain, split, i)
+    -> its record`; the records by domain and split."""
     manifest = read_manifest(corpus)
     domains = {}
     for name, entry in manifest.domains.items():
         record: dict[str, list] = {"train": [], "val": []}
         for split in ("train", "val"):
-            for i, shard in enumerate(getattr(entry, split)):
-                source = shard_path(corpus, shard)
-                check_shard(source, shard.tokens, manifest.dtype)
+            shards = checked_shards(corpus, manifest, getattr(entry, split))
+            # an empty shard holds nothing, and the engines cannot map an empty file
+            for i, (source, tokens) in enumerate((s, t) for s, t in shards if t):
                 written = write_shard(manifest, source, name, split, i)
-                record[split].append({**written, "token_count": shard.tokens})
+                record[split].append({**written, "token_count": tokens})
         domains[name] = record
     return domains
 
 
-def export_megatron(corpus: Path, out: Path) -> dict:
+def export_splits(corpus: Path, out: Path, write_split: Callable) -> dict:
+    """Each domain's split, all its shards' documents in order, as one dataset folder
+    `out/<domain>/<split>` through `write_split(documents, folder, dtype) -> samples`; its record
+    names the folder's index.json."""
+    manifest = read_manifest(corpus)
+    domains = {}
+    for name, entry in manifest.domains.items():
+        record: dict[str, list] = {"train": [], "val": []}
+        for split in ("train", "val"):
+            shards = list(checked_shards(corpus, manifest, getattr(entry, split)))
+            if not shards:
+                continue
+            folder = out / name / split
+            folder.mkdir(parents=True, exist_ok=True)
+            samples = write_split(
+                documents_of(shards, manifest.dtype, manifest.eos_id), folder, manifest.dtype
+            )
+            record[split].append(
+                {
+                    "file": str((folder / "index.json").resolve()),
+                    "samples": samples,
+                    "token_count": sum(t for _, t in shards),
+                }
+            )
+        domains[name] = record
+    return domains
+
+
+def export_megatron(corpus: Path, out: Path, settings: ExportSettings) -> dict:
     """Every shard of `corpus` as a Megatron indexed dataset under `out`; the domains' record."""
 
     def write_shard(manifest, source: Path, name: str, split: str, i: int) -> dict:
@@ -128,7 +186,7 @@ def export_megatron(corpus: Path, out: Path) -> dict:
     return export_shards(corpus, write_shard)
 
 
-def export_nanotron(corpus: Path, out: Path) -> dict:
+def export_nanotron(corpus: Path, out: Path, settings: ExportSettings) -> dict:
     """Every shard as nanotron's tokenized-bytes file: `<domain>/<split>/NNNNN.ds`, the tokens
     as they are (headerless, 2 or 4 bytes a token), one folder per domain and split (nanotron
     reads every `*.ds` of a dataset folder)."""
@@ -144,15 +202,37 @@ def export_nanotron(corpus: Path, out: Path) -> dict:
     return export_shards(corpus, write_shard)
 
 
-FORMATS: dict[str, Callable[[Path, Path], dict]] = {
+def export_mds(corpus: Path, out: Path, settings: ExportSettings) -> dict:
+    """Each domain's split as an MDS dataset `<domain>/<split>/` (token windows)."""
+
+    def write_split(documents, folder: Path, dtype: str) -> int:
+        return write_mds(documents, folder, dtype, settings.sample_tokens)
+
+    return export_splits(corpus, out, write_split)
+
+
+def export_litdata(corpus: Path, out: Path, settings: ExportSettings) -> dict:
+    """Each domain's split as a litdata dataset `<domain>/<split>/`, one item per document."""
+    return export_splits(corpus, out, write_litdata)
+
+
+FORMATS: dict[str, Callable[[Path, Path, ExportSettings], dict]] = {
     "megatron": export_megatron,
     "nanotron": export_nanotron,
+    "mds": export_mds,
+    "litdata": export_litdata,
 }
 
 
-def export_corpus(corpus: str | Path, out: str | Path, fmt: str) -> Path:
-    """`corpus` in engine format `fmt` under `out` (never inside the corpus); returns the
-    record file, which lists each domain's data files (`file`) per split."""
+def export_corpus(
+    corpus: str | Path, out: str | Path, fmt: str, settings: ExportSettings | None = None
+) -> Path:
+    """`corpus` in engine format `fmt` under `out` (never inside the corpus), with its
+    tokenizer; returns the record file, which lists each domain's data files (`file`) per
+    split."""
+    settings = settings or ExportSettings()
+    if settings.sample_tokens < 1:
+        raise SkillitError(f"--sample-tokens must be at least 1, got {settings.sample_tokens}")
     corpus, out = Path(corpus).expanduser().resolve(), Path(out).expanduser().resolve()
     if fmt not in FORMATS:
         raise SkillitError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
@@ -163,14 +243,21 @@ def export_corpus(corpus: str | Path, out: str | Path, fmt: str) -> Path:
         )
     if out.is_file():
         raise SkillitError(f"OUT {out} is a file; give a folder")
+    manifest = read_manifest(corpus)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = corpus / manifest.tokenizer
+    if tokenizer.is_file():  # the engines' configs name it
+        shutil.copyfile(tokenizer, out / "tokenizer.json")
     record = {
         "format": fmt,
         "corpus": str(corpus),
         "corpus_manifest_sha256": hashlib.sha256((corpus / MANIFEST).read_bytes()).hexdigest()
         if (corpus / MANIFEST).is_file()
         else None,
-        "dtype": read_manifest(corpus).dtype,
-        "domains": FORMATS[fmt](corpus, out),
+        "dtype": manifest.dtype,
+        "eos_id": manifest.eos_id,
+        "tokenizer": str(out / "tokenizer.json") if tokenizer.is_file() else None,
+        "domains": FORMATS[fmt](corpus, out, settings),
     }
     path = out / ENGINE_DATA
     tmp = path.with_name(f".{ENGINE_DATA}.tmp")

@@ -137,7 +137,11 @@ def check_shard(path: Path, tokens: int, dtype: str) -> None:
         )
 
 
-def open_shard(path: Path, dtype: str) -> np.memmap:
+def open_shard(path: Path, dtype: str) -> np.ndarray:
+    """The shard's tokens through a read-only memmap (an empty shard, which cannot be mapped,
+    as an empty array)."""
+    if path.stat().st_size == 0:
+        return np.zeros(0, dtype=np.dtype(dtype))
     return np.memmap(path, dtype=np.dtype(dtype), mode="r")
 
 

@@ -109,13 +109,14 @@ def stage_starts(history: list[dict], entries: list[tuple[int, list[float]]]) ->
     return [1 if r == 1 else ends[r - 1] + 1 for r, _ in entries]
 
 
-def engine_data_domains(cfg, data: Path, fmt: str) -> tuple[dict, dict]:
-    """(train, valid) domains of the engine data in `data`, made from the run's own corpus."""
+def engine_data_domains(cfg, data: Path, data_format: str) -> tuple[dict, dict]:
+    """(train, valid) domains of the engine data in `data` (written by `skillit corpus export
+    --format data_format`), made from the run's own corpus."""
     from skillit.corpus.engine_data import read_engine_data
     from skillit.corpus.shards import MANIFEST, file_sha256
     from skillit.export.engines import engine_domains, run_corpus
 
-    record = read_engine_data(data, fmt)
+    record = read_engine_data(data, data_format)
     manifest = run_corpus(cfg) / MANIFEST
     if manifest.is_file() and record.get("corpus_manifest_sha256") != file_sha256(manifest):
         raise SkillitError(
@@ -125,13 +126,37 @@ def engine_data_domains(cfg, data: Path, fmt: str) -> tuple[dict, dict]:
     return engine_domains(record, "train"), engine_domains(record, "val")
 
 
+def rescaled(starts: list[int], run_steps: int, engine_steps: int | None) -> list[int]:
+    """Stage starts (from 1) moved from a run of `run_steps` to one of `engine_steps`, each at
+    the same fraction of training."""
+    if not engine_steps:
+        return starts
+    moved = [1 + (s - 1) * engine_steps // run_steps for s in starts]
+    if any(b <= a for a, b in zip(moved, moved[1:])):
+        raise SkillitError(
+            f"--engine-steps {engine_steps} is too short for the run's {len(starts)} stages"
+        )
+    return moved
+
+
 def export_engine(
-    run_dir: Path, out_dir: Path, fmt: str, average: str, data: Path | None = None
+    run_dir: Path,
+    out_dir: Path,
+    fmt: str,
+    average: str,
+    data: Path | None = None,
+    engine_steps: int | None = None,
 ) -> Path:
     """The run's mixture in an engine's own file (skillit.export.engines); `data`: the engine's
-    own copy of the corpus (`skillit corpus export`), which the file then points at."""
+    own copy of the corpus (`skillit corpus export`), which the file then points at;
+    `engine_steps`: the engine run's length, stages rescaled to it."""
     from skillit.config import load_config
-    from skillit.export.engines import EngineMixture, corpus_domains, write_engine
+    from skillit.export.engines import (
+        ENGINE_FORMATS,
+        EngineMixture,
+        corpus_domains,
+        write_engine,
+    )
     from skillit.run.directory import CONFIG_FILE
 
     config = run_dir / CONFIG_FILE
@@ -140,12 +165,17 @@ def export_engine(
     cfg = load_config([config])
     domains, dtype = corpus_domains(cfg)
     valid = None
+    data_format = ENGINE_FORMATS[fmt].data
+    if data is not None and data_format is None:
+        raise SkillitError(f"--format {fmt} reads skillit's shards as they are: drop --data")
     if data is not None:
-        domains, valid = engine_data_domains(cfg, Path(data), fmt)
+        domains, valid = engine_data_domains(cfg, Path(data), data_format)
+    if engine_steps is not None and engine_steps < 1:
+        raise SkillitError(f"--engine-steps must be at least 1, got {engine_steps}")
     history = load_run_history(run_dir)
     skills, entries = schedule_of(history)
     _, mean = average_of(history, average)
-    starts = stage_starts(history, entries)
+    starts = rescaled(stage_starts(history, entries), cfg.trainer.max_steps, engine_steps)
     tokens_per_step = cfg.data.global_batch_size * cfg.model.max_seq_len
     mix = EngineMixture(
         skills=skills,
@@ -156,6 +186,7 @@ def export_engine(
         tokens_per_step=tokens_per_step,
         dtype=dtype,
         valid=valid,
+        engine_steps=engine_steps,
         **corpus_tokens(cfg),
     )
     return write_engine(fmt, mix, out_dir)
@@ -180,6 +211,7 @@ def export_mixture(
     average: str = "steps",
     fmt: str = "skillit",
     data: str | Path | None = None,
+    engine_steps: int | None = None,
 ) -> dict[str, Path]:
     """Write mixture_schedule.yaml and mixture_average.yaml (averaged `by` steps or updates, see
     :func:`average_of`), or with `fmt` an engine's file (skillit.export.engines); returns the
@@ -191,7 +223,7 @@ def export_mixture(
     if fmt not in FORMATS:
         raise SkillitError(f"--format must be one of {list(FORMATS)}, got {fmt!r}")
     if fmt != "skillit":
-        return {fmt: export_engine(run_dir, out_dir, fmt, average, data)}
+        return {fmt: export_engine(run_dir, out_dir, fmt, average, data, engine_steps)}
     history = load_run_history(run_dir)
     skills, entries = schedule_of(history)
     _, mean = average_of(history, average)

@@ -110,7 +110,7 @@ def plot_search(path: Path, r: SearchResult) -> Path | None:
 def write_engine_exports(out: Path, s: SearchSettings, r: SearchResult) -> dict[str, Path]:
     """The proposal in every engine's file, for a search over a prepared corpus ({} otherwise)."""
     from skillit.config import load_config
-    from skillit.export.engines import ENGINES, EngineMixture, corpus_domains, write_engine
+    from skillit.export.engines import ENGINE_FORMATS, EngineMixture, corpus_domains, write_engine
 
     cfg = load_config([s.config], s.overrides)
     try:
@@ -126,11 +126,15 @@ def write_engine_exports(out: Path, s: SearchSettings, r: SearchResult) -> dict[
     folder = out / "engines"
     folder.mkdir(exist_ok=True)
     written = {}
-    for fmt in ENGINES:
-        try:
+    for fmt, spec in ENGINE_FORMATS.items():
+        if spec.data is None:  # reads skillit's shards as they are
             written[fmt] = write_engine(fmt, mix, folder)
-        except SkillitError as exc:  # Megatron needs its own data: say how, keep the others
-            print(f"skillit: {fmt} not written: {exc}")
+        else:
+            print(
+                f"skillit: {fmt}: write its data with `skillit corpus export CORPUS DIR --format "
+                f"{spec.data}`, then `skillit mixture export RUN --format {fmt} --data DIR` on a run "
+                "trained with proposal.yaml (a manual mixture: any length gives its weights)"
+            )
     return written
 
 
