@@ -341,7 +341,8 @@ def build_start_network(cfg: RunConfig, source: SkillSource):
     network = build_network(cfg, source.tokenizer.get_vocab_size())
     if cfg.model.init_from:
         load_initial_weights(network, cfg.model.init_from)
-    jitter_weights(network, cfg.model.init_jitter, cfg.seed)
+    jitter_seed = cfg.model.init_jitter_seed
+    jitter_weights(network, cfg.model.init_jitter, cfg.seed if jitter_seed is None else jitter_seed)
     return network
 
 

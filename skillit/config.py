@@ -182,6 +182,9 @@ class ModelConfig:
     # Numerics variant: every initial weight times 1 + init_jitter * (+-1); 1e-7 ~ one float32
     # ulp, a stand-in for another machine's rounding (skillit.model.jitter). 0: untouched.
     init_jitter: float = 0.0
+    # the signs' generator: another value is another draw of the variant for the same seed
+    # (null: the run's seed)
+    init_jitter_seed: int | None = None
     # Training loss over `answer` tokens only, or `all` non-pad tokens (the authors' code: the
     # whole sequence is the language-modelling target). Evaluation always scores the answer.
     train_loss: str = "answer"

@@ -276,6 +276,22 @@ def test_a_strategy_can_name_another_strategys_run_of_the_same_seed(tmp_path):
         plan_runs(suite, tmp_path / "out")
 
 
+def test_a_suite_can_draw_numerics_variants_of_one_seed_instead_of_seeds(tmp_path):
+    """seed_key: model.init_jitter_seed: each of `seeds` sets the jitter draw, and the run's seed
+    stays the one its overrides give; an unknown key is refused."""
+    from skillit.bench.runner import plan_runs
+
+    path = write_tiny_suite(tmp_path)
+    text = path.read_text()
+    path.write_text(text + "seed_key: model.init_jitter_seed\n")
+    specs = plan_runs(load_suite(str(path)), tmp_path / "out")
+    assert specs and all(f"model.init_jitter_seed={s.seed}" in s.overrides for s in specs)
+    assert not any(o.startswith("seed=") for s in specs for o in s.overrides)
+    path.write_text(text + "seed_key: data.compose.world\n")
+    with pytest.raises(SkillitError, match="seed_key must be one of"):
+        load_suite(str(path))
+
+
 @pytest.mark.slow  # trains a tiny suite of 4 runs, two of them after the other two
 def test_a_run_that_needs_another_run_waits_for_it_even_with_parallel_jobs(tmp_path):
     from skillit.bench.runner import execute, plan_runs

@@ -285,7 +285,7 @@ def test_litdata_reads_every_document_in_blocks_of_its_chunks(corpus, tmp_path):
 
 
 def test_litdata_realises_the_weights_of_a_runs_mixture_export(corpus, manual_run, tmp_path):
-    litdata = pytest.importorskip("litdata")
+    pytest.importorskip("litdata")
     data = tmp_path / "litdata"
     assert main(["corpus", "export", str(corpus), str(data), "--format", "litdata"]) == 0
     out = export_run(manual_run, "litdata", data, tmp_path / "out")

@@ -53,3 +53,20 @@ def test_a_run_under_the_jitter_variant_starts_from_other_weights(run_config, tm
     jittered = final_loss("c", "model.init_jitter=1e-3")
     assert (plain == again).all()  # the same seed, the same floats
     assert (plain != jittered).any()  # the variant changes the start, so the floats
+
+
+def test_another_draw_of_the_variant_at_the_same_seed_starts_from_other_weights(
+    run_config, tmp_path
+):
+    """model.init_jitter_seed draws another sign pattern; left unset, the run's seed draws it."""
+    from skillit.build import build_run
+
+    def start(*overrides):
+        cfg = run_config(tmp_path / "x", "model.init_jitter=1e-3", *overrides)
+        torch.manual_seed(0)  # as training seeds it before building
+        network = build_run(cfg).network
+        return torch.cat([p.detach().flatten() for p in network.parameters()])
+
+    seed = run_config(tmp_path / "x").seed
+    assert torch.equal(start(), start(f"model.init_jitter_seed={seed}"))
+    assert not torch.equal(start(), start(f"model.init_jitter_seed={seed + 1}"))

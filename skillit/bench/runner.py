@@ -102,7 +102,7 @@ def plan_runs(suite: Suite, out: Path, threads: int = 1) -> list[RunSpec]:
             overrides = (
                 *suite.overrides,
                 *linked,
-                f"seed={seed}",
+                f"{suite.seed_key}={seed}",
                 f"trainer.max_steps={suite.steps}",
                 f"name={suite.label}-{strategy}-seed{seed}",
                 f"run_dir={run_dir.resolve()}",

@@ -7,6 +7,8 @@ A suite is a YAML file under skillit/configs/suites/ (or any path):
     overrides: [logger.wandb=off]      # `key=value` for every run
     steps: 1500                        # trainer.max_steps
     seeds: 5                           # a count (seeds 0..n-1) or a list
+    seed_key: seed                     # the key each seed sets (model.init_jitter_seed: draws
+                                       # of one seed's numerics variant; the seed in overrides)
     target: {metric: acc, value: 0.95} # "steps to target": mean over `skills` (default: all)
     paired:                            # optional: per-seed differences candidate - baseline
       skillit: [stratified, random]    # of mean acc at `at` budget fractions, AUC, steps to target
@@ -90,6 +92,7 @@ class Suite:
     steps: int
     seeds: list[int]
     target: Target
+    seed_key: str = "seed"  # the config key each of `seeds` sets
     strategies: dict[str, list[str]] = field(default_factory=dict)
     variants: list[str] = field(default_factory=list)  # names of the file's other variants
     paired: PairedReport = field(default_factory=PairedReport)
@@ -201,10 +204,20 @@ class SuiteFile:
     description: str = ""
     overrides: list[str] = field(default_factory=list)  # for every run
     seeds: Any = 5  # a count (seeds 0..n-1), a list, or "0-4"
+    seed_key: str = "seed"  # or model.init_jitter_seed (draws of a numerics variant)
     target: TargetFile = field(default_factory=TargetFile)
     paired: dict[str, list[str]] = field(default_factory=dict)  # candidate -> baselines
     report: ReportFile = field(default_factory=ReportFile)
     variants: dict[str, VariantFile] = field(default_factory=dict)
+
+
+SEED_KEYS = ("seed", "model.init_jitter_seed")
+
+
+def _check_seed_key(key: str, where: str) -> str:
+    if key not in SEED_KEYS:
+        raise SkillitError(f"{where}: seed_key must be one of {list(SEED_KEYS)}, got {key!r}")
+    return key
 
 
 def _apply_variant(suite: SuiteFile, variant: VariantFile) -> SuiteFile:
@@ -264,6 +277,7 @@ def load_suite(name: str, variant: str = "default", directory: Path = SUITE_DIR)
         overrides=_check_overrides(raw.overrides, "overrides", where, path.parent),
         steps=raw.steps,
         seeds=parse_seeds(raw.seeds, f"{where}: seeds"),
+        seed_key=_check_seed_key(raw.seed_key, where),
         target=Target(
             metric=target.metric,
             value=float(target.value),

@@ -5,7 +5,8 @@ orders), and training amplifies the difference until runs part ways. A suite tha
 another machine is run under more than one *numerics variant*. Another thread count would be one,
 but on these small models it often changes nothing. `model.init_jitter = eps` multiplies every
 initial weight by 1 + eps * s, with signs s = +-1 drawn from a generator of its own (seeded by the
-run's seed, so the variant is reproducible and the data stream untouched). eps = 1e-7 is a little
+run's seed, or by `model.init_jitter_seed` for other draws of the variant at the same seed, so
+the variant is reproducible and the data stream untouched). eps = 1e-7 is a little
 under float32's machine epsilon (1.19e-7): a change of at most one unit in the last place, as
 another CPU's rounding makes.
 """
