@@ -7,8 +7,12 @@ Plain helpers are imported by the test files as `from conftest import ...`.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
+import sys
+import types
 from functools import cache
 from pathlib import Path
 
@@ -244,3 +248,17 @@ class FakeEntryPoint:
         if isinstance(self._target, Exception):
             raise self._target
         return self._target
+
+
+def streaming_base():
+    """MosaicML streaming's readers (`streaming.base`). Its package `__init__` imports its vision
+    datasets, which need torchvision, and torchvision has no CPU build on the package index:
+    the package is entered without running that `__init__`."""
+    if "streaming" not in sys.modules:
+        spec = importlib.util.find_spec("streaming")
+        if spec is None:
+            pytest.skip("mosaicml-streaming is not installed (requirements/engines.txt)")
+        package = types.ModuleType("streaming")
+        package.__path__ = list(spec.submodule_search_locations)
+        sys.modules["streaming"] = package
+    return importlib.import_module("streaming.base")

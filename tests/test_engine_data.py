@@ -4,11 +4,8 @@ BlendedMegatronDatasetBuilder in the exported proportions."""
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
-import sys
-import types
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -16,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import prepare_corpus, write_word_docs
+from conftest import prepare_corpus, streaming_base, write_word_docs
 
 from skillit.cli import main
 from skillit.corpus.engine_data import document_ends
@@ -172,20 +169,6 @@ def test_the_engine_data_goes_into_a_folder_of_its_own(corpus, capsys):
     )
     assert "must be a folder of its own" in capsys.readouterr().err
     assert not (corpus / "megatron").exists()
-
-
-def streaming_base():
-    """MosaicML streaming's readers (`streaming.base`). Its package `__init__` imports its vision
-    datasets, which need torchvision, and torchvision has no CPU build on the package index:
-    the package is entered without running that `__init__`."""
-    if "streaming" not in sys.modules:
-        spec = importlib.util.find_spec("streaming")
-        if spec is None:
-            pytest.skip("mosaicml-streaming is not installed (requirements/engines.txt)")
-        package = types.ModuleType("streaming")
-        package.__path__ = list(spec.submodule_search_locations)
-        sys.modules["streaming"] = package
-    return importlib.import_module("streaming.base")
 
 
 def skillit_stream(corpus: Path, domain: str, split: str) -> np.ndarray:
