@@ -175,10 +175,14 @@ NANOTRON_NANOSET = {
 
 
 def test_olmo_gets_each_domain_with_its_shards_ratio_and_the_repetition_its_budget_needs(
-    run, tmp_path
+    run, tmp_path, capsys
 ):
     run_dir, corpus = run
     dataset = yaml.safe_load(export(run_dir, "olmo", tmp_path).read_text())
+    # the run's mixture changed once: OLMo-core has no stages, and the user is told
+    assert "olmo has no stages: the run's 2 mixtures are written as their average" in (
+        capsys.readouterr().err
+    )
     assert set(dataset) <= OLMO_NUMPY_FSL_DATASET and set(dataset["tokenizer"]) <= OLMO_TOKENIZER
     config = dataset["source_mixture_config"]
     assert set(config) <= OLMO_SOURCE_MIXTURE_DATASET

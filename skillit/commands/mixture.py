@@ -9,8 +9,8 @@ from pathlib import Path
 
 from skillit.commands import search
 from skillit.errors import SkillitError
-from skillit.export.engines import FORMATS
-from skillit.export.mixture import AVERAGES, export_mixture, load_run_history
+from skillit.export.engines import ENGINE_FORMATS, FORMATS
+from skillit.export.mixture import AVERAGES, export_mixture, load_run_history, schedule_of
 
 EXPORT_HELP = """\
 Write a run's mixture as two config files a new run reads back:
@@ -117,6 +117,7 @@ def run_export(args) -> int:
     )
     if args.format != "skillit":
         print(f"{args.format}: {paths[args.format]}")
+        _say_what_the_schedule_becomes(args)
         return 0
     if any("pool_size" in row for row in load_run_history(args.run_dir)):
         print(
@@ -143,3 +144,15 @@ def run_plot(args) -> int:
     except ImportError:
         raise SkillitError("plots need matplotlib: pip install 'skillit[plots]'") from None
     return 0
+
+
+def _say_what_the_schedule_becomes(args) -> None:
+    """A run whose mixture changed, for an engine without stages: say that the order is lost."""
+    _, entries = schedule_of(load_run_history(args.run_dir))
+    spec = ENGINE_FORMATS[args.format]
+    if len(entries) > 1 and spec.schedule.startswith("the average"):
+        print(
+            f"skillit: note: {args.format} has no stages: the run's {len(entries)} mixtures are "
+            f"written as their average (--average {args.average}); their order is lost",
+            file=sys.stderr,
+        )
