@@ -15,7 +15,7 @@ from skillit import __version__
 from skillit.errors import SkillitError
 from skillit.utils.quiet import plain_skillit_warnings
 
-COMMANDS = ("generate", "prepare", "corpus", "train", "graph", "bench", "mixture")
+COMMANDS = ("generate", "prepare", "corpus", "train", "graph", "bench", "mixture", "runs")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -384,7 +384,7 @@ class LoggerConfig:
 class RunConfig:
     seed: int = 0
     name: str = "run"
-    run_dir: str | None = None  # default: runs/<name>-<timestamp>
+    run_dir: str | None = None  # default: runs/<name>-<strategy>-<timestamp>
     data: DataConfig = field(default_factory=DataConfig)
     skills: SkillsConfig = field(default_factory=SkillsConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -397,7 +397,7 @@ class RunConfig:
         if not 0 <= self.seed < 2**32:
             raise SkillitError(f"seed must be an integer in [0, 2**32), got {self.seed}")
         self._check_sizes()
-        check_name(self.name, "name")  # the default run directory is runs/<name>-<time>
+        check_name(self.name, "name")  # the default run directory is runs/<name>-<strategy>-<time>
         every = self.mixing.eval_every
         if every is not None:
             lengths = sorted(set(round_lengths(self.trainer.max_steps, self.mixing.rounds)))

@@ -35,7 +35,7 @@ key=value overrides. A CONFIG is a YAML path or the name of a shipped experiment
   skillit train ordered mixing.strategy=stratified (the same with a fixed uniform mixture)
   skillit train lego_cpt mixing.strategy=stratified trainer.max_steps=600
 
-Every run writes into its run directory (run_dir=..., default runs/<name>-<time>): config.yaml,
+Every run writes into its run directory (run_dir=..., default runs/<name>-<strategy>-<time>): config.yaml,
 tokenizer.json, checkpoints/last.ckpt (saved at every round end), csv/metrics.csv, W&B files
 unless logger.wandb=off (the CPU experiments set it off; logger.wandb=offline turns them on),
 mixture_history.jsonl, final_eval.json and plots.

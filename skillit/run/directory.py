@@ -68,7 +68,8 @@ def resolve_run_dir(cfg: RunConfig) -> Path:
     if cfg.run_dir:
         path = Path(cfg.run_dir).expanduser()
     else:
-        path = Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path("runs") / f"{cfg.name}-{cfg.mixing.strategy}-{stamp}"
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -161,6 +162,14 @@ class RunLock:
         except (OSError, ValueError):
             return None
         return (pid, fields[1] if len(fields) > 1 else None) if pid > 0 else None
+
+
+def lock_is_held(path: Path) -> bool:
+    """Whether a live process holds the lock file `path` (a stale or unreadable lock is not)."""
+    if not path.is_file():
+        return False
+    holder = RunLock(path.parent, path.name)._holder()
+    return holder is not None and _alive(*holder)
 
 
 def _start_time(pid: int) -> str | None:
