@@ -23,7 +23,10 @@ def test_the_main_job_through_a_pipe_writes_plain_lines_only(tmp_path, tiny_orde
     rounds = [x for x in lines if "(step " in x]
     assert len(rounds) == 6 and all(x.startswith("skillit: round ") for x in rounds)
     assert any(x.startswith("skillit: training on") for x in lines)
-    assert any(x.startswith("skillit: round 1/6: step ") for x in lines)  # plain progress
+    progress = [x for x in lines if x.startswith("skillit: round ") and ": step " in x]
+    assert progress  # plain progress lines, each with the loss of its own step's batch
+    losses = [float(x.rsplit("batch loss ", 1)[1]) for x in progress]
+    assert len(set(losses)) > len(losses) // 2, losses  # not one logged value repeated
 
 
 def test_train_lists_the_shipped_experiments_with_what_each_is(capsys):

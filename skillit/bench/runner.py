@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from skillit.bench.report import write_report
 from skillit.bench.suite import Suite
@@ -34,6 +33,7 @@ from skillit.config import load_config
 from skillit.errors import SkillitError
 from skillit.run.directory import FINAL_FILE
 from skillit.train import train
+from skillit.utils.progress import progress as live_or_plain
 from skillit.utils.quiet import quiet_known_warnings, quiet_lightning
 from skillit.utils.safe_paths import remove_inside
 
@@ -208,8 +208,8 @@ def execute(
     todo = [s for s in specs if not s.finished]
     skipped = [asdict_short(s) for s in specs if s.finished]
     ran: list[dict] = []
-    bar = tqdm(
-        total=len(specs), initial=len(skipped), desc="runs", unit="run", disable=not progress
+    bar = live_or_plain(
+        total=len(specs), initial=len(skipped), desc="runs", unit="run", enabled=progress
     )
 
     def done(spec: RunSpec, info: dict) -> None:

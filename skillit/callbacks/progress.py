@@ -53,7 +53,7 @@ class RoundProgressBar(TQDMProgressBar):
 
 
 class PlainProgress(L.Callback):
-    """Outside a terminal: `round r/T: step s/N, train/loss x` every tenth of a round."""
+    """Outside a terminal: `round r/T: step s/N, batch loss x` every tenth of a round."""
 
     def __init__(self, rounds: int, total_steps: int) -> None:
         self.rounds = rounds
@@ -64,8 +64,10 @@ class PlainProgress(L.Callback):
         every = max(1, steps // 10) if isinstance(steps, int) else 100
         if (batch_idx + 1) % every and batch_idx + 1 != steps:
             return
-        loss = trainer.callback_metrics.get("train/loss")
-        shown = f", train/loss {float(loss):.3f}" if loss is not None else ""
+        # the loss of this step's batch (train/loss in the metrics is logged only every
+        # log_every_n_steps, so it would repeat a stale value between logs)
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        shown = f", batch loss {float(loss):.3f}" if loss is not None else ""
         log.info(
             "round %d/%d: step %d/%d%s",
             trainer.current_epoch + 1,

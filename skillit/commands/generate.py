@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from skillit.errors import SkillitError
+from skillit.utils.progress import progress
 from synthetic import addition, compose, lego
 from synthetic.common import draw, skill_assignment, validation_samples
 
@@ -288,8 +288,8 @@ def _write(out, chunks, total: int, names: list[str]) -> None:
     """Write every chunk as JSONL to stdout or, via a temp file renamed at the end, to ``out``."""
 
     def write_lines(handle) -> None:
-        with tqdm(
-            total=total, unit="samples", file=sys.stderr, disable=total < PROGRESS_FROM
+        with progress(
+            total=total, desc="generate", unit="samples", enabled=total >= PROGRESS_FROM
         ) as bar:
             for batch in chunks:
                 lines = [

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from skillit.corpus.shards import (
     MANIFEST,
@@ -37,6 +36,7 @@ from skillit.corpus.shards import (
     file_sha256,
 )
 from skillit.errors import SkillitError
+from skillit.utils.progress import progress
 from skillit.utils.safe_paths import remove_inside
 from skillit.utils.tokenization import load_tokenizer, save_tokenizer, train_byte_bpe
 
@@ -262,7 +262,7 @@ def _tokenize_chunks(
     # spawn: a clean interpreter per worker (the tokenizer's threads do not survive a fork)
     context = mp.get_context("spawn")
     pool = ProcessPoolExecutor(opts.workers, mp_context=context) if opts.workers > 1 else None
-    bar = tqdm(desc=f"prepare {name}", unit="doc", disable=not opts.progress)
+    bar = progress(desc=f"prepare {name}", unit="doc", enabled=opts.progress)
     pending: list = []
     try:
         index = 0

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from skillit.config import flatten_keys
 from skillit.errors import SkillitError
@@ -39,6 +38,7 @@ from skillit.graphlearn.estimate import (
 )
 from skillit.graphlearn.probes import METHODS, Probe, plan_probes
 from skillit.utils import jsonio
+from skillit.utils.progress import progress
 
 ProbeRunner = Callable[[Probe], Sequence[float]]  # probe -> loss per evaluation skill
 
@@ -229,7 +229,7 @@ def run_probe(runner: ProbeRunner, probe: Probe, store: ResultStore) -> tuple[Pr
 
 
 def _progress(total: int, enabled: bool, method: str):
-    return tqdm(total=total, desc=f"graph {method} probes", unit="run", disable=not enabled)
+    return progress(total=total, desc=f"graph {method} probes", unit="run", enabled=enabled)
 
 
 def _run_serial(runner, todo, store, bar) -> dict[Probe, np.ndarray]:
