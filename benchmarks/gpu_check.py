@@ -1,4 +1,4 @@
-"""One-GPU check: training throughput, MFU and memory of the project's models and of skillit.train.
+"""One-GPU check: training throughput, MFU and memory of the project's models and of skillit.training.
 
     .venv/bin/python benchmarks/gpu_check.py             # one CUDA GPU, a few minutes
     .venv/bin/python benchmarks/gpu_check.py --dry-run   # the same code paths on CPU, tiny sizes
@@ -456,7 +456,7 @@ class StepTimer(L.Callback):
 
 def timed_train(ctx: Context, cfg, warmup: int) -> tuple[StepTimer, float]:
     """skillit.train(cfg) with a StepTimer; (the timer, wall seconds of train())."""
-    from skillit.train import train
+    from skillit.training import train
 
     timer = StepTimer(warmup, ctx.device)
     begin = time.perf_counter()

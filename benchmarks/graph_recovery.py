@@ -128,7 +128,7 @@ def workloads(work: Path, compose_worlds: list[int]) -> list[dict]:
 def compose_start_model(work: Path, steps: int) -> Path:
     """A model that knows the composition format: `steps` of stratified training (seed 0)."""
     from skillit.config import load_config
-    from skillit.train import train
+    from skillit.training import train
 
     run_dir = work / "compose-start"
     ckpt = run_dir / "checkpoints" / "last.ckpt"

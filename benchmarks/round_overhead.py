@@ -81,7 +81,7 @@ def measure(
 ) -> dict:
     """Train one run into `keep`/`strategy` and time it."""
     from skillit.config import load_config
-    from skillit.train import train
+    from skillit.training import train
 
     run_dir = keep / strategy  # kept until the end: stratified's is DoReMi's reference
     cfg = load_config(

@@ -43,7 +43,7 @@ Quantities (rows k, columns strategy); times are the best of several calls unles
   and RunRecord build it (same data module, strategy and helpers, after the round's in-round calls; losses and
   accuracies from the evaluation above) and, where a real training ran, the line it wrote; and
   the time of `jsonio.dumps` of that record;
-- real training (`skillit.train.train`, the CPU demo-size model: GPT d_model 64, 1 layer, 4 heads,
+- real training (`skillit.training.train`, the CPU demo-size model: GPT d_model 64, 1 layer, 4 heads,
   batch 64, CSV logger on, W&B off, plots off; 2 rounds of R steps, stopped at the first batch of
   round 2 so only one boundary is trained through; Aioli only up to k = 100: at k = 1,000 a round
   needs 1,000 probe blocks each followed by an evaluation of 1,000 skills): step time (round 1's
@@ -459,7 +459,7 @@ def csv_stats(path: Path) -> tuple[float, float]:
 
 
 def run_training(name: str, k: int, round_steps: int, seed: int, folder: Path) -> dict:
-    """Train k skills with `name` through skillit.train.train (its source and strategy made
+    """Train k skills with `name` through skillit.training.train (its source and strategy made
     here: build_run is replaced for the call), through round 1's boundary."""
     from skillit import train as train_module
     from skillit.build import (

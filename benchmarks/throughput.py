@@ -1,4 +1,4 @@
-"""Training steps/s: the framework path (`skillit.train.train`) vs a bare PyTorch loop.
+"""Training steps/s: the framework path (`skillit.training.train`) vs a bare PyTorch loop.
 
     .venv/bin/python benchmarks/throughput.py [--steps 600] [--warmup 100] [--repeats 5]
         [--check 0.98]
@@ -106,7 +106,7 @@ def timer_result(timer: StepTimer, warmup: int, wall: float = 0.0) -> Timing:
 
 def framework_steps_per_s(steps: int, warmup: int) -> Timing:
     """skillit.train: its steps/s in the timed window and its end-to-end wall seconds."""
-    from skillit.train import train
+    from skillit.training import train
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = workload(steps, tmp)

@@ -3,7 +3,7 @@ the source, the skills, the mixing plan, the data module's settings and the star
 
 It asks the registries (skillit.sources.registry, skillit.mixing.registry) what a source or a
 strategy needs and can do; it names no source or strategy class. No Lightning here, and no torch
-at import: `skillit.train` wires these objects into a Trainer, and graph learning, benchmarks and
+at import: `skillit.training` wires these objects into a Trainer, and graph learning, benchmarks and
 tests build the same objects without training. Network code imports torch inside
 `build_network` / `load_initial_weights`, so that configs can be checked and mixtures planned by
 processes that never train.

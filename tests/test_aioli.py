@@ -255,7 +255,7 @@ AIOLI_RUN = (
 
 @pytest.mark.slow  # one short run
 def test_a_run_probes_each_round_but_the_last_and_its_history_replays(run_config, tmp_path):
-    from skillit.train import train
+    from skillit.training import train
 
     train(run_config(tmp_path / "run", *AIOLI_RUN))
     records = load_run_history(tmp_path / "run")
@@ -276,7 +276,7 @@ def test_a_run_probes_each_round_but_the_last_and_its_history_replays(run_config
 
 @pytest.mark.slow  # two short runs, one interrupted and resumed
 def test_an_aioli_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_config, tmp_path):
-    from skillit.train import train
+    from skillit.training import train
 
     full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
     train(run_config(full_dir, *AIOLI_RUN))

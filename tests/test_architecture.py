@@ -87,7 +87,7 @@ def test_the_cycle_finder_finds_a_cycle():
 RUN_MACHINERY = {
     "skillit.build",
     "skillit.config",
-    "skillit.train",
+    "skillit.training",
     "skillit.data",
     "skillit.model",
     "skillit.callbacks",
@@ -100,13 +100,16 @@ RUN_MACHINERY = {
     [
         (
             "skillit.mixing",
-            {"skillit.graphlearn", "skillit.train", "skillit.graph", "skillit.model"},
+            {"skillit.graphlearn", "skillit.training", "skillit.graph", "skillit.model"},
         ),
-        ("skillit.graph", {"skillit.graphlearn", "skillit.train", "skillit.model", "skillit.data"}),
+        (
+            "skillit.graph",
+            {"skillit.graphlearn", "skillit.training", "skillit.model", "skillit.data"},
+        ),
         (
             "skillit.build",
             {
-                "skillit.train",
+                "skillit.training",
                 "skillit.graphlearn",
                 "skillit.bench",
                 "skillit.data",
@@ -117,7 +120,7 @@ RUN_MACHINERY = {
             "skillit.config",
             {
                 "skillit.model",
-                "skillit.train",
+                "skillit.training",
                 "skillit.data",
                 "skillit.build",
                 "skillit.callbacks",
@@ -125,12 +128,15 @@ RUN_MACHINERY = {
         ),
         # a source knows skills and tokens: nothing of models, mixtures, runs or training
         ("skillit.sources", RUN_MACHINERY | {"skillit.mixing", "skillit.export"}),
-        # callbacks are wired by train.py and never reach above it
+        # callbacks are wired by training.py and never reach above it
         (
             "skillit.callbacks",
-            {"skillit.train", "skillit.commands", "skillit.bench", "skillit.graphlearn"},
+            {"skillit.training", "skillit.commands", "skillit.bench", "skillit.graphlearn"},
         ),
-        ("skillit.data", {"skillit.build", "skillit.train", "skillit.callbacks", "skillit.config"}),
+        (
+            "skillit.data",
+            {"skillit.build", "skillit.training", "skillit.callbacks", "skillit.config"},
+        ),
         # small helpers: nothing of skillit but its errors
         (
             "skillit.utils",
@@ -138,7 +144,7 @@ RUN_MACHINERY = {
         ),
         # the search and the bench drive runs: nothing that trains one reaches up to them
         (
-            "skillit.train",
+            "skillit.training",
             {"skillit.search", "skillit.bench", "skillit.graphlearn", "skillit.commands"},
         ),
         ("skillit.bench", {"skillit.search", "skillit.graphlearn", "skillit.commands"}),

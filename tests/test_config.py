@@ -158,7 +158,7 @@ def test_late_errors_are_caught_by_the_config_and_name_the_key(override, key):
 def test_a_gpu_asked_for_on_a_machine_without_one_is_refused_before_any_folder(tmp_path):
     import torch
 
-    from skillit.train import check_runtime
+    from skillit.training import check_runtime
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -9,7 +9,7 @@ import pytest
 from skillit.build import build_run
 from skillit.export.mixture import load_run_history
 from skillit.sampling import block_skill_order, round_skill_order
-from skillit.train import build_datamodule
+from skillit.training import build_datamodule
 
 pytestmark = pytest.mark.slow  # each test trains a tiny run
 
@@ -28,7 +28,7 @@ def replayed_tokens(cfg, record, round_number) -> list[int]:
 
 
 def test_a_mixture_rounds_delivered_samples_and_tokens_equal_its_plan(run_config, tmp_path):
-    from skillit.train import train
+    from skillit.training import train
 
     cfg = run_config(
         tmp_path / "run",
@@ -53,7 +53,7 @@ def test_a_mixture_rounds_delivered_samples_and_tokens_equal_its_plan(run_config
 
 
 def test_an_odm_rounds_delivered_samples_equal_its_blocks_plans(run_config, tmp_path):
-    from skillit.train import train
+    from skillit.training import train
 
     cfg = run_config(
         tmp_path / "odm",

@@ -102,7 +102,7 @@ def test_bad_hyperparameters_are_refused_naming_the_key(override, message):
 @pytest.mark.slow  # trains a reference run and a DoReMi run of a few steps
 def test_a_doremi_run_reads_its_reference_and_records_the_excess_loss(run_config, tmp_path):
     from skillit.build import build_run
-    from skillit.train import train
+    from skillit.training import train
 
     reference = tmp_path / "reference"
     train(run_config(reference, "trainer.max_steps=8", "mixing.rounds=2", "mixing.plots=false"))
@@ -143,7 +143,7 @@ def test_a_doremi_run_reads_its_reference_and_records_the_excess_loss(run_config
 
 @pytest.mark.slow  # three short runs
 def test_a_doremi_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_config, tmp_path):
-    from skillit.train import train
+    from skillit.training import train
 
     reference = tmp_path / "reference"
     train(run_config(reference, "trainer.max_steps=8", "mixing.rounds=2", "mixing.plots=false"))

@@ -9,7 +9,7 @@ transformers = pytest.importorskip("transformers", reason="the hf extra is not i
 from skillit.build import build_network
 from skillit.config import load_config
 from skillit.errors import SkillitError
-from skillit.train import train
+from skillit.training import train
 
 TINY_NEO = (
     "model.hf_config={model_type: gpt_neo, hidden_size: 32, num_layers: 2, num_heads: 2, "

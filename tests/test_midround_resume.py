@@ -33,7 +33,7 @@ def random_kills(seed: int, steps: int, round_steps: int) -> tuple[int, int]:
 
 
 def run_killed_twice(run_config, tmp_path, overrides, kills):
-    from skillit.train import train
+    from skillit.training import train
 
     common = (*overrides, "trainer.checkpoint_every=3", "mixing.plots=false")
     full = RecordBatches()
@@ -136,7 +136,7 @@ def test_an_odm_checkpoint_of_the_older_layout_still_resumes_inside_its_round(ru
     not the data module's: such a checkpoint still resumes onto the same trajectory."""
     import torch
 
-    from skillit.train import train
+    from skillit.training import train
 
     common = (
         "trainer.max_steps=16",

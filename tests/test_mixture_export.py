@@ -11,7 +11,7 @@ from skillit.cli import main
 from skillit.config import load_config
 from skillit.errors import SkillitError
 from skillit.export.mixture import average_of, export_mixture, schedule_of
-from skillit.train import train
+from skillit.training import train
 
 HISTORY = [
     {"round": 1, "step": 10, "weights": {"a": 0.5, "b": 0.5}},

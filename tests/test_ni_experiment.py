@@ -6,7 +6,7 @@ import pytest
 from conftest import run_history
 
 from skillit.config import load_config
-from skillit.train import train
+from skillit.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -42,7 +42,7 @@ def test_init_jitter_out_of_range_names_the_key():
 
 
 def test_a_run_under_the_jitter_variant_starts_from_other_weights(run_config, tmp_path):
-    from skillit.train import train
+    from skillit.training import train
 
     def final_loss(name, *overrides):
         cfg = run_config(tmp_path / name, "trainer.max_steps=2", "mixing.rounds=1", *overrides)

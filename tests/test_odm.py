@@ -182,7 +182,7 @@ ODM_RUN = (
 def test_block_mixtures_move_inside_rounds_and_do_not_depend_on_loader_workers(
     run_config, tmp_path
 ):
-    from skillit.train import train
+    from skillit.training import train
 
     train(run_config(tmp_path / "w0", *ODM_RUN))
     train(run_config(tmp_path / "w2", *ODM_RUN, "data.num_workers=2"))
@@ -203,7 +203,7 @@ def test_block_mixtures_move_inside_rounds_and_do_not_depend_on_loader_workers(
 
 @pytest.mark.slow  # two short runs, one interrupted and resumed
 def test_an_odm_run_interrupted_mid_run_resumes_onto_the_same_trajectory(run_config, tmp_path):
-    from skillit.train import train
+    from skillit.training import train
 
     full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
     train(run_config(full_dir, *ODM_RUN))
@@ -269,7 +269,7 @@ def exp3_by_hand(steps, update_every, round_steps, alpha, k):
 def test_a_runs_block_mixtures_recompute_from_its_training_losses_by_hand(
     run_config, tmp_path, update_every
 ):
-    from skillit.train import train
+    from skillit.training import train
 
     recorder = row_loss_recorder()
     overrides = [o for o in ODM_RUN if "update_every" not in o]

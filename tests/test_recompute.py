@@ -11,7 +11,7 @@ import math
 import pytest
 from conftest import run_history
 
-from skillit.train import train
+from skillit.training import train
 
 pytestmark = pytest.mark.slow  # trains three tiny runs
 

@@ -20,7 +20,7 @@ GRAPH = {
 
 
 def start_and_stop(run_config, run_dir, *overrides):
-    from skillit.train import train
+    from skillit.training import train
 
     cfg = run_config(
         run_dir, "trainer.max_steps=8", "mixing.rounds=2", "mixing.plots=false", *overrides

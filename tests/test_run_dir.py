@@ -364,7 +364,7 @@ def test_a_resume_refused_because_another_run_writes_there_writes_nothing(stoppe
 def test_a_run_killed_before_its_first_checkpoint_is_still_a_run_for_overwrite(
     run_config, tmp_path
 ):
-    from skillit.train import train
+    from skillit.training import train
 
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):

@@ -107,7 +107,7 @@ def test_a_declared_capability_the_source_lacks_is_refused_naming_it(run_config,
 
 
 def test_a_plugin_source_trains_with_skillit_and_its_mixture_exports(digits, run_config, tmp_path):
-    from skillit.train import train
+    from skillit.training import train
 
     result = train(digit_run(run_config, tmp_path / "run"))
     assert result.eval_skills == ["toy1", "toy2", "toy3"] and result.show == "acc"

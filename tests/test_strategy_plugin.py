@@ -103,7 +103,7 @@ def test_bad_plugin_options_are_refused_naming_mixing_options(chase, run_config,
 
 @pytest.mark.slow  # one short run
 def test_a_plugin_strategy_trains_and_moves_its_mixture_inside_rounds(chase, run_config, tmp_path):
-    from skillit.train import train
+    from skillit.training import train
 
     cfg = run_config(
         tmp_path / "run",
@@ -159,7 +159,7 @@ class ChaseAtRoundEnds(ChaseTheLoss):
 def test_a_strategy_reading_training_losses_without_blocks_is_observed_at_round_ends(
     run_config, tmp_path
 ):
-    from skillit.train import train
+    from skillit.training import train
 
     ChaseTheLoss.built.clear()
     build = lambda ctx, options: ChaseAtRoundEnds(ctx.num_skills, options)  # noqa: E731

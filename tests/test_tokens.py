@@ -234,7 +234,7 @@ def test_the_demo_has_four_domains_from_python_alone_and_names_natinst_when_it_i
 def test_the_demo_corpus_prepares_and_trains(tmp_path, monkeypatch, capsys):
     from skillit.commands import prepare as prepare_command
     from skillit.config import load_config
-    from skillit.train import train
+    from skillit.training import train
 
     # from a folder outside the checkout, on a machine without Natural Instructions
     monkeypatch.chdir(tmp_path)

@@ -10,7 +10,7 @@ from conftest import kill_at, run_history
 from skillit.config import load_config
 from skillit.errors import SkillitError
 from skillit.mixing.updates import skillit_initial, skillit_update
-from skillit.train import train
+from skillit.training import train
 
 pytestmark = pytest.mark.slow
 

@@ -53,7 +53,7 @@ def test_the_loader_refuses_the_file_and_nothing_runs(crafted):
 def test_no_config_key_that_names_a_checkpoint_runs_its_code(
     crafted, run_config, tmp_path, overrides
 ):
-    from skillit.train import train
+    from skillit.training import train
 
     path, marker = crafted
     cfg = run_config(tmp_path / "run", *[o.format(ckpt=path) for o in overrides])

@@ -32,7 +32,7 @@ from skillit.bench.suite import Suite
 from skillit.config import load_config
 from skillit.errors import SkillitError
 from skillit.run.directory import FINAL_FILE
-from skillit.train import train
+from skillit.training import train
 from skillit.utils.progress import progress as live_or_plain
 from skillit.utils.quiet import quiet_known_warnings, quiet_lightning
 from skillit.utils.safe_paths import remove_inside

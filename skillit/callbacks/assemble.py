@@ -9,7 +9,7 @@ At every round end, in list order:
 4. RunRecord writes the round's history line, console line and metrics;
 5. DivergenceGuard stops a run whose round is all NaN (on record by now);
 6. the curriculum's pool callback (curriculum strategies) admits the next round's samples.
-The Trainer adds the round-end checkpoint and the progress display after these (skillit.train).
+The Trainer adds the round-end checkpoint and the progress display after these (skillit.training).
 """
 
 from __future__ import annotations

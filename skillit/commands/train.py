@@ -119,7 +119,7 @@ def run(args) -> int:
         )
         return 0
 
-    from skillit.train import check_runtime  # torch and Lightning load only now
+    from skillit.training import check_runtime  # torch and Lightning load only now
 
     quiet_known_warnings()
     quiet_lightning()
@@ -153,7 +153,7 @@ def _train_locked(cfg, run_dir: Path, resume, overwrite: bool):
     before anything in the folder changes: --overwrite of a run that is still training, or a
     refused resume (a bad checkpoint), deletes and writes nothing."""
     from skillit.run.checkpoints import read_checkpoint
-    from skillit.train import train
+    from skillit.training import train
 
     ckpt = resume.checkpoint if resume else None
     lock = RunLock(run_dir) if is_launcher_process() else contextlib.nullcontext()

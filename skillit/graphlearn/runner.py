@@ -1,4 +1,4 @@
-"""The real probe runner: one short `skillit.train.train` run per probe, from a shared start model.
+"""The real probe runner: one short `skillit.training.train` run per probe, from a shared start model.
 
 The start model of seed s is the network a fresh run builds after seeding s (its random init), or
 the checkpoint named by `model.init_from` for every seed. It is saved once per seed under
@@ -30,7 +30,7 @@ from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
 from skillit.graphlearn.probes import Probe
 from skillit.model.evaluation import evaluate_skills
-from skillit.train import train
+from skillit.training import train
 from skillit.utils.quiet import quiet_known_warnings, quiet_lightning
 from skillit.utils.safe_load import load_weights_only
 from skillit.utils.safe_paths import remove_inside

@@ -1,6 +1,6 @@
 """Output hygiene for processes that skillit starts itself (the CLI, bench and probe workers).
 
-Library callers of `skillit.train.train` keep their own warning filters and log levels: only
+Library callers of `skillit.training.train` keep their own warning filters and log levels: only
 process entry points call these.
 """
 

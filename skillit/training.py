@@ -50,6 +50,13 @@ class TrainResult:
     global_step: int
     show: str = "acc"  # what the summary reports besides the loss: "acc", or "ppl" for a corpus
 
+    def per_skill(self) -> dict[str, dict[str, float]]:
+        """{skill: {"loss": ..., "acc": ...}} at the end of training."""
+        return {
+            s: {"loss": float(loss), "acc": float(acc)}
+            for s, loss, acc in zip(self.eval_skills, self.loss, self.acc)
+        }
+
 
 def build_loggers(cfg: RunConfig, run_dir: Path, resumed: bool = False) -> list:
     loggers: list = []
