@@ -461,7 +461,7 @@ def csv_stats(path: Path) -> tuple[float, float]:
 def run_training(name: str, k: int, round_steps: int, seed: int, folder: Path) -> dict:
     """Train k skills with `name` through skillit.training.train (its source and strategy made
     here: build_run is replaced for the call), through round 1's boundary."""
-    from skillit import train as train_module
+    from skillit import training as train_module
     from skillit.build import (
         MixingPlan,
         RunParts,

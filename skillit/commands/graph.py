@@ -198,14 +198,10 @@ def run_learn(args) -> int:
 
 
 def _learn_config_items(args) -> tuple[list[Path], list[str]]:
-    """The config files and key=value overrides of `graph learn`, refused before anything loads."""
-    # a shipped graph-learning config by name, else a shipped experiment (as `train` takes)
+    """The config files and key=value overrides of `graph learn`, refused before anything loads:
+    shipped graph-learning configs or experiments by name, paths, or overrides alone (as `train`
+    takes them)."""
     files, overrides = split_items(args.items, default_group=("graph_learn", "experiment"))
-    if not files:
-        raise SkillitError(
-            "give a config file, a shipped graph-learning config (e.g. lego_chain) or a shipped "
-            "experiment (e.g. domains_cpu) before key=value"
-        )
     if args.seeds < 1:
         raise SkillitError(f"--seeds must be >= 1 (number of seeds to average), got {args.seeds}")
     return files, overrides

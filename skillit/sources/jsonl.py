@@ -3,7 +3,9 @@
     {"skill": "addition_ones", "prompt": "Input: 1 0 6 + 0 7 1 , A 0 = ? Output:", "answer": "7"}
     {"skill": 0, "skill_name": "ones", "prompt": "...", "answer": "7"}
 
-`path` is a file or a folder of ``*.jsonl`` files (read in name order). A fixed per-skill
+`path` is a file or a folder of ``*.jsonl`` files (read in name order). With
+`skill_from: file`, each file is one skill, named by the file (``add.jsonl`` -> ``add``), and its
+lines need only a prompt and an answer. A fixed per-skill
 validation split is held out with its own seed; the rest is the training pool, sampled with
 replacement. A sample's text is the prompt followed by the answer; the two are tokenized apart
 and joined, so exactly the answer tokens (and the end-of-sequence token) are scored.
@@ -33,6 +35,7 @@ from skillit.utils.tokenization import (
 
 UNKNOWN_SHARE = 0.05  # more <unk> than this in a skill draws a warning
 KEY = "data.jsonl"  # config section of these fields: errors name keys as data.jsonl.<field>
+SKILL_FROM = ("field", "file")
 
 
 @dataclass
@@ -41,6 +44,7 @@ class JsonlSourceConfig:
 
     path: str
     skill_field: str = "skill"  # a skill name, or an integer index (named by skill_name_field)
+    skill_from: str = "field"  # "field": each line's skill_field; "file": the file's name
     prompt_field: str = "prompt"
     answer_field: str = "answer"
     skill_name_field: str = "skill_name"  # optional, only read with integer skills
@@ -51,6 +55,10 @@ class JsonlSourceConfig:
     add_eos: bool = True  # append <eos> to the answer (scored)
 
     def __post_init__(self) -> None:
+        if self.skill_from not in SKILL_FROM:
+            raise SkillitError(
+                f"{KEY}.skill_from must be one of {list(SKILL_FROM)}, got {self.skill_from!r}"
+            )
         for name in ("skill_field", "prompt_field", "answer_field", "skill_name_field"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise SkillitError(f"{KEY}.{name} must be a non-empty field name")
@@ -100,27 +108,36 @@ def _read_records(cfg: JsonlSourceConfig) -> list[_Record]:
                         f"{raw[exc.start]:#04x}); JSONL files must be UTF-8"
                     ) from None
                 if line.strip():
-                    records.append(_parse_line(line, f"{file}:{lineno}", cfg))
+                    skill = file.stem if cfg.skill_from == "file" else None
+                    records.append(_parse_line(line, f"{file}:{lineno}", cfg, skill))
     if not records:
         raise SkillitError(f"{KEY}.path: {cfg.path} holds no samples (every line is blank)")
     return records
 
 
-def _parse_line(line: str, where: str, cfg: JsonlSourceConfig) -> _Record:
+def _parse_line(
+    line: str, where: str, cfg: JsonlSourceConfig, file_skill: str | None = None
+) -> _Record:
+    """One sample; its skill is `file_skill` when given (skill_from: file), else the line's."""
     try:
         obj: Any = json.loads(line)
     except json.JSONDecodeError as exc:
         raise SkillitError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(obj, dict):
         raise SkillitError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    for key in ("skill_field", "prompt_field", "answer_field"):
+    keys = (
+        ("prompt_field", "answer_field")
+        if file_skill
+        else ("skill_field", "prompt_field", "answer_field")
+    )
+    for key in keys:
         field_name = getattr(cfg, key)
         if field_name not in obj:
             raise SkillitError(
                 f"{where}: the field {field_name!r} is missing (fields present: {sorted(obj)}); "
                 f"set {KEY}.{key} to the field to read"
             )
-    skill = obj[cfg.skill_field]
+    skill = file_skill or obj[cfg.skill_field]
     if isinstance(skill, bool) or not isinstance(skill, (str, int)) or skill == "":
         raise SkillitError(
             f"{where}: {cfg.skill_field!r} must be a skill name or an integer index, got {skill!r}"
