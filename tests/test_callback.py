@@ -261,7 +261,7 @@ def test_a_failing_plot_is_a_warning_and_leaves_no_partial_file(dm, tmp_path, mo
 
     (tmp_path / HISTORY_FILE).write_text('{"round": 1}\n')
 
-    def broken(history_path, out_dir, loss_of):
+    def broken(history_path, out_dir, loss_of, metric):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(record_module, "plot_run", broken)

@@ -173,7 +173,7 @@ class RunRecord(L.Callback):
         if not (self.plots and trainer.is_global_zero and self.history_path.exists()):
             return
         try:
-            images = plot_run(self.history_path, self.run_dir, self.loss_of)
+            images = plot_run(self.history_path, self.run_dir, self.loss_of, self.metric)
         except ImportError:  # matplotlib is an optional extra
             warnings.warn(
                 "matplotlib is not installed: no plots (pip install skillit[plots])", stacklevel=2
