@@ -219,16 +219,19 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
     try:
-        out = _fit(trainer, module, dm, resume, run_dir, parts.eval_skills)
-        out.show = "ppl" if parts.source_spec.capabilities.metric == "perplexity" else "acc"
+        show = "ppl" if parts.source_spec.capabilities.metric == "perplexity" else "acc"
+        out = _fit(trainer, module, dm, resume, run_dir, parts.eval_skills, show)
         assembled.record.draw_plots(trainer)  # results first: a plot can only fail after them
     finally:
         _finish_wandb(cfg)
     return out
 
 
-def _fit(trainer, module, dm, resume, run_dir: Path, eval_skills: list[str]) -> TrainResult:
-    """Train, then write final_eval.json (before anything else that could fail)."""
+def _fit(
+    trainer, module, dm, resume, run_dir: Path, eval_skills: list[str], show: str
+) -> TrainResult:
+    """Train, then write final_eval.json (before anything else that could fail): the loss per
+    skill and, as `show` says, the accuracy or (a corpus) the perplexity."""
     try:
         # weights only: a checkpoint is a pickle, and this never lets it run code
         ckpt = str(resume) if resume else None
@@ -243,15 +246,26 @@ def _fit(trainer, module, dm, resume, run_dir: Path, eval_skills: list[str]) -> 
     result = module.last_eval
     if result is None:
         raise RuntimeError("training ended without an evaluation")
-    out = TrainResult(run_dir, eval_skills, result.loss, result.acc, trainer.global_step)
+    out = TrainResult(run_dir, eval_skills, result.loss, result.acc, trainer.global_step, show)
     if trainer.is_global_zero:
         summary = {
             "global_step": out.global_step,
             "eval_loss": dict(zip(eval_skills, map(float, out.loss))),
-            "eval_acc": dict(zip(eval_skills, map(float, out.acc))),
+            **final_metric(eval_skills, out.loss, out.acc, show),
         }
         (run_dir / FINAL_FILE).write_text(jsonio.dumps(summary, indent=2) + "\n")
     return out
+
+
+def final_metric(skills: list[str], loss, acc, show: str) -> dict[str, dict[str, float]]:
+    """final_eval.json's second metric: the accuracy per skill, or for a corpus (whose exact
+    match of a whole window means nothing) the perplexity per domain and of the mean loss."""
+    if show == "acc":
+        return {"eval_acc": dict(zip(skills, map(float, acc)))}
+    return {
+        "eval_ppl": {s: float(np.exp(value)) for s, value in zip(skills, loss)},
+        "ppl_of_mean_loss": float(np.exp(np.mean(loss))),
+    }
 
 
 def _finish_wandb(cfg: RunConfig) -> None:

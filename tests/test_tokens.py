@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -277,6 +278,12 @@ def test_the_demo_corpus_prepares_and_trains(tmp_path, monkeypatch, capsys):
     record = run_history(tmp_path / "run")[-1]
     assert set(record["eval_loss"]) == set(domains)
     assert sum(record["delivered_tokens"].values()) == 4 * cfg.data.global_batch_size * 128
+    # a corpus's final_eval.json: loss and perplexity per domain, no whole-window "accuracy"
+    final = json.loads((tmp_path / "run" / "final_eval.json").read_text())
+    assert "eval_acc" not in final
+    loss = final["eval_loss"]
+    assert final["eval_ppl"] == {d: pytest.approx(math.exp(v)) for d, v in loss.items()}
+    assert final["ppl_of_mean_loss"] == pytest.approx(math.exp(sum(loss.values()) / len(loss)))
 
 
 def test_a_parquet_domain_gives_the_same_shards_as_the_same_text_in_jsonl(tmp_path):

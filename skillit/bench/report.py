@@ -45,7 +45,7 @@ class RunRecord:
 
     @property
     def skills(self) -> list[str]:
-        return list(self.final_acc)
+        return list(self.final_loss)
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -63,7 +63,7 @@ def read_run(spec: RunSpec) -> RunRecord:
         spec.seed,
         run_dir,
         final["eval_loss"],
-        final["eval_acc"],
+        final.get("eval_acc", {}),  # a corpus run records perplexity instead
         int(final["global_step"]),
         history,
         _read_jsonl(run_dir / EVAL_FILE),
@@ -125,9 +125,10 @@ def summarise(suite: Suite, records: list[RunRecord]) -> dict:
 def _strategy_summary(runs: list[RunRecord], target: Target) -> dict:
     """One strategy's seeds: final accuracy and loss per skill and on average (mean ± std), and
     the steps each seed took to reach the target."""
+    has_acc = all(r.final_acc for r in runs)  # a corpus run records perplexity instead
     per_skill = {
         s: {
-            "acc": mean_std([r.final_acc[s] for r in runs]),
+            **({"acc": mean_std([r.final_acc[s] for r in runs])} if has_acc else {}),
             "loss": mean_std([r.final_loss[s] for r in runs]),
         }
         for s in runs[0].skills
@@ -138,7 +139,11 @@ def _strategy_summary(runs: list[RunRecord], target: Target) -> dict:
         "seeds": [r.seed for r in runs],
         "per_skill": per_skill,
         "mean": {
-            "acc": mean_std([np.mean(list(r.final_acc.values())) for r in runs]),
+            **(
+                {"acc": mean_std([np.mean(list(r.final_acc.values())) for r in runs])}
+                if has_acc
+                else {}
+            ),
             "loss": mean_std([np.mean(list(r.final_loss.values())) for r in runs]),
         },
         "steps_to_target": {
