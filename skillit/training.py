@@ -7,6 +7,7 @@ points (`skillit.commands`, bench and probe workers).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -25,10 +26,11 @@ from skillit.callbacks.progress import progress_callbacks
 from skillit.config import RunConfig, config_to_yaml
 from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
-from skillit.model.module import SkillLM
+from skillit.model.module import EvalResult, SkillLM
 from skillit.run.checkpoints import RoundCheckpoint, read_checkpoint
 from skillit.run.directory import (
     CONFIG_FILE,
+    EVAL_FILE,
     FINAL_FILE,
     RUN_MARKER,
     RunLock,
@@ -244,6 +246,10 @@ def _fit(
     if trainer.interrupted:
         raise KeyboardInterrupt
     result = module.last_eval
+    if result is None and resume is not None:
+        # killed after the last round's checkpoint, before final_eval.json: that checkpoint's
+        # weights were evaluated before it was saved, and the evaluation is on record
+        result = recorded_evaluation(run_dir / EVAL_FILE, trainer.global_step, eval_skills)
     if result is None:
         raise RuntimeError("training ended without an evaluation")
     out = TrainResult(run_dir, eval_skills, result.loss, result.acc, trainer.global_step, show)
@@ -255,6 +261,25 @@ def _fit(
         }
         (run_dir / FINAL_FILE).write_text(jsonio.dumps(summary, indent=2) + "\n")
     return out
+
+
+def recorded_evaluation(path: Path, step: int, skills: list[str]) -> EvalResult | None:
+    """The evaluation eval_history.jsonl holds for `step` (the last one there), if any."""
+    if not path.is_file():
+        return None
+    found = None
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+            if record["step"] == step:
+                found = record
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a kill: not this step's record
+    if found is None or sorted(found["eval_loss"]) != sorted(skills):
+        return None
+    loss = np.array([found["eval_loss"][s] for s in skills], dtype=np.float64)
+    acc = np.array([found["eval_acc"][s] for s in skills], dtype=np.float64)
+    return EvalResult(step=step, loss=loss, acc=acc)
 
 
 def final_metric(skills: list[str], loss, acc, show: str) -> dict[str, dict[str, float]]:

@@ -70,4 +70,6 @@ def test_the_own_skills_commands_run_as_the_page_shows(tmp_path):
     # `skillit runs`: six finished runs; `skillit compare`: the paired line over three seeds
     listed = [line for line in out.splitlines() if line.startswith("runs/mine/")]
     assert sum("finished" in line for line in listed) == 6
-    assert re.search(r"skillit - stratified, mean acc over 3 shared seeds: [+-]\d", out), out[-2000:]
+    assert re.search(r"skillit - stratified, mean acc over 3 shared seeds: [+-]\d", out), out[
+        -2000:
+    ]

@@ -373,3 +373,14 @@ def test_a_run_killed_before_its_first_checkpoint_is_still_a_run_for_overwrite(
     assert (run_dir / ".skillit-run").is_file() and not (run_dir / "checkpoints").exists()
     claim_fresh_run_dir(run_dir, overwrite=True)  # the marker says it is a run: emptied
     assert list(run_dir.iterdir()) == []
+
+
+def test_a_run_killed_after_its_last_checkpoint_resumes_into_its_final_evaluation(tmp_path):
+    # the window between the last round's checkpoint and final_eval.json: the final weights
+    # were evaluated before that checkpoint was saved, so a resume finishes from the record
+    run_dir = tmp_path / "run"
+    assert skillit_train(run_dir) == 0
+    final = (run_dir / "final_eval.json").read_text()
+    (run_dir / "final_eval.json").unlink()
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    assert (run_dir / "final_eval.json").read_text() == final
