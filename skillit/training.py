@@ -28,6 +28,7 @@ from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
 from skillit.model.module import EvalResult, SkillLM
 from skillit.run.checkpoints import RoundCheckpoint, read_checkpoint
+from skillit.run.inputs import write_inputs
 from skillit.run.directory import (
     CONFIG_FILE,
     EVAL_FILE,
@@ -180,6 +181,7 @@ def write_run_files(cfg: RunConfig, run_dir: Path, parts: RunParts) -> None:
     (run_dir / RUN_MARKER).touch()  # first: marks the folder as a run (for --overwrite)
     (run_dir / CONFIG_FILE).write_text(config_to_yaml(cfg))
     save_tokenizer(parts.source.tokenizer, run_dir / "tokenizer.json")
+    write_inputs(run_dir, cfg)  # the files it reads, so a resume can tell if one changed
 
 
 def build_module(cfg: RunConfig, parts: RunParts) -> SkillLM:

@@ -384,3 +384,27 @@ def test_a_run_killed_after_its_last_checkpoint_resumes_into_its_final_evaluatio
     (run_dir / "final_eval.json").unlink()
     assert main(["train", "--resume", str(run_dir)]) == 0
     assert (run_dir / "final_eval.json").read_text() == final
+
+
+def test_a_resume_after_an_input_file_changed_is_refused_naming_it_unless_accepted(
+    tmp_path, capsys
+):
+    data = tmp_path / "skills.jsonl"
+    rows = [
+        {"skill": s, "prompt": f"{s} {i} =", "answer": str(i % 7)} for s in "ab" for i in range(40)
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_dir = tmp_path / "run"
+    args = [*TINY[3:], "data.source=jsonl", f"data.jsonl.path={data}", "data.jsonl.val_size=8"]
+    assert main(["train", f"run_dir={run_dir}", *args]) == 0
+    recorded = json.loads((run_dir / "inputs.json").read_text())
+    assert recorded["data.jsonl.path"]["path"] == str(data.resolve())
+    (run_dir / "final_eval.json").unlink()  # as if killed before it: the resume has work to do
+    data.write_text(data.read_text().replace("a 3 =", "a 3 ="[::-1]))  # one line edited
+    assert main(["train", "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "data.jsonl.path" in err and "changed" in err and "--accept-changed-inputs" in err
+    assert not (run_dir / "resumes.jsonl").exists() and not (run_dir / "final_eval.json").exists()
+    assert main(["train", "--resume", str(run_dir), "--accept-changed-inputs"]) == 0
+    line = json.loads((run_dir / "resumes.jsonl").read_text().splitlines()[-1])
+    assert line["accepted_changed_inputs"] == [f"data.jsonl.path ({data.resolve()}: changed)"]

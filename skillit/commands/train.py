@@ -24,6 +24,7 @@ from skillit.run.directory import (
     record_resume,
     resolve_run_dir,
 )
+from skillit.run.inputs import check_inputs_unchanged
 from skillit.utils.quiet import quiet_known_warnings, quiet_lightning, show_skillit_info
 
 HELP = """\
@@ -74,6 +75,12 @@ def register(subparsers) -> None:
         action="store_true",
         help="start again in a run_dir that already holds a run (its files are deleted)",
     )
+    p.add_argument(
+        "--accept-changed-inputs",
+        action="store_true",
+        help="with --resume: go on although a file the run reads (graph, tokenizer, corpus "
+        "manifest, reference checkpoint) changed since it started; recorded in resumes.jsonl",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument(
         "--list", action="store_true", help="list the shipped experiments (CONFIG names) and exit"
@@ -107,6 +114,8 @@ def run(args) -> int:
     files, overrides = split_items(args.items)
     if args.resume and args.overwrite:
         raise SkillitError("--resume continues a run and --overwrite starts it again: choose one")
+    if args.accept_changed_inputs and not args.resume:
+        raise SkillitError("--accept-changed-inputs goes with --resume RUN_DIR (a resumed run)")
     resume = plan_resume(args.resume, files, overrides) if args.resume else None
     cfg = resume.cfg if resume else load_run_config(files, overrides)
     if args.print_config:
@@ -132,7 +141,7 @@ def run(args) -> int:
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())  # DDP children re-run argv: same directory
     sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores Ctrl-C after an interrupt
     try:
-        result = _train_locked(cfg, run_dir, resume, args.overwrite)
+        result = _train_locked(cfg, run_dir, resume, args.overwrite, args.accept_changed_inputs)
     except KeyboardInterrupt:
         print(f"skillit train: interrupted; {_resume_hint(run_dir)}", file=sys.stderr)
         return 130
@@ -148,7 +157,7 @@ def run(args) -> int:
     return 0
 
 
-def _train_locked(cfg, run_dir: Path, resume, overwrite: bool):
+def _train_locked(cfg, run_dir: Path, resume, overwrite: bool, accept_changed: bool = False):
     """Claim the folder (or check the resume) and train, under the run's lock. The lock comes
     before anything in the folder changes: --overwrite of a run that is still training, or a
     refused resume (a bad checkpoint), deletes and writes nothing."""
@@ -163,7 +172,8 @@ def _train_locked(cfg, run_dir: Path, resume, overwrite: bool):
         if resume and is_launcher_process():
             state = read_checkpoint(ckpt)  # a broken checkpoint: reported before any write
             check_config_unedited(run_dir, state)
-            record_resume(run_dir, cfg, resume.changed, ckpt)
+            accepted = check_inputs_unchanged(run_dir, accept=accept_changed)
+            record_resume(run_dir, cfg, resume.changed, ckpt, changed_inputs=accepted)
         return train(cfg, resume=ckpt, run_dir=run_dir)
 
 

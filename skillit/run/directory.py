@@ -300,14 +300,23 @@ def check_config_unedited(run_dir: Path, checkpoint: dict) -> None:
         )
 
 
-def record_resume(run_dir: Path, cfg: RunConfig, changed: list[str], checkpoint: Path) -> None:
-    """One line per resume: when, from which checkpoint, and the safe overrides it applied."""
+def record_resume(
+    run_dir: Path,
+    cfg: RunConfig,
+    changed: list[str],
+    checkpoint: Path,
+    changed_inputs: Sequence[str] = (),
+) -> None:
+    """One line per resume: when, from which checkpoint, the safe overrides it applied and the
+    changed input files it was told to accept (--accept-changed-inputs)."""
     flat = _flat(cfg)
     line = {
         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
         "checkpoint": str(checkpoint),
         "changed": {k: flat.get(k) for k in changed},
     }
+    if changed_inputs:
+        line["accepted_changed_inputs"] = list(changed_inputs)
     with (run_dir / RESUMES_FILE).open("a") as fh:
         fh.write(json.dumps(line) + "\n")
 
