@@ -349,3 +349,40 @@ def test_a_corpus_suite_reports_loss_and_perplexity_not_accuracy():
     assert "| mean loss | ppl |" in table and "acc" not in table
     assert "148.4" in table  # exp(5.0)
     assert "mean acc" in markdown_table({**results, "corpus": False})
+
+
+def test_one_seed_prints_means_without_a_spread_or_an_interval():
+    from skillit.bench.report import markdown_table, mean_std, paired_table
+
+    assert mean_std([0.5]) == [0.5, None] and mean_std([0.5, 0.7])[1] is not None
+    entry = {
+        "per_skill": {s: {"acc": mean_std([0.9]), "loss": mean_std([0.2])} for s in ("a", "b")},
+        "mean": {"acc": mean_std([0.9]), "loss": mean_std([0.2])},
+        "steps_to_target": {"per_seed": [40], "reached": 1, "runs": 1, "mean_std": mean_std([40])},
+    }
+    results = {
+        "suite": "s",
+        "variant": "default",
+        "steps": 100,
+        "seeds": [0],
+        "target": {"metric": "acc", "description": "mean acc >= 0.8"},
+        "strategies": {"stratified": entry, "skillit": entry},
+        "curves": {"strategies": {}, "at": [], "pairs": {}},
+    }
+    table = markdown_table(results)
+    assert "90.0" in table and "±" not in table
+    one = {"mean": 0.01, "ci95": [0.01, 0.01], "wins": 1, "n": 1}
+    metrics = {"acc@1": mean_std([0.9]), "auc": mean_std([0.5])}
+    metrics |= {"reached_target": mean_std([1.0]), "steps_to_target": mean_std([40.0])}
+    ratio = {"ratio": 1.0, "candidate_reached": 1, "baseline_reached": 1, "n": 1}
+    paired = {
+        "skills": [],
+        "at": [1.0],
+        "metrics": {"stratified": metrics, "skillit": metrics},
+        "pairs": {"skillit - stratified": {"acc@1": one, "auc": one, "steps_ratio": ratio}},
+    }
+    for name in ("stratified", "skillit"):
+        results["strategies"][name] = {**entry, "seeds": [0]}
+    text = paired_table({**results, "paired": paired})
+    assert "(one seed: no interval)" in text and "[+1.0, +1.0]" not in text
+    assert "±" not in text

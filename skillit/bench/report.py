@@ -79,10 +79,10 @@ def steps_to_target(history: list[dict], target: Target) -> int | None:
     return None
 
 
-def mean_std(values) -> list[float]:
-    """[mean, sample std] (std 0 for a single value)."""
+def mean_std(values) -> list[float | None]:
+    """[mean, sample std]; the std of a single value is None (unknown, not 0)."""
     arr = np.asarray(values, dtype=np.float64)
-    return [float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0]
+    return [float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else None]
 
 
 def _on_corpus(suite: Suite) -> bool:
@@ -259,7 +259,7 @@ def paired_table(results: dict) -> str:
     lines = [
         "",
         f"Mean accuracy (%) over {over} at fractions of the budget and the area under its curve "
-        f"(accuracy averaged over training), mean ± std over seeds; steps to target as above, "
+        f"(accuracy averaged over training), {_over_seeds(results)}; steps to target as above, "
         f"counting the budget ({budget}) for runs that never reach it.",
         "",
         "| strategy | " + " | ".join(heads) + " | steps to target |",
@@ -282,10 +282,12 @@ def paired_table(results: dict) -> str:
         cells = []
         for k in keys:
             d = entry[k]
-            cells.append(
-                f"{d['mean'] * 100:+.1f} [{d['ci95'][0] * 100:+.1f}, {d['ci95'][1] * 100:+.1f}], "
-                f"{d['wins']}/{d['n']}"
+            interval = (
+                f"[{d['ci95'][0] * 100:+.1f}, {d['ci95'][1] * 100:+.1f}]"
+                if d["n"] > 1
+                else "(one seed: no interval)"
             )
+            cells.append(f"{d['mean'] * 100:+.1f} {interval}, {d['wins']}/{d['n']}")
         ratio = entry["steps_ratio"]
         cells.append(
             f"{ratio['ratio']:.2f} ({ratio['candidate_reached']} vs {ratio['baseline_reached']} "
@@ -299,15 +301,22 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}"
 
 
-def _pm(ms: list[float], scale: float = 1.0, digits: int = 1) -> str:
-    return f"{ms[0] * scale:.{digits}f} ± {ms[1] * scale:.{digits}f}"
+def _over_seeds(results: dict) -> str:
+    one = len(results["seeds"]) == 1
+    return "one seed (no spread to show)" if one else "mean ± std over seeds"
+
+
+def _pm(ms: list[float | None], scale: float = 1.0, digits: int = 1) -> str:
+    """mean ± std, or the mean alone where one seed gives no spread."""
+    mean = f"{ms[0] * scale:.{digits}f}"
+    return mean if ms[1] is None else f"{mean} ± {ms[1] * scale:.{digits}f}"
 
 
 def _steps_cell(entry: dict, budget: int) -> str:
     if entry["reached"] == 0:
         return f"> {budget} (0/{entry['runs']})"
     mean, std = entry["mean_std"]
-    text = f"{mean:.0f} ± {std:.0f}"
+    text = f"{mean:.0f}" if std is None else f"{mean:.0f} ± {std:.0f}"
     return (
         text
         if entry["reached"] == entry["runs"]
@@ -331,7 +340,7 @@ def markdown_table(results: dict) -> str:
         f"### {head}: {len(results['seeds'])} seeds, {budget} steps",
         "",
         (
-            f"Final accuracy (%), mean ± std over seeds; steps to target = first evaluation with "
+            f"Final accuracy (%), {_over_seeds(results)}; steps to target = first evaluation with "
             f"{results['target']['description']} (seeds that reached it)."
         ),
         "",
@@ -348,7 +357,7 @@ def markdown_table(results: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Final loss per skill (answer tokens), mean ± std over seeds.",
+        f"Final loss per skill (answer tokens), {_over_seeds(results)}.",
         "",
         "| strategy | " + " | ".join(skills) + " |",
         "|---" * (len(skills) + 1) + "|",
@@ -368,7 +377,7 @@ def _loss_tables(results: dict, head: str, skills: list[str], budget: int) -> st
         f"### {head}: {len(results['seeds'])} seeds, {budget} steps",
         "",
         (
-            "Final validation loss per domain, mean ± std over seeds; ppl = exp(mean loss); "
+            f"Final validation loss per domain, {_over_seeds(results)}; ppl = exp(mean loss); "
             f"steps to target = first evaluation with {results['target']['description']} "
             "(seeds that reached it)."
         ),
