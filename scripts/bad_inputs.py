@@ -36,6 +36,11 @@ FILES = {
     "extends_number.yaml": "extends: 5\nseed: 1\n",
     "user_dir/notes.txt": "a user's own file\n",
     "user_dir/config.yaml": "my own settings\n",
+    "tool_dir/config.yaml": "another tool's settings\n",
+    "tool_dir/checkpoints/model.pt": "another tool's weights\n",
+    "user_corpus/tokenizer.json": "{}\n",
+    "user_corpus/web/crawl.txt": "a user's crawl\n",
+    "user_graph/probes/notes.md": "a user's notes\n",
     "hist_run/mixture_history.jsonl": '{"round": 1, "step": 4, "weights": {"a": 0.5, "b": 0.5}}\n',
     "hist_null/mixture_history.jsonl": '{"round": 1, "step": 4, "weights": null}\n',
     "hist_steps/mixture_history.jsonl": (
@@ -47,6 +52,8 @@ FILES = {
         '{"round": 2, "step": 8, "weights": {"a": 0.5, "c": 0.5}}\n'
     ),
 }
+# name -> what the symbolic link points to (a user's file, outside the folder skillit writes)
+LINKS = {"linked_out/mixture_schedule.yaml": "user_dir/notes.txt"}
 BINARY = {
     "latin.jsonl": b"\xff\xfe bad\n",
     "garbage.ckpt": bytes(range(256)) * 4,
@@ -300,6 +307,22 @@ CASES = [
         "train: tokens source on a folder that is not a corpus",
         "train domains_cpu data.tokens.path=.",
     ),
+    (
+        "train: --overwrite on another tool's folder that looks like a run",
+        f"train lego run_dir=tool_dir --overwrite {TINY}",
+    ),
+    (
+        "prepare: --fresh into a folder that never held a corpus",
+        "prepare user_corpus --bpe-vocab 300 --domain web=ok.jsonl --fresh",
+    ),
+    (
+        "graph learn: --fresh with the user's probes/ in --out",
+        "graph learn lego_chain --method linear --fresh --out user_graph",
+    ),
+    (
+        "mixture export: a link planted at an output",
+        "mixture export hist_run --out linked_out",
+    ),
 ]
 
 
@@ -368,6 +391,9 @@ def main() -> None:
         for name, data in BINARY.items():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(data)
+        for name, target in LINKS.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).symlink_to(folder / target)
         make_checkpoint_cases(exe, folder)
         for i, (what, line) in enumerate(CASES, 1):
             code, message, traceback = run_case(exe, line, folder)

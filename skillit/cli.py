@@ -48,6 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"skillit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError as exc:  # a size no check caught asks for more memory than there is
+        asked = f" ({exc})" if str(exc) else ""
+        print(
+            f"skillit {args.command}: error: not enough memory{asked}; a size in the config or "
+            "a flag (a batch, a validation or sample size, a vocabulary) asks for more than this "
+            "machine has: lower it",
+            file=sys.stderr,
+        )
+        return 2
     except BrokenPipeError:  # the reader went away (`skillit bench --list | head`)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (nothing more may be written)
         return 0

@@ -28,17 +28,19 @@ from skillit.data import SkillDataModule
 from skillit.errors import SkillitError
 from skillit.model.module import EvalResult, SkillLM
 from skillit.run.checkpoints import RoundCheckpoint, read_checkpoint
-from skillit.run.inputs import write_inputs
 from skillit.run.directory import (
     CONFIG_FILE,
     EVAL_FILE,
     FINAL_FILE,
+    RUN_LAYOUT,
     RUN_MARKER,
     RunLock,
     is_launcher_process,
     resolve_run_dir,
 )
+from skillit.run.inputs import write_inputs
 from skillit.utils import jsonio
+from skillit.utils.safe_paths import claim_names, inside_for_writing, write_inside
 from skillit.utils.tokenization import save_tokenizer
 
 log = logging.getLogger("skillit")
@@ -178,7 +180,8 @@ def build_datamodule(parts: RunParts) -> SkillDataModule:
 
 def write_run_files(cfg: RunConfig, run_dir: Path, parts: RunParts) -> None:
     """A fresh run's own files, before training (a resume keeps the run's)."""
-    (run_dir / RUN_MARKER).touch()  # first: marks the folder as a run (for --overwrite)
+    claim_names(run_dir, RUN_LAYOUT)  # first: what --overwrite may delete here, and no more
+    (run_dir / RUN_MARKER).touch()  # marks the folder as a run (for --overwrite)
     (run_dir / CONFIG_FILE).write_text(config_to_yaml(cfg))
     save_tokenizer(parts.source.tokenizer, run_dir / "tokenizer.json")
     write_inputs(run_dir, cfg)  # the files it reads, so a resume can tell if one changed
@@ -236,6 +239,7 @@ def _fit(
 ) -> TrainResult:
     """Train, then write final_eval.json (before anything else that could fail): the loss per
     skill and, as `show` says, the accuracy or (a corpus) the perplexity."""
+    inside_for_writing(run_dir, FINAL_FILE)  # a link planted there: refused now, not after training
     try:
         # weights only: a checkpoint is a pickle, and this never lets it run code
         ckpt = str(resume) if resume else None
@@ -261,7 +265,7 @@ def _fit(
             "eval_loss": dict(zip(eval_skills, map(float, out.loss))),
             **final_metric(eval_skills, out.loss, out.acc, show),
         }
-        (run_dir / FINAL_FILE).write_text(jsonio.dumps(summary, indent=2) + "\n")
+        write_inside(run_dir, FINAL_FILE, jsonio.dumps(summary, indent=2) + "\n")
     return out
 
 

@@ -111,6 +111,10 @@ def test_interrupted_run_is_trained_again(tiny_bench, tmp_path):
     suite.seeds = [0]
     cut = out / "runs" / "random" / "seed0"
     cut.mkdir(parents=True)
+    from skillit.run.directory import RUN_LAYOUT
+    from skillit.utils.safe_paths import claim_names
+
+    claim_names(cut, RUN_LAYOUT)  # recorded first, as a run does
     (cut / "mixture_history.jsonl").write_text('{"round": 1}\n')  # a run killed mid-way
     results = run_suite(suite, out, jobs=1, progress=False, plots=False)
     assert [r["seed"] for r in results["ran"]] == [0]

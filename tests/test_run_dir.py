@@ -41,6 +41,9 @@ def skillit_train(run_dir: Path, *extra: str) -> int:
 
 # -- the directory and its lock (no training) ------------------------------------------------------
 def test_a_new_run_refuses_a_directory_that_holds_a_run(tmp_path):
+    from skillit.utils.safe_paths import claim_names
+
+    claim_names(tmp_path, ["config.yaml", "tokenizer.json", "checkpoints"])  # as a run records
     (tmp_path / "config.yaml").write_text("seed: 0\n")
     (tmp_path / "tokenizer.json").write_text("{}")
     (tmp_path / "checkpoints").mkdir()
@@ -275,7 +278,7 @@ real = os.replace
 calls = []
 def replace(src, dst):
     calls.append(src)
-    if str(src).endswith(".last.ckpt.tmp") and len([c for c in calls if str(c).endswith(".tmp")]) == 2:
+    if str(src).endswith(".last.ckpt.tmp") and len([c for c in calls if str(c).endswith(".last.ckpt.tmp")]) == 2:
         with open(src, "r+b") as fh:
             fh.truncate(100)  # the second checkpoint half written, then the process is killed
         os.kill(os.getpid(), signal.SIGKILL)

@@ -6,7 +6,6 @@ report can be rebuilt at any time from what is on disk.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -51,12 +50,12 @@ class RunRecord:
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [jsonio.loads(line, path) for line in path.read_text().splitlines() if line.strip()]
 
 
 def read_run(spec: RunSpec) -> RunRecord:
     run_dir = Path(spec.run_dir)
-    final = json.loads((run_dir / FINAL_FILE).read_text())
+    final = jsonio.loads((run_dir / FINAL_FILE).read_text(), run_dir / FINAL_FILE)
     history = _read_jsonl(run_dir / HISTORY_FILE)
     return RunRecord(
         spec.strategy,

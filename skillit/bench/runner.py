@@ -31,11 +31,11 @@ from skillit.bench.report import write_report
 from skillit.bench.suite import Suite
 from skillit.config import load_config
 from skillit.errors import SkillitError
-from skillit.run.directory import FINAL_FILE
+from skillit.run.directory import FINAL_FILE, LOCK_FILE, RunLock
 from skillit.training import train
 from skillit.utils.progress import progress as live_or_plain
 from skillit.utils.quiet import quiet_known_warnings, quiet_lightning
-from skillit.utils.safe_paths import remove_inside
+from skillit.utils.safe_paths import claim_names, inside_for_writing, remove_owned, write_inside
 
 SPEC_FILE = "bench_run.json"
 LOG_FILE = "train.log"
@@ -168,16 +168,17 @@ def check_reuse(spec: RunSpec) -> None:
 def run_one(spec: RunSpec) -> dict:
     """Train one run (in this process); returns timing. Output of the trainer goes to train.log."""
     run_dir = Path(spec.run_dir)
-    if run_dir.exists():
-        remove_inside(run_dir.parent, run_dir)  # a run cut off earlier: start it again
-    run_dir.mkdir(parents=True)
-    (run_dir / SPEC_FILE).write_text(json.dumps(spec.recipe(), indent=2) + "\n")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir):  # a run cut off earlier: start it again, deleting only what it wrote
+        remove_owned(run_dir, why="restarting the unfinished bench run", lock=LOCK_FILE)
+        claim_names(run_dir, (SPEC_FILE, LOG_FILE))
+        write_inside(run_dir, SPEC_FILE, json.dumps(spec.recipe(), indent=2) + "\n")
     torch.set_num_threads(spec.threads)
     quiet_lightning()
     quiet_known_warnings()
     start = time.perf_counter()
     with (
-        (run_dir / LOG_FILE).open("w") as log,
+        inside_for_writing(run_dir, LOG_FILE).open("w") as log,
         contextlib.redirect_stdout(log),
         contextlib.redirect_stderr(log),
     ):

@@ -19,7 +19,6 @@ by step), so a killed run's files continue the same trajectory.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
@@ -58,7 +57,7 @@ def trim_history(path: Path, kept_up_to: int, key: str = "round") -> None:
     kept = []
     for n, line in enumerate(lines, start=1):
         try:
-            value = json.loads(line)[key]
+            value = jsonio.loads(line, path)[key]
         except (ValueError, KeyError, TypeError):
             if n == len(lines):  # the last line, cut short by a kill while it was written
                 break

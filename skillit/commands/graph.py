@@ -14,8 +14,9 @@ from skillit.graph.io import load_graph
 from skillit.graph.plot import plot_graph
 from skillit.graphlearn.estimate import NORMALIZATIONS
 from skillit.graphlearn.learn import LearnSettings
-from skillit.graphlearn.probes import METHODS
-from skillit.utils.safe_paths import remove_inside
+from skillit.graphlearn.probes import METHODS, plan_probes
+from skillit.run.directory import RunLock
+from skillit.utils.safe_paths import claim_names, remove_owned
 
 LEARN_HELP = """\
 Learn a skills graph A (rows: training skills, columns: evaluation skills) from short training runs
@@ -180,17 +181,22 @@ def run_learn(args) -> int:
     cfg = load_config(files, overrides)
     settings = _learn_settings(args, cfg)
     train_skills, eval_skills = resolve_skills(cfg, build_source(cfg))
+    # every check of the config and flags before the folder changes (--fresh deletes)
+    plan_probes(settings.method, train_skills, eval_skills, settings.seeds, settings.steps)
     out = _learn_out_dir(args, cfg)
-    runner = TrainerProbeRunner(cfg, train_skills, eval_skills, out, settings.warmup_steps)
-    try:
-        result = learn_graph(runner, train_skills, eval_skills, settings, out, setup=runner.setup())
-    except KeyboardInterrupt:
-        print(
-            f"skillit graph learn: interrupted; finished probes are kept in {out / 'probes'}: "
-            "run the same command again to continue"
-        )
-        return 130
-    paths = write_outputs(result, out)
+    with RunLock(out, LEARN_LOCK):  # one learner at a time, and before any delete
+        _claim_learn_out(out, args.fresh)
+        runner = TrainerProbeRunner(cfg, train_skills, eval_skills, out, settings.warmup_steps)
+        try:
+            setup = runner.setup()
+            result = learn_graph(runner, train_skills, eval_skills, settings, out, setup=setup)
+        except KeyboardInterrupt:
+            print(
+                f"skillit graph learn: interrupted; finished probes are kept in {out / 'probes'}: "
+                "run the same command again to continue"
+            )
+            return 130
+        paths = write_outputs(result, out)
     if cfg.logger.wandb != "off":
         _log_heatmap(cfg, args.method, settings, paths, out)
     _print_learn_result(result, settings, paths)
@@ -229,15 +235,40 @@ def _learn_settings(args, cfg) -> LearnSettings:
     return merge_structured(LearnSettings, [("skillit graph learn flags", given)])
 
 
+# What `graph learn` writes at the top of --out, and what --fresh discards of it.
+LEARN_LOCK = "graph.lock"
+LEARN_LAYOUT = (
+    "probes",
+    "start",
+    "tmp",
+    "setup.json",
+    "graph.json",
+    "graph.npy",
+    "summary.json",
+    "graph.png",
+)
+EARLIER_PROBES = ("probes", "start", "tmp", "setup.json")
+
+
 def _learn_out_dir(args, cfg) -> Path:
-    """The output folder (--out or its default), emptied of earlier probes with --fresh."""
+    """The output folder (--out or its default), made."""
     out = Path(args.out or Path("runs") / f"graph-{cfg.name}-{args.method}")
     if out.exists() and not out.is_dir():
         raise SkillitError(f"--out {out} is a file; give a folder for the probe runs and graph")
-    if args.fresh:
-        for part in ("probes", "start", "tmp", "setup.json"):
-            remove_inside(out, out / part)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SkillitError(f"--out {out} cannot be created: {exc.strerror or exc}") from None
     return out
+
+
+def _claim_learn_out(out: Path, fresh: bool) -> None:
+    """With --fresh, discard the earlier probes: only what skillit recorded writing into --out
+    (a folder of the user's named probes/ is refused, not emptied); then record the names this
+    learner writes there."""
+    if fresh:
+        remove_owned(out, EARLIER_PROBES, why="--fresh", lock=LEARN_LOCK)
+    claim_names(out, LEARN_LAYOUT)
 
 
 def _log_heatmap(cfg, method: str, settings: LearnSettings, paths: dict, out: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 from skillit.errors import SkillitError
 from skillit.run.directory import RunLock
-from skillit.utils.safe_paths import check_name, remove_inside
+from skillit.utils.safe_paths import check_name, claim_names, remove_owned, write_inside
 
 DESCRIPTION = """\
 Tokenize text per domain into token shards and a manifest that `data.source=tokens` trains on:
@@ -52,7 +51,8 @@ def register(subparsers) -> None:
         type=int,
         default=2000,
         metavar="N",
-        help="documents per domain the BPE is trained on (default 2000)",
+        help="documents per domain the BPE is trained on (default 2000; at most 32 MiB of "
+        "their text)",
     )
     p.add_argument("--text-field", default="text", help="JSONL / parquet field (default text)")
     p.add_argument("--docs-per-shard", type=int, default=2000, metavar="N", help="(default 2000)")
@@ -61,7 +61,8 @@ def register(subparsers) -> None:
         type=int,
         default=20,
         metavar="N",
-        help="hold out every N-th document for validation (default 20)",
+        help="hold out every N-th document for validation (default 20; a domain of one "
+        "document: its first 1/N of tokens)",
     )
     p.add_argument("--workers", type=int, default=1, help="tokenizer processes (default 1)")
     p.add_argument("--eos-token", default=None, help="end-of-document token (default: detected)")
@@ -112,8 +113,8 @@ def _settings(args) -> dict:
 
 def _claim_out(out: Path, args, names: list[str], inputs: list[Path]) -> None:
     """Refuse a rerun whose settings differ from OUT's (naming them), or with --fresh remove
-    what the earlier prepare wrote (never a folder holding an input); then record this
-    prepare's settings and domains."""
+    what the earlier prepare wrote (only what OUT's .skillit-owned.json records, never a folder
+    holding an input); then record this prepare's settings and domains."""
     path = out / SETTINGS_FILE
     earlier = None
     if path.is_file():
@@ -126,7 +127,8 @@ def _claim_out(out: Path, args, names: list[str], inputs: list[Path]) -> None:
     settings = _settings(args)
     if args.fresh:
         old_domains = earlier.get("domains", []) if earlier else []
-        for name in {*old_domains, *names, "manifest.json", "manifest.json.tmp", "tokenizer.json"}:
+        doomed = {*old_domains, *names, "manifest.json", "manifest.json.tmp", "tokenizer.json"}
+        for name in doomed:
             target = out / check_name(str(name), "a domain of the earlier prepare")
             held = [p for p in inputs if p.resolve().is_relative_to(target.resolve())]
             if held:
@@ -134,7 +136,7 @@ def _claim_out(out: Path, args, names: list[str], inputs: list[Path]) -> None:
                     f"--fresh would delete {target}, which holds the input {held[0]}; prepare "
                     "into another folder"
                 )
-            remove_inside(out, target)
+        remove_owned(out, map(str, doomed), why="--fresh", lock=LOCK_NAME)
     elif earlier is not None:
         changed = [
             f"{flag} ({before.get(key)!r} -> {settings[key]!r})"
@@ -149,9 +151,11 @@ def _claim_out(out: Path, args, names: list[str], inputs: list[Path]) -> None:
             )
     kept = earlier.get("domains", []) if earlier and not args.fresh else []
     domains = sorted({*names, *map(str, kept)})
-    tmp = path.with_name(f".{SETTINGS_FILE}.tmp")
-    tmp.write_text(json.dumps({"settings": settings, "domains": domains}, indent=2) + "\n")
-    os.replace(tmp, path)
+    # before any is written: the names a later --fresh may delete (a user's file there stays out)
+    owned = [n for n in RESERVED_NAMES if n != LOCK_NAME]
+    claim_names(out, [*owned, *names])
+    record = json.dumps({"settings": settings, "domains": domains}, indent=2) + "\n"
+    write_inside(out, SETTINGS_FILE, record)
 
 
 def _pairs(values: list[str], flag: str) -> list[tuple[str, Path]]:
@@ -203,6 +207,7 @@ def _prepare_into(out: Path, args, texts: dict, bins: dict, demo: dict, document
     from skillit.corpus.prepare import (
         DomainInput,
         PrepareOptions,
+        bpe_sample,
         eos_id_of,
         import_bin,
         prepare_domain,
@@ -212,11 +217,7 @@ def _prepare_into(out: Path, args, texts: dict, bins: dict, demo: dict, document
     from skillit.corpus.shards import dtype_for
     from skillit.utils.tokenization import load_tokenizer
 
-    sample = (
-        doc
-        for name in [*texts, *demo]
-        for doc in itertools.islice(documents(name), args.bpe_sample_docs)
-    )
+    sample = bpe_sample((documents(name) for name in [*texts, *demo]), args.bpe_sample_docs)
     tokenizer_path = setup_tokenizer(out, args.tokenizer, args.bpe_vocab, sample)
     tokenizer = load_tokenizer(tokenizer_path)
     eos = eos_id_of(tokenizer, args.eos_token)

@@ -20,11 +20,12 @@ somewhat other documents. A domain that cannot be built here is reported by name
 from __future__ import annotations
 
 import ast
-import json
 import sysconfig
 import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from skillit.utils import jsonio
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SKIPPED_PARTS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
@@ -79,7 +80,7 @@ def pydoc_topics() -> Iterator[str]:
 
 def natinst_instances(root: Path) -> Iterator[str]:
     for path in sorted((root / "tasks").glob("*.json")):
-        task = json.loads(path.read_text(encoding="utf-8"))
+        task = jsonio.loads(path.read_text(encoding="utf-8"), path)
         for inst in task.get("Instances", []):
             outputs = inst.get("output") or [""]
             yield f"{inst.get('input', '')}\n{outputs[0]}"

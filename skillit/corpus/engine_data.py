@@ -40,6 +40,7 @@ import numpy as np
 from skillit.corpus.sample_files import write_litdata, write_mds
 from skillit.corpus.shards import MANIFEST, check_shard, open_shard, read_manifest, shard_path
 from skillit.errors import SkillitError
+from skillit.utils import jsonio
 
 ENGINE_DATA = "engine_data.json"
 INDEX_MAGIC = b"MMIDIDX\x00\x00"
@@ -275,7 +276,7 @@ def read_engine_data(folder: str | Path, fmt: str) -> dict:
             f"`skillit corpus export CORPUS {folder} --format {fmt}`"
         )
     try:
-        record = json.loads(path.read_text())
+        record = jsonio.loads(path.read_text(), path)
         if record["format"] != fmt or not isinstance(record["domains"], dict):
             raise KeyError("format")
     except (ValueError, KeyError, TypeError):

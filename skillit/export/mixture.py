@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 from skillit.errors import SkillitError
 from skillit.run.directory import HISTORY_FILE
 from skillit.run.plots import read_history
+from skillit.utils.safe_paths import write_inside
 
 
 def load_run_history(run_dir: str | Path) -> list[dict]:
@@ -243,5 +244,5 @@ def export_mixture(
         "average": out_dir / "mixture_average.yaml",
     }
     for key, content in (("schedule", schedule), ("average", average)):
-        paths[key].write_text(note + OmegaConf.to_yaml(OmegaConf.create(content)))
+        write_inside(out_dir, paths[key].name, note + OmegaConf.to_yaml(OmegaConf.create(content)))
     return paths

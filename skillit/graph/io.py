@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from skillit.errors import SkillitError
+from skillit.utils import jsonio
 
 FORMAT = "skillit-graph"
 # What to do with negative entries (the authors' learned NI graphs have many):
@@ -261,7 +262,7 @@ def load_graph(
     if path.suffix == ".npy":
         return _load_npy(path, origin, train_skills, eval_skills, negative)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonio.loads(path.read_text(encoding="utf-8"), path)
     except json.JSONDecodeError as exc:
         raise SkillitError(
             f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

@@ -145,7 +145,7 @@ class ResultStore:
         if not path.is_file():
             return None
         try:
-            record = json.loads(path.read_text())
+            record = jsonio.loads(path.read_text(), path)
         except json.JSONDecodeError:
             return None  # never completed (files are written whole, but be forgiving): rerun
         same_probe = (
@@ -192,7 +192,7 @@ def check_setup(out_dir: Path, setup: dict[str, Any]) -> None:
     path = out_dir / "setup.json"
     current = json.loads(json.dumps(setup))  # tuples -> lists, as they come back from disk
     if path.is_file():
-        before = json.loads(path.read_text())
+        before = jsonio.loads(path.read_text(), path)
         if before != current:
             changed = sorted(
                 k

@@ -18,6 +18,7 @@ import lightning as L
 from skillit.errors import SkillitError
 from skillit.run.directory import CHECKPOINT, CONFIG_FILE, CONFIG_STATE_KEY, PREVIOUS_CHECKPOINT
 from skillit.utils.safe_load import load_weights_only
+from skillit.utils.safe_paths import inside_for_writing
 
 
 class RoundCheckpoint(L.Callback):
@@ -32,6 +33,7 @@ class RoundCheckpoint(L.Callback):
     def __init__(
         self, run_dir: str | Path, every: int | None = None, eval_every: int | None = None
     ) -> None:
+        self.run_dir = Path(run_dir)
         self.last = Path(run_dir) / CHECKPOINT
         self.previous = Path(run_dir) / PREVIOUS_CHECKPOINT
         self.tmp = self.last.with_name(".last.ckpt.tmp")
@@ -66,6 +68,10 @@ class RoundCheckpoint(L.Callback):
 
     def _save(self, trainer: L.Trainer) -> None:
         self._due = False
+        for path in (self.last, self.previous, self.tmp):  # on every rank: all or none go on
+            # a link at these names, or a checkpoints/ link out of the run: nothing is deleted,
+            # linked or replaced through it
+            inside_for_writing(self.run_dir, path.relative_to(self.run_dir))
         if trainer.is_global_zero:
             self.last.parent.mkdir(parents=True, exist_ok=True)
             # previous.ckpt becomes a second name of the current last.ckpt (a hard link: no copy,
@@ -111,9 +117,16 @@ def read_checkpoint(path: str | Path) -> dict:
             f"checkpoint {path} cannot be read ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'empty or truncated'}){fallback}"
         ) from None
-    if not isinstance(state, dict) or "state_dict" not in state:
+    missing = sorted(RESUME_KEYS - set(state) if isinstance(state, dict) else RESUME_KEYS)
+    if missing:
         raise SkillitError(
             f"checkpoint {path} is a torch file but not a skillit checkpoint (it has no "
-            "state_dict); give a run directory or its checkpoints/last.ckpt"
+            f"{', '.join(missing)}); give a run directory or its checkpoints/last.ckpt"
         )
     return state
+
+
+# what Lightning reads back to continue a run: a weights-only file without them is not a run's
+RESUME_KEYS = frozenset(
+    {"state_dict", "global_step", "epoch", "loops", "optimizer_states", "pytorch-lightning_version"}
+)

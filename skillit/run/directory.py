@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 from skillit.config import RunConfig, flatten_keys, load_config
 from skillit.errors import SkillitError
-from skillit.utils.safe_paths import remove_inside
+from skillit.utils.safe_paths import OWNED_FILE, append_inside, remove_owned
 
 RUN_DIR_ENV = "SKILLIT_RUN_DIR"
 CONFIG_FILE = "config.yaml"
@@ -85,6 +85,27 @@ def resolve_run_dir(cfg: RunConfig) -> Path:
 RUN_MARKER = ".skillit-run"
 # Runs from before that marker: config.yaml next to one of these.
 RUN_MARKERS = ("tokenizer.json", "checkpoints", "mixture_history.jsonl", "eval_history.jsonl")
+# The top-level names a run writes, recorded as skillit's when it starts: what --overwrite may
+# delete (extra_eval.json: `skillit runs eval`; a top-level file written by write_inside, such as
+# an export, is recorded when written).
+RUN_LAYOUT = (
+    RUN_MARKER,
+    CONFIG_FILE,
+    "tokenizer.json",
+    "checkpoints",
+    "csv",
+    "wandb",
+    "ranks",
+    HISTORY_FILE,
+    EVAL_FILE,
+    FINAL_FILE,
+    RESUMES_FILE,
+    "inputs.json",  # skillit.run.inputs
+    "mixture.png",
+    "eval_loss.png",
+    "eval_acc.png",
+    "extra_eval.json",
+)
 
 
 def holds_a_run(path: Path) -> bool:
@@ -95,8 +116,10 @@ def holds_a_run(path: Path) -> bool:
 
 def claim_fresh_run_dir(path: Path, overwrite: bool) -> None:
     """Refuse a directory that holds files, unless it holds a skillit run and `overwrite` (then
-    empty it first). A directory of other files is never emptied."""
-    entries = [p for p in path.iterdir() if p.name != LOCK_FILE] if path.is_dir() else []
+    empty it first, of what the run recorded writing only). A directory of other files is never
+    emptied."""
+    ignored = (LOCK_FILE, OWNED_FILE)  # a run killed right after its record is still empty
+    entries = [p for p in path.iterdir() if p.name not in ignored] if path.is_dir() else []
     if not entries:
         return
     is_run = holds_a_run(path)
@@ -114,8 +137,11 @@ def claim_fresh_run_dir(path: Path, overwrite: bool) -> None:
             else "--overwrite empties only a skillit run's directory; choose another run_dir"
         )
         raise SkillitError(f"run_dir={path} already holds {what}; {how}")
-    for entry in entries:
-        remove_inside(path, entry)
+    with RunLock(path):  # a no-op where the caller holds it already
+        remove_owned(path, why="--overwrite", lock=LOCK_FILE)
+
+
+MAX_PID = 2**22  # Linux's largest pid_max
 
 
 class RunLock:
@@ -132,6 +158,11 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
+                if self.path.is_symlink() or not self.path.is_file():
+                    raise SkillitError(
+                        f"{self.path} is not a lock file skillit wrote (a folder or a link); "
+                        "remove it if no skillit process is writing there"
+                    ) from None
                 holder = self._holder()
                 if holder is not None and holder[0] == os.getpid() and _alive(*holder):
                     return self  # this process holds it already
@@ -159,9 +190,11 @@ class RunLock:
         try:
             fields = self.path.read_text().split()
             pid = int(fields[0]) if fields else 0
-        except (OSError, ValueError):
+        except (OSError, ValueError, UnicodeDecodeError):
             return None
-        return (pid, fields[1] if len(fields) > 1 else None) if pid > 0 else None
+        # a pid the kernel cannot have is not a writer (and would overflow os.kill)
+        valid = 0 < pid <= MAX_PID
+        return (pid, fields[1] if len(fields) > 1 else None) if valid else None
 
 
 def lock_is_held(path: Path) -> bool:
@@ -317,8 +350,7 @@ def record_resume(
     }
     if changed_inputs:
         line["accepted_changed_inputs"] = list(changed_inputs)
-    with (run_dir / RESUMES_FILE).open("a") as fh:
-        fh.write(json.dumps(line) + "\n")
+    append_inside(run_dir, RESUMES_FILE, json.dumps(line) + "\n")  # never through a link
 
 
 def load_run_config(files: Sequence[str], overrides: Sequence[str]) -> RunConfig:

@@ -7,7 +7,6 @@ written to ``extra_eval.json`` in the run directory, keyed by skill, so a report
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,7 +60,7 @@ def evaluate_run(run_dir: str | Path, skills: Sequence[str]) -> dict[str, dict[s
     if not (run_dir / CONFIG_FILE).is_file() or not ckpt.is_file():
         raise SkillitError(f"{run_dir} has no {CONFIG_FILE} and {CHECKPOINT}: not a finished run")
     cache_path = run_dir / EXTRA_EVAL_FILE
-    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    cache = jsonio.loads(cache_path.read_text(), cache_path) if cache_path.is_file() else {}
     fresh = cache.get("checkpoint_mtime") == ckpt.stat().st_mtime_ns
     wanted = [s for s in skills if not (fresh and s in cache.get("skills", {}))]
     if wanted:

@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 from skillit.config import RunConfig, flatten_keys
 from skillit.errors import SkillitError
+from skillit.utils import jsonio
 
 INPUTS_FILE = "inputs.json"
 # keys whose paths are the run's own outputs or the machine's, not inputs to the trajectory
@@ -71,7 +72,7 @@ def changed_inputs(run_dir: Path) -> list[str]:
     if not path.is_file():
         return []
     try:
-        recorded = json.loads(path.read_text())
+        recorded = jsonio.loads(path.read_text(), path)
         entries = [(key, Path(e["path"]), e["sha256"]) for key, e in recorded.items()]
     except (ValueError, TypeError, KeyError, AttributeError):
         raise SkillitError(

@@ -7,7 +7,6 @@ summarised by the mean over its skills of the final accuracy, or of the final lo
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from skillit.run.directory import (
     holds_a_run,
     lock_is_held,
 )
+from skillit.utils import jsonio
 
 MAX_DEPTH = 4  # folders below DIR searched for runs (runs/bench/<suite>/runs/<strategy>/seedN)
 BENCH_RUN = "bench_run.json"  # a run of a suite: its folder is runs/<strategy label>/seedN
@@ -52,7 +52,7 @@ def _one_line(exc: Exception) -> str:
 
 def _read_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
+        data = jsonio.loads(path.read_text(), path)
     except (OSError, ValueError, RecursionError) as exc:
         raise SkillitError(f"{path} cannot be read: {exc}") from None
     if not isinstance(data, dict):
@@ -67,7 +67,7 @@ def _last_step(run_dir: Path) -> int:
     if path.is_file():
         for line in path.read_text(errors="replace").splitlines():
             try:
-                row = json.loads(line)
+                row = jsonio.loads(line, path)
                 last = max(last, int(row["step"]))
             except (ValueError, KeyError, TypeError, RecursionError):
                 continue  # a partial or edited line is not a step

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from skillit.utils import jsonio
+
 
 def read_history(path: str | Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return [
+        jsonio.loads(line, path) for line in Path(path).read_text().splitlines() if line.strip()
+    ]
 
 
 def plot_run(

@@ -18,6 +18,7 @@ import numpy as np
 from skillit.bench.runner import RunSpec, execute
 from skillit.errors import SkillitError
 from skillit.run.directory import FINAL_FILE
+from skillit.utils import jsonio
 
 SWARM_FILE = "swarm.json"
 
@@ -50,7 +51,7 @@ def save_or_check(swarm: Swarm, out: Path) -> None:
     path = out / SWARM_FILE
     if path.is_file():
         try:
-            saved = Swarm(**json.loads(path.read_text()))
+            saved = Swarm(**jsonio.loads(path.read_text(), path))
         except (ValueError, TypeError) as exc:
             raise SkillitError(f"{path} is not a swarm file ({exc}); use another --out") from None
         changed = [k for k, v in swarm.settings().items() if saved.settings()[k] != v]
@@ -114,7 +115,7 @@ def swarm_losses(swarm: Swarm, out: Path) -> np.ndarray:
         if not path.is_file():
             raise SkillitError(f"the swarm run {spec.run_dir} has not finished: rerun the search")
         try:
-            losses = json.loads(path.read_text())["eval_loss"]
+            losses = jsonio.loads(path.read_text(), path)["eval_loss"]
             rows.append(
                 [float(losses[s]) if losses[s] is not None else np.nan for s in swarm.eval_skills]
             )

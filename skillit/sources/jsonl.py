@@ -24,6 +24,7 @@ from tokenizers import Tokenizer
 
 from skillit.errors import SkillitError, SkillitWarning
 from skillit.sources.base import SkillExamples
+from skillit.utils import jsonio
 from skillit.utils.tokenization import (
     EOS,
     PAD,
@@ -120,7 +121,7 @@ def _parse_line(
 ) -> _Record:
     """One sample; its skill is `file_skill` when given (skill_from: file), else the line's."""
     try:
-        obj: Any = json.loads(line)
+        obj: Any = jsonio.loads(line, where)
     except json.JSONDecodeError as exc:
         raise SkillitError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(obj, dict):

@@ -24,3 +24,18 @@ def dumps(value: Any, **kwargs: Any) -> str:
         return json.dumps(value, allow_nan=False, **kwargs)
     except ValueError:
         return json.dumps(finite_or_none(value), allow_nan=False, **kwargs)
+
+
+def loads(text: str | bytes, where: object) -> Any:
+    """json.loads of a file's text (or one line) that `where` names; nesting deeper than Python
+    can decode is a SkillitError naming it instead of a RecursionError (other faults raise as
+    json.loads does, for the caller's own message)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        from skillit.errors import SkillitError
+
+        raise SkillitError(
+            f"{where}: JSON nested too deeply to read (arrays or objects inside each other "
+            "beyond Python's recursion limit); this is not a file skillit reads"
+        ) from None

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from skillit.export.engines.base import EngineMixture, need_engine_data
+from skillit.utils.safe_paths import write_inside
 
 TEMPLATE = '''\
 """A skillit run's mixture for litdata 0.2.76 (written by `skillit mixture export`)."""
@@ -43,5 +44,5 @@ def write_litdata(mix: EngineMixture, out: Path) -> Path:
         weights=json.dumps(dict(kept), indent=4),
     )
     path = out / "litdata_mixture.py"
-    path.write_text(text)
+    write_inside(out, path.name, text)
     return path

@@ -19,6 +19,7 @@ from skillit.export.engines.base import (
     shard_weights,
     token_shares,
 )
+from skillit.utils.safe_paths import write_inside
 
 
 def data_path(mix: EngineMixture, weights: list[float]) -> str:
@@ -37,11 +38,11 @@ def write_megatron(mix: EngineMixture, out: Path) -> Path:
         mix.skills, token_shares(mix.valid, mix.skills), [], mix.valid, 0, 0, mix.dtype
     )
     split = {"train": train.split(), "valid": data_path(valid_mix, valid_mix.average).split()}
-    (out / "megatron_data_args.json").write_text(json.dumps(split, indent=2) + "\n")
+    write_inside(out, "megatron_data_args.json", json.dumps(split, indent=2) + "\n")
     if len(mix.stages) > 1:
         write_phases(mix, out / "megatron_phases.json")
     path = out / "megatron_data_path.txt"
-    path.write_text(train + "\n")
+    write_inside(out, path.name, train + "\n")
     return path
 
 
@@ -57,4 +58,6 @@ def write_phases(mix: EngineMixture, path: Path) -> None:
         "Train each phase to --train-iters last_step with its --data-path, then resume from that "
         "checkpoint with the next phase's (Megatron keeps the consumed samples on resume)."
     )
-    path.write_text(json.dumps({"note": note, "phases": phases}, indent=2) + "\n")
+    write_inside(
+        path.parent, path.name, json.dumps({"note": note, "phases": phases}, indent=2) + "\n"
+    )

@@ -8,6 +8,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from skillit.export.engines.base import EngineMixture, need_engine_data
+from skillit.utils.safe_paths import write_inside
 
 
 def write_nanotron(mix: EngineMixture, out: Path) -> Path:
@@ -41,5 +42,7 @@ def write_nanotron(mix: EngineMixture, out: Path) -> Path:
     note = (
         "# nanotron data_stages; set tokenizer.tokenizer_name_or_path to the corpus's tokenizer\n"
     )
-    path.write_text(note + OmegaConf.to_yaml(OmegaConf.create({"data_stages": stages})))
+    write_inside(
+        out, path.name, note + OmegaConf.to_yaml(OmegaConf.create({"data_stages": stages}))
+    )
     return path

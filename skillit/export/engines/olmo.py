@@ -12,6 +12,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from skillit.export.engines.base import EngineMixture
+from skillit.utils.safe_paths import write_inside
 
 
 def write_olmo(mix: EngineMixture, out: Path) -> Path:
@@ -53,5 +54,5 @@ def write_olmo(mix: EngineMixture, out: Path) -> Path:
         "# OLMo-core NumpyFSLDatasetConfig (checked against the fields of OLMo-core 2.5 / 3.0:\n"
         "# olmo_core/data/source_mixture.py, numpy_dataset.py); add work_dir, then .build()\n"
     )
-    path.write_text(note + OmegaConf.to_yaml(OmegaConf.create(config)))
+    write_inside(out, path.name, note + OmegaConf.to_yaml(OmegaConf.create(config)))
     return path

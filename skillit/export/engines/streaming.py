@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from skillit.export.engines.base import EngineMixture, need_engine_data
+from skillit.utils.safe_paths import write_inside
 
 
 def write_streaming(mix: EngineMixture, out: Path) -> Path:
@@ -26,5 +27,5 @@ def write_streaming(mix: EngineMixture, out: Path) -> Path:
         "StreamingDataset(streams=[Stream(**s) for s in streams.values()], ...),\n"
         "# or LLM Foundry's train_loader.dataset.streams; the tokens column is `tokens`\n"
     )
-    path.write_text(note + OmegaConf.to_yaml(OmegaConf.create({"streams": streams})))
+    write_inside(out, path.name, note + OmegaConf.to_yaml(OmegaConf.create({"streams": streams})))
     return path

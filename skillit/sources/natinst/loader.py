@@ -16,6 +16,7 @@ from typing import Any
 
 from skillit.errors import SkillitError
 from skillit.sources.natinst.config import KEY
+from skillit.utils import jsonio
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def read_split(root: Path, split: str, key: str) -> list[str]:
 def read_task(path: Path) -> NatInstTask:
     """Parse and check one task file; every problem is a SkillitError naming the file."""
     try:
-        obj = json.loads(path.read_bytes())
+        obj = jsonio.loads(path.read_bytes(), path)
     except json.JSONDecodeError as exc:
         raise SkillitError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON ({exc.msg})") from None
     except UnicodeDecodeError as exc:
