@@ -41,7 +41,6 @@ from skillit.run.directory import (
 from skillit.run.inputs import write_inputs
 from skillit.utils import jsonio
 from skillit.utils.safe_paths import claim_names, inside_for_writing, write_inside
-from skillit.utils.tokenization import save_tokenizer
 
 log = logging.getLogger("skillit")
 
@@ -181,9 +180,9 @@ def build_datamodule(parts: RunParts) -> SkillDataModule:
 def write_run_files(cfg: RunConfig, run_dir: Path, parts: RunParts) -> None:
     """A fresh run's own files, before training (a resume keeps the run's)."""
     claim_names(run_dir, RUN_LAYOUT)  # first: what --overwrite may delete here, and no more
-    (run_dir / RUN_MARKER).touch()  # marks the folder as a run (for --overwrite)
-    (run_dir / CONFIG_FILE).write_text(config_to_yaml(cfg))
-    save_tokenizer(parts.source.tokenizer, run_dir / "tokenizer.json")
+    write_inside(run_dir, RUN_MARKER, "")  # marks the folder as a run (for --overwrite)
+    write_inside(run_dir, CONFIG_FILE, config_to_yaml(cfg))
+    write_inside(run_dir, "tokenizer.json", parts.source.tokenizer.to_str(pretty=True))
     write_inputs(run_dir, cfg)  # the files it reads, so a resume can tell if one changed
 
 

@@ -32,6 +32,7 @@ from skillit.errors import SkillitError
 from skillit.run.directory import EVAL_FILE, HISTORY_FILE
 from skillit.run.plots import plot_run
 from skillit.utils import jsonio
+from skillit.utils.safe_paths import append_inside
 
 log = logging.getLogger("skillit")
 
@@ -43,9 +44,8 @@ class RecordPart(Protocol):
 
 
 def append_jsonl(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fh.write(jsonio.dumps(record) + "\n")
+    """One line appended to a history file, never through a link planted at its name."""
+    append_inside(path.parent, path.name, jsonio.dumps(record) + "\n")
 
 
 def trim_history(path: Path, kept_up_to: int, key: str = "round") -> None:

@@ -10,17 +10,29 @@ train and a val shard, written under a temporary name and renamed, then a small 
 (`*.json`, with the chunk's text fingerprint) marks it complete. A rerun into the same folder
 skips every complete chunk whose text is unchanged, so an interrupted prepare continues, and the
 output is the same whatever the number of worker processes.
+
+Memory stays bounded whatever a document's size: a document longer than `PIECE_CHARS` is read (a
+`.txt` file from disk, as it goes) and tokenized in pieces cut before a word (`pieces`), which a
+pre-tokenizer of the GPT-2 family (the byte BPE trained here) never merges across, so the tokens
+are those of the whole document; text goes to the tokenizer in batches of about `BATCH_CHARS`
+and its ids are appended to the chunk's shard files. A domain of one document keeps its first
+1/`val_every` of tokens for validation (every other domain holds out whole documents).
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import itertools
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
+import sys
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +54,16 @@ from skillit.utils.tokenization import load_tokenizer, save_tokenizer, train_byt
 
 EOS_CANDIDATES = ("<eos>", "<|endoftext|>", "</s>", "<|end_of_text|>")
 KINDS = ("txt", "jsonl", "parquet", "hf", "bin")
+# tokenizers needs about 130 bytes per character it encodes in one call, so a document is cut
+# into pieces of at most PIECE_CHARS and text is encoded BATCH_CHARS at a time (~150 MB)
+PIECE_CHARS = 1 << 16
+BATCH_CHARS = 1 << 20
+BPE_SAMPLE_BYTES = 32 << 20  # text per domain the BPE is trained on (about)
+# where a piece may end: before a space that starts a word (a letter or digit follows), else
+# before other whitespace that does, else anywhere. GPT-2's pattern starts a pre-token there
+# (the last whitespace of a run is the word's); before a special token such as <eos> it would
+# not: a run of whitespace that ends a text segment is one pre-token
+WORD_STARTS = (re.compile(r" (?=[^\W_])"), re.compile(r"\s(?=[^\W_])"))
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,100 @@ def _files(path: Path, pattern: str) -> list[Path]:
     return [path] if path.is_file() else sorted(path.rglob(pattern))
 
 
+def _not_utf8(path: Path, byte: int) -> SkillitError:
+    return SkillitError(
+        f"{path}: not UTF-8 text (byte {byte}); convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+    )
+
+
+def _first_bad_byte(path: Path) -> int:
+    """The offset of the first byte of `path` that is not UTF-8 (read in blocks)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            carried = len(decoder.getstate()[0])  # a character begun in the previous block
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                return offset - carried + exc.start
+            if not block:
+                return offset
+            offset += len(block)
+
+
+@dataclass(frozen=True)
+class TextFile:
+    """A `.txt` document longer than a piece: read from disk each time its text is needed, in
+    blocks, never held whole."""
+
+    path: Path
+
+    def blocks(self) -> Iterator[str]:
+        """The text `Path.read_text` would give (newlines translated), in blocks."""
+        try:
+            with self.path.open(encoding="utf-8") as fh:
+                while block := fh.read(PIECE_CHARS):
+                    yield block
+        except UnicodeDecodeError:
+            raise _not_utf8(self.path, _first_bad_byte(self.path)) from None
+
+
+Document = str | TextFile
+
+
+def text_blocks(doc: Document) -> Iterator[str]:
+    """A document's text in blocks of at most PIECE_CHARS (no block for an empty one)."""
+    if isinstance(doc, TextFile):
+        return doc.blocks()
+    return (doc[i : i + PIECE_CHARS] for i in range(0, len(doc), PIECE_CHARS))
+
+
+def _last_word_start(text: str, lo: int, hi: int) -> int | None:
+    """The last position in [lo, hi) where a piece may start (WORD_STARTS, in order), looked for
+    from the end in growing windows; None when there is none."""
+    for pattern in WORD_STARTS:
+        for back in (256, 16384, hi - lo):
+            # endpos hi + 1: the lookahead sees the character after a space at hi - 1
+            last = deque(pattern.finditer(text, max(lo, hi - back), hi + 1), maxlen=1)
+            if last:
+                return last[0].start()
+            if back >= hi - lo:
+                break
+    return None
+
+
+def _cuts(text: str, start: int, size: int, reserve: int) -> Iterator[int]:
+    """Where the pieces of text[start:] end while more than size + reserve characters are left."""
+    while len(text) - start > size + reserve:
+        cut = _last_word_start(text, start + 1, start + size + 1)
+        start = start + size if cut is None else cut
+        yield start
+
+
+def pieces(blocks: Iterable[str], size: int) -> Iterator[str]:
+    """A document's text, given in blocks, as pieces of at most `size` characters that end where
+    a word starts (a piece without one ends after `size`): the same pieces however the text is
+    blocked. Text of at most `size` is one piece, an empty text one empty piece."""
+    text, start, given = "", 0, False
+    for block in blocks:
+        text, start = text[start:] + block, 0
+        # a character beyond the window stays in hand: the lookahead of a word start sees it
+        for cut in _cuts(text, start, size, reserve=1):
+            yield text[start:cut]
+            start, given = cut, True
+    for cut in _cuts(text, start, size, reserve=0):
+        yield text[start:cut]
+        start, given = cut, True
+    if len(text) > start or not given:
+        yield text[start:]
+
+
+def document_pieces(doc: Document) -> Iterator[str]:
+    return pieces(text_blocks(doc), PIECE_CHARS)
+
+
 def _jsonl_texts(f: Path, text_field: str) -> Iterator[str]:
     try:
         with f.open(encoding="utf-8") as fh:
@@ -101,17 +217,18 @@ def _jsonl_texts(f: Path, text_field: str) -> Iterator[str]:
         ) from None
 
 
-def iter_documents(inp: DomainInput, text_field: str = "text") -> Iterator[str]:
-    """The domain's documents, in a fixed order (sorted files, then their order inside)."""
+def iter_documents(inp: DomainInput, text_field: str = "text") -> Iterator[Document]:
+    """The domain's documents, in a fixed order (sorted files, then their order inside): the
+    text, or a TextFile for a `.txt` file longer than a piece."""
     if inp.kind == "txt":
         for f in _files(inp.path, "*.txt"):
+            if f.stat().st_size > PIECE_CHARS:
+                yield TextFile(f)
+                continue
             try:
                 text = f.read_text(encoding="utf-8")
             except UnicodeDecodeError as exc:
-                raise SkillitError(
-                    f"{f}: not UTF-8 text (byte {exc.start}); convert it to UTF-8 "
-                    "(e.g. iconv -f latin1 -t utf-8)"
-                ) from None
+                raise _not_utf8(f, exc.start) from None
             yield text
     elif inp.kind == "jsonl":
         for f in _files(inp.path, "*.jsonl"):
@@ -158,18 +275,28 @@ def _tokenizer(path: str):
 
 
 def encode_chunk(
-    tokenizer_path: str, texts: Sequence[str], first_index: int, val_every: int, eos_id: int
+    tokenizer_path: str,
+    texts: Sequence[str],
+    first_index: int,
+    val_every: int,
+    eos_id: int,
+    ends: Sequence[bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(train ids, val ids, held-out documents) of a chunk, each document followed by eos."""
+    """(train ids, val ids, held-out documents) of consecutive text of a chunk, each document
+    followed by eos. `texts` are whole documents, or with `ends` pieces of them (ends[i]: texts[i]
+    ends its document); texts[0] belongs to document `first_index`, held out when val_every
+    divides its number."""
     encodings = _tokenizer(tokenizer_path).encode_batch(list(texts), add_special_tokens=False)
     train, val, held = [], [], 0
-    for i, enc in enumerate(encodings):
-        ids = np.asarray([*enc.ids, eos_id], dtype=np.int64)
-        if val_every and (first_index + i) % val_every == 0:
+    index = first_index
+    for enc, ends_document in zip(encodings, itertools.repeat(True) if ends is None else ends):
+        ids = np.asarray([*enc.ids, eos_id] if ends_document else enc.ids, dtype=np.int64)
+        if val_every and index % val_every == 0:
             val.append(ids)
-            held += 1
+            held += ends_document
         else:
             train.append(ids)
+        index += ends_document
 
     def joined(parts):
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
@@ -177,18 +304,13 @@ def encode_chunk(
     return joined(train), joined(val), held
 
 
-def fingerprint(texts: Sequence[str]) -> str:
+def fingerprint(texts: Sequence[Document]) -> str:
     h = hashlib.sha1()
     for t in texts:
-        h.update(t.encode("utf-8", errors="replace"))
+        for block in text_blocks(t):  # the digest of the whole text, never held whole
+            h.update(block.encode("utf-8", errors="replace"))
         h.update(b"\0")
     return h.hexdigest()
-
-
-def _write_atomic(path: Path, ids: np.ndarray, dtype: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    ids.astype(dtype).tofile(tmp)
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -200,8 +322,8 @@ class PrepareOptions:
     progress: bool = True
 
 
-def _chunks(docs: Iterable[str], size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
+def _chunks(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    chunk: list[Document] = []
     for doc in docs:
         chunk.append(doc)
         if len(chunk) == size:
@@ -211,26 +333,125 @@ def _chunks(docs: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def _write_chunk(
-    folder: Path,
-    c: int,
-    result: tuple[np.ndarray, np.ndarray, int],
-    texts_hash: str,
-    n_docs: int,
-    dtype: str,
-) -> None:
-    """Write chunk c's train and val shards, then its sidecar (which marks the chunk complete)."""
-    train, val, held = result
-    _write_atomic(folder / f"train_{c:05d}.bin", train, dtype)
-    _write_atomic(folder / f"val_{c:05d}.bin", val, dtype)
-    side = {
-        "fingerprint": texts_hash,
-        "documents": n_docs,
-        "val_documents": held,
-        "train_tokens": int(train.size),
-        "val_tokens": int(val.size),
-    }
-    (folder / f"chunk_{c:05d}.json").write_text(json.dumps(side) + "\n")
+def _one_document(documents: Iterable[Document]) -> tuple[Iterator[Document], bool]:
+    """The documents again, and whether there is exactly one (read ahead by one)."""
+    it = iter(documents)
+    first = list(itertools.islice(it, 2))
+    return itertools.chain(first, it), len(first) == 1
+
+
+def _marking_last(items: Iterator[str]) -> Iterator[tuple[str, bool]]:
+    """(item, whether it is the last) of a non-empty iterator."""
+    held = next(items)
+    for item in items:
+        yield held, False
+        held = item
+    yield held, True
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Consecutive text of a chunk for one encode_chunk call (its arguments)."""
+
+    texts: list[str]
+    first_index: int  # the document texts[0] belongs to
+    ends: list[bool] | None  # whether each text ends its document; None: each is a whole one
+
+
+def _batches(docs: Sequence[Document], first_index: int) -> Iterator[Batch]:
+    """The chunk's text in batches of about BATCH_CHARS: whole documents, the long ones in
+    pieces (a batch may end inside a document)."""
+    texts: list[str] = []
+    ends: list[bool] = []
+    chars = first = 0
+
+    def batch() -> Batch:
+        return Batch(texts, first, None if all(ends) else ends)
+
+    for index, doc in enumerate(docs, start=first_index):
+        for piece, last in _marking_last(document_pieces(doc)):
+            if not texts:
+                first = index
+            texts.append(piece)
+            ends.append(last)
+            chars += len(piece)
+            if chars >= BATCH_CHARS:
+                yield batch()
+                texts, ends, chars = [], [], 0
+    if texts:
+        yield batch()
+
+
+def _append_ids(path: Path, ids: np.ndarray, dtype: str) -> None:
+    if ids.size:
+        with path.open("ab") as fh:
+            ids.astype(dtype).tofile(fh)
+
+
+def _copy_bytes(src, dst, count: int) -> None:
+    while count > 0:
+        block = src.read(min(count, PIECE_CHARS))
+        if not block:
+            break
+        dst.write(block)
+        count -= len(block)
+
+
+class ChunkWriter:
+    """Chunk c's train and val shards, appended to under temporary names as its batches are
+    encoded; `finish` renames them, then writes the sidecar that marks the chunk complete.
+
+    With `head_every`, the chunk is a domain's only document, all of it encoded for training:
+    `finish` moves its first 1/head_every of tokens to the val shard (its eos stays in train)."""
+
+    def __init__(
+        self, folder: Path, c: int, dtype: str, texts_hash: str, n_docs: int, head_every: int
+    ):
+        self.folder, self.c, self.dtype, self.head_every = folder, c, dtype, head_every
+        self.side = {
+            "fingerprint": texts_hash,
+            "documents": n_docs,
+            "val_documents": 0,
+            "train_tokens": 0,
+            "val_tokens": 0,
+        }
+        for split in ("train", "val"):
+            self._tmp(split).write_bytes(b"")  # a killed run's partial file starts again
+
+    def _final(self, split: str) -> Path:
+        return self.folder / f"{split}_{self.c:05d}.bin"
+
+    def _tmp(self, split: str) -> Path:
+        return self.folder / f"{split}_{self.c:05d}.bin.tmp"
+
+    def add(self, result: tuple[np.ndarray, np.ndarray, int]) -> None:
+        train, val, held = result
+        _append_ids(self._tmp("train"), train, self.dtype)
+        _append_ids(self._tmp("val"), val, self.dtype)
+        self.side["train_tokens"] += int(train.size)
+        self.side["val_tokens"] += int(val.size)
+        self.side["val_documents"] += held
+
+    def _hold_out_head(self) -> None:
+        total = self.side["train_tokens"]
+        head = (total - 1) // self.head_every  # of the document's tokens, not its eos
+        train = self._tmp("train")
+        rest = train.with_name(train.name + ".rest")
+        itemsize = np.dtype(self.dtype).itemsize
+        # copied through files in blocks: the shard is never held in memory
+        with train.open("rb") as src, self._tmp("val").open("ab") as val, rest.open("wb") as out:
+            _copy_bytes(src, val, head * itemsize)
+            shutil.copyfileobj(src, out, PIECE_CHARS)
+        os.replace(rest, train)
+        self.side["train_tokens"] -= head
+        self.side["val_tokens"] += head
+
+    def finish(self) -> None:
+        if self.head_every:
+            self._hold_out_head()
+        for split in ("train", "val"):
+            os.replace(self._tmp(split), self._final(split))
+        (self.folder / f"chunk_{self.c:05d}.json").write_text(json.dumps(self.side) + "\n")
 
 
 def _chunk_is_complete(folder: Path, c: int, texts_hash: str) -> bool:
@@ -241,17 +462,21 @@ def _chunk_is_complete(folder: Path, c: int, texts_hash: str) -> bool:
     )
 
 
-def _write_finished(pending: list, keep: int, folder: Path, dtype: str) -> None:
-    """Wait for the oldest submitted chunks and write them until at most `keep` are pending."""
+def _write_finished(pending: deque, keep: int) -> None:
+    """Write the oldest encoded batches, in order (waiting for them), until at most `keep` are
+    pending; an entry without a batch finishes its chunk."""
     while len(pending) > keep:
-        c, future, texts_hash, n_docs = pending.pop(0)
-        _write_chunk(folder, c, future.result(), texts_hash, n_docs, dtype)
+        writer, work = pending.popleft()
+        if work is None:
+            writer.finish()
+        else:
+            writer.add(work.result() if isinstance(work, Future) else work)
 
 
 def _tokenize_chunks(
     folder: Path,
     name: str,
-    documents: Iterable[str],
+    documents: Iterable[Document],
     tokenizer_path: Path,
     dtype: str,
     eos_id: int,
@@ -263,22 +488,28 @@ def _tokenize_chunks(
     context = mp.get_context("spawn")
     pool = ProcessPoolExecutor(opts.workers, mp_context=context) if opts.workers > 1 else None
     bar = progress(desc=f"prepare {name}", unit="doc", enabled=opts.progress)
-    pending: list = []
+    documents, single = _one_document(documents)
+    # a lone document would be held out whole: it is split by tokens instead (ChunkWriter)
+    val_every, head_every = (0, opts.val_every) if single else (opts.val_every, 0)
+    pending: deque = deque()  # (writer, encoded batch or future; None: finish the chunk)
+    keep = 2 * opts.workers if pool is not None else 0  # bounded memory: collect in order
     try:
         index = 0
         for c, texts in enumerate(_chunks(documents, opts.docs_per_shard)):
             texts_hash = fingerprint(texts)
             if not _chunk_is_complete(folder, c, texts_hash):
-                args = (str(tokenizer_path), texts, index, opts.val_every, eos_id)
-                if pool is None:
-                    _write_chunk(folder, c, encode_chunk(*args), texts_hash, len(texts), dtype)
-                else:
-                    pending.append((c, pool.submit(encode_chunk, *args), texts_hash, len(texts)))
-                    # bounded memory: collect in order
-                    _write_finished(pending, 2 * opts.workers, folder, dtype)
+                writer = ChunkWriter(folder, c, dtype, texts_hash, len(texts), head_every)
+                for batch in _batches(texts, index):
+                    args = (str(tokenizer_path), batch.texts, batch.first_index, val_every, eos_id)
+                    args += () if batch.ends is None else (batch.ends,)
+                    work = encode_chunk(*args) if pool is None else pool.submit(encode_chunk, *args)
+                    pending.append((writer, work))
+                    _write_finished(pending, keep)
+                pending.append((writer, None))
+                _write_finished(pending, keep)
             index += len(texts)
             bar.update(len(texts))
-        _write_finished(pending, 0, folder, dtype)
+        _write_finished(pending, 0)
     finally:
         bar.close()
         if pool is not None:
@@ -307,10 +538,49 @@ def _remove_stale_chunks(folder: Path, chunks: int) -> None:
                 remove_inside(folder, folder / name)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def check_split(inp: DomainInput, entry: DomainEntry, val_every: int) -> None:
+    """Refuse a domain left without training tokens; say, with the numbers, how a lone document
+    was split, or when a domain holds out more tokens than it trains on."""
+    numbers = (
+        f"{_count(entry.documents, 'document')}, {entry.val_documents} held out whole for "
+        "validation "
+        f"(--val-every {val_every}: documents 0, {val_every}, {2 * val_every}, ...): "
+        f"{entry.train_tokens:,} training and {entry.val_tokens:,} validation tokens"
+    )
+    if entry.documents == 0:
+        raise SkillitError(
+            f"domain {inp.name!r}: no documents in {inp.path} (check the path and --text-field)"
+        )
+    if entry.train_tokens == 0:  # only an earlier prepare's shards of a lone document
+        raise SkillitError(
+            f"domain {inp.name!r}: {numbers}; nothing to train on. Prepare it again with --fresh: "
+            f"a domain of one document keeps its first 1/{val_every} of tokens for validation"
+        )
+    say = f"skillit prepare: domain {inp.name!r}:"
+    if entry.documents == 1 and entry.val_documents == 0:
+        total = entry.train_tokens + entry.val_tokens
+        print(
+            f"{say} one document: its first {entry.val_tokens:,} of {total:,} tokens "
+            f"(1/{val_every}, --val-every) are held out for validation, the rest trained on; "
+            "give it several documents to hold out whole ones",
+            file=sys.stderr,
+        )
+    elif entry.train_tokens < entry.val_tokens:
+        print(
+            f"{say} {numbers}: fewer to train on than to validate; give it more (or more even) "
+            "documents",
+            file=sys.stderr,
+        )
+
+
 def prepare_domain(
     out: Path,
     inp: DomainInput,
-    documents: Iterable[str],
+    documents: Iterable[Document],
     tokenizer_path: Path,
     dtype: str,
     eos_id: int,
@@ -323,6 +593,7 @@ def prepare_domain(
     chunks = n_docs and -(-n_docs // opts.docs_per_shard)
     entry = _read_domain_entry(folder, inp, chunks)
     _remove_stale_chunks(folder, chunks)
+    check_split(inp, entry, opts.val_every)
     return entry
 
 
@@ -344,6 +615,25 @@ def eos_id_of(tokenizer, eos_token: str | None) -> int:
     raise SkillitError(
         f"the tokenizer has no end-of-document token among {list(names)}; name one with --eos-token"
     )
+
+
+def _domain_sample(documents: Iterable[Document], max_docs: int, max_bytes: int) -> Iterator[str]:
+    taken = 0
+    for doc in itertools.islice(documents, max_docs):
+        for piece in document_pieces(doc):
+            yield piece
+            taken += len(piece.encode("utf-8", errors="replace"))
+            if taken >= max_bytes:
+                return
+
+
+def bpe_sample(
+    domains: Iterable[Iterable[Document]], max_docs: int, max_bytes: int = BPE_SAMPLE_BYTES
+) -> Iterator[str]:
+    """The text a BPE is trained on: each domain's first `max_docs` documents, up to the piece
+    that reaches `max_bytes` of UTF-8, in pieces (which the BPE counts the same words in)."""
+    for documents in domains:
+        yield from _domain_sample(documents, max_docs, max_bytes)
 
 
 def setup_tokenizer(

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from skillit.config import RunConfig, flatten_keys
 from skillit.errors import SkillitError
 from skillit.utils import jsonio
+from skillit.utils.safe_paths import write_inside
 
 INPUTS_FILE = "inputs.json"
 # keys whose paths are the run's own outputs or the machine's, not inputs to the trajectory
@@ -62,7 +63,7 @@ def fingerprint(cfg: RunConfig) -> dict[str, dict[str, str]]:
 
 
 def write_inputs(run_dir: Path, cfg: RunConfig) -> None:
-    (run_dir / INPUTS_FILE).write_text(json.dumps(fingerprint(cfg), indent=2) + "\n")
+    write_inside(run_dir, INPUTS_FILE, json.dumps(fingerprint(cfg), indent=2) + "\n")
 
 
 def changed_inputs(run_dir: Path) -> list[str]:
