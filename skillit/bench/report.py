@@ -301,7 +301,7 @@ def machine() -> str:
 
 
 def _over_seeds(results: dict) -> str:
-    one = len(results["seeds"]) == 1
+    one = len(results.get("seeds", ())) == 1
     return "one seed (no spread to show)" if one else "mean ± std over seeds"
 
 
