@@ -260,3 +260,20 @@ def test_loss_free_strategies_warn_on_nan_but_keep_their_mixture():
         w = s.next_weights(1, np.array([np.nan]))
     assert len(caught) == 1 and "#0" in str(caught[0].message)
     np.testing.assert_allclose(w, [0.5, 0.5])
+
+
+def test_online_skillit_with_a_static_recipes_eta_warns_and_the_papers_does_not():
+    import warnings
+
+    from skillit.errors import SkillitWarning
+    from skillit.mixing.base import BuildContext
+    from skillit.mixing.registry import build_strategy
+    from skillit.mixing.skillit import SkillItConfig
+
+    ctx = BuildContext(["a", "b"], ["a", "b"], graph=np.eye(2))
+    with pytest.warns(SkillitWarning, match=r"eta=100 is a static recipe's step size"):
+        build_strategy("skillit", ctx, SkillItConfig(eta=100.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkillitWarning)
+        build_strategy("skillit", ctx, SkillItConfig(eta=0.5))
+        build_strategy("static", ctx, SkillItConfig(eta=100.0))  # the static recipe's own eta

@@ -188,8 +188,21 @@ def _run_graph(ctx: BuildContext, name: str) -> np.ndarray:
     return graph
 
 
+# The paper's online runs use eta 0.1-0.8; its static recipe (one update from the start model's
+# losses) uses 100, which online puts nearly all weight on one skill from the first update on.
+ONLINE_ETA_WARNING = 10.0
+
+
 def build_skillit(ctx: BuildContext, options: SkillItConfig) -> SkillItStrategy:
     graph = _run_graph(ctx, "skillit")
+    if options.eta >= ONLINE_ETA_WARNING:
+        warnings.warn(
+            f"mixing.skillit.eta={options.eta:g} is a static recipe's step size: online Skill-It "
+            "(mixing.strategy=skillit) with it trains on nearly one skill from the first update "
+            "on; the paper's online runs use 0.1-0.8 (or use mixing.strategy=static)",
+            SkillitWarning,
+            stacklevel=2,
+        )
     return SkillItStrategy(graph, options.eta, options.window, ctx.eval_skills, options.smoothing)
 
 
