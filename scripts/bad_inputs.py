@@ -11,6 +11,7 @@ holds the small bad files they need.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -60,6 +61,99 @@ BINARY = {
     "latin_txt/a.txt": b"caf\xe9 latin-1 text\n",
     "latin_text.jsonl": b'{"text": "caf\xe9"}\n',
 }
+# damaged files of the kinds tests/test_fuzz_inputs.py generates, one per kind it found a bug in
+FILES |= {
+    "hist_round/mixture_history.jsonl": '{"round": "a", "step": 4, "weights": {"a": 1}}\n',
+    "hist_zero/mixture_history.jsonl": '{"round": 1, "step": 4, "weights": {"a": 0, "b": 0}}\n',
+    "hist_next/mixture_history.jsonl": (
+        '{"round": 1, "step": 4, "weights": {"a": 0.5, "b": 0.5}, "next_weights": 5}\n'
+    ),
+    "huge_graph.json": '{"train_skills": ["a"], "matrix": [[1' + "0" * 400 + "]]}",
+    "seed_run/.skillit-run": "",
+    "seed_run/config.yaml": "seed: [1]\n",
+    "seed_run/final_eval.json": '{"eval_acc": {"a": 0.5}}\n',
+    "seed_ok_run/.skillit-run": "",
+    "seed_ok_run/config.yaml": "seed: 2\n",
+    "seed_ok_run/final_eval.json": '{"eval_acc": {"a": 0.5}}\n',
+    "escape_corpus/manifest.json": json.dumps(
+        {
+            "format": "skillit-tokens",
+            "dtype": "uint16",
+            "vocab_size": 300,
+            "eos_id": 2,
+            "tokenizer": "tokenizer.json",
+            "domains": {"../../escaped": {"train": [], "val": []}},
+        }
+    ),
+    "lock_run/run.lock/notes.txt": "run.lock is a folder here\n",
+}
+BINARY |= {"deep_corpus/manifest.json": b"[" * 100_000}
+
+
+# -- inputs of `skillit prepare`, and corpora for what reads one --------------------------------
+def tokenizer_json(pattern: str) -> str:
+    """A tokenizer.json of 4 tokens (<pad> <unk> <eos> a) splitting text on regex `pattern`."""
+    split = {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Removed", "invert": False}
+    vocab = {"<pad>": 0, "<unk>": 1, "<eos>": 2, "a": 3}
+    return json.dumps(
+        {
+            "version": "1.0",
+            **dict.fromkeys(("truncation", "padding", "normalizer", "post_processor", "decoder")),
+            "added_tokens": [],
+            "pre_tokenizer": split,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"},
+        }
+    )
+
+
+def uint16(ids: list[int], width: int = 2) -> bytes:
+    return b"".join(i.to_bytes(width, "little") for i in ids)
+
+
+def tokens_corpus(name: str, vocab_size: int, train_tokens: int, top: int) -> None:
+    """A prepared corpus by hand (manifest, tokenizer, shards) into FILES and BINARY: the
+    manifest lists `vocab_size` and `train_tokens`, the train shard holds 400 ids, every third
+    `top` (so that any window of training reads one)."""
+    ids = [3, top, 2] * 133 + [2]
+    train, val = (
+        {"file": "a/train.bin", "tokens": train_tokens},
+        {"file": "a/val.bin", "tokens": 399},
+    )
+    domain = {"train": [train], "val": [val], "documents": 2}
+    manifest = {"format": "skillit-tokens", "version": 1, "dtype": "uint16", "eos_id": 2}
+    manifest |= {"vocab_size": vocab_size, "tokenizer": "tokenizer.json", "domains": {"a": domain}}
+    FILES[f"{name}/manifest.json"] = json.dumps(manifest)
+    FILES[f"{name}/tokenizer.json"] = tokenizer_json(r"\s+")
+    BINARY[f"{name}/a/train.bin"] = uint16(ids)
+    BINARY[f"{name}/a/val.bin"] = uint16(ids[:399])
+
+
+FILES |= {
+    **{
+        f"prose_docs/doc{i}.txt": f"document {i} of plain words, the same few words\n"
+        for i in range(8)
+    },
+    "stray_out/prose/chunk_notes.json": "a user's notes\n",
+    "empty_out/prose/chunk_00000.json": "",
+    "link_docs/a.txt": "a document\n",
+    "dir_docs/a.txt": "a document\n",
+    "dir_docs/chapter.txt/part.txt": "a folder named like a document\n",
+    "x_docs/a.txt": "x" * 3000 + "\n",
+    "ok_tokenizer.json": tokenizer_json(r"\s+"),
+    "unclosed_regex_tokenizer.json": tokenizer_json("("),
+    "runaway_regex_tokenizer.json": tokenizer_json("(a+)+b"),
+    "x_runaway_tokenizer.json": tokenizer_json("(x+)+y"),
+}
+LINKS |= {
+    "link_docs/gone.txt": "moved.txt",  # dangling
+    "full_out/prose/train_00000.bin.tmp": "/dev/full",  # every write: no space left on device
+}
+BINARY |= {"nano/train.bin": uint16([1, 2, 3] * 100), "nano/val.bin": uint16([3] * 20 + [50256])}
+BINARY |= {f"nano32/{split}.bin": uint16([1, 2, 3] * 100, width=4) for split in ("train", "val")}
+tokens_corpus("ids_corpus", vocab_size=4, train_tokens=400, top=50256)
+tokens_corpus("edited_corpus", vocab_size=4, train_tokens=380, top=3)
+tokens_corpus("vocab_corpus", vocab_size=8, train_tokens=400, top=3)
+PREPARE = "prepare {} --bpe-vocab 300 --no-progress --domain prose="
 
 # (what, command line after `skillit`)
 CASES = [
@@ -323,6 +417,73 @@ CASES = [
         "mixture export: a link planted at an output",
         "mixture export hist_run --out linked_out",
     ),
+    ("prepare: a stray file named like a chunk record", PREPARE.format("stray_out") + "prose_docs"),
+    ("prepare: an empty chunk record", PREPARE.format("empty_out") + "prose_docs"),
+    ("prepare: a shard emptied after prepare", PREPARE.format("shard_out") + "prose_docs"),
+    ("prepare: a dangling link among the documents", PREPARE.format("link_out") + "link_docs"),
+    ("prepare: a folder named *.txt among the documents", PREPARE.format("dir_out") + "dir_docs"),
+    ("prepare: no space left on the device", PREPARE.format("full_out") + "prose_docs"),
+    (
+        "prepare: a tokenizer whose regex does not compile",
+        "prepare tok_out --tokenizer unclosed_regex_tokenizer.json --domain prose=prose_docs",
+    ),
+    (
+        "prepare: a tokenizer whose regex backtracks without bound",
+        "prepare tok_out --tokenizer runaway_regex_tokenizer.json --domain prose=prose_docs",
+    ),
+    (
+        "prepare: a tokenizer whose regex backtracks without bound on one document",
+        "prepare tok_out --tokenizer x_runaway_tokenizer.json --domain x=x_docs --no-progress",
+    ),
+    (
+        "prepare: --bin ids beyond the tokenizer's vocabulary",
+        "prepare bin_out --bin nano=nano --tokenizer ok_tokenizer.json",
+    ),
+    (
+        "prepare: --bin of uint32 ids (read as uint16)",
+        "prepare bin_out --bin nano=nano32 --tokenizer ok_tokenizer.json",
+    ),
+    (
+        "prepare: --eos-token the padding token",
+        PREPARE.format("eos_out") + "prose_docs --eos-token <pad>",
+    ),
+    (
+        "prepare: --tokenizer and --bpe-vocab",
+        PREPARE.format("both_out") + "prose_docs --tokenizer ok_tokenizer.json",
+    ),
+    (
+        "train: a tokens corpus with ids beyond the vocabulary",
+        f"train domains_cpu data.tokens.path=ids_corpus model.max_seq_len=16 {TINY}",
+    ),
+    (
+        "train: a corpus manifest whose token counts were edited",
+        f"train domains_cpu data.tokens.path=edited_corpus model.max_seq_len=16 {TINY}",
+    ),
+    (
+        "train: a corpus manifest whose vocab_size was edited",
+        f"train domains_cpu data.tokens.path=vocab_corpus model.max_seq_len=16 {TINY}",
+    ),
+    (
+        "mixture export: megatron data in a folder whose path holds a space",
+        "mixture export mega_run --format megatron --data mega_link --out mega_out",
+    ),
+    ("mixture export: a round that is not a number", "mixture export hist_round"),
+    ("mixture export: weights all zero", "mixture export hist_zero"),
+    ("mixture export: next_weights not a mapping", "mixture export hist_next --average updates"),
+    ("graph plot: an entry past any float", "graph plot huge_graph.json"),
+    ("compare: a run whose config's seed is a list", "compare seed_run seed_ok_run"),
+    (
+        "corpus export: a manifest domain leading out of OUT",
+        "corpus export escape_corpus engine_out --format nanotron",
+    ),
+    (
+        "corpus export: a manifest nested past the recursion limit",
+        "corpus export deep_corpus engine_out --format nanotron",
+    ),
+    ("train: run.lock that is a folder", f"train lego run_dir=lock_run {TINY}"),
+    ("train: a mapping for a list key", "train lego optim.betas={a:1}"),
+    ("train: a learning rate past any float", f"train lego optim.lr=1{'0' * 400}"),
+    ("train: a negative validation seed", "train lego data.lego.val_seed=-1"),
 ]
 
 
@@ -364,6 +525,24 @@ def make_checkpoint_cases(exe: str, folder: Path) -> None:
     config.write_text(config.read_text().replace("lr: 0.001", "lr: 0.01"))
 
 
+def make_corpus_cases(exe: str, folder: Path) -> None:
+    """shard_out: a corpus with a shard emptied after prepare; mega_run: a run on a corpus whose
+    Megatron export lies in `mega data` (reached through the link mega_link)."""
+
+    def skillit(*args: str) -> None:
+        subprocess.run([exe, *args], cwd=folder, capture_output=True, check=True, timeout=300)
+
+    skillit(*(PREPARE.format("shard_out") + "prose_docs").split())
+    (folder / "shard_out" / "prose" / "train_00000.bin").write_bytes(b"")
+    skillit(*(PREPARE.format("mega_corpus") + "prose_docs --val-every 2").split())
+    tiny = f"{TINY} trainer.threads=1 logger.csv=false mixing.plots=false model.max_seq_len=8"
+    skillit(
+        "train", "domains_cpu", "data.tokens.path=mega_corpus", *tiny.split(), "run_dir=mega_run"
+    )
+    skillit("corpus", "export", "mega_corpus", "mega data", "--format", "megatron")
+    (folder / "mega_link").symlink_to(folder / "mega data")
+
+
 def run_case(exe: str, line: str, cwd: Path) -> tuple[int, str, bool]:
     proc = subprocess.run(
         [exe, *line.split()], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
@@ -395,6 +574,7 @@ def main() -> None:
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).symlink_to(folder / target)
         make_checkpoint_cases(exe, folder)
+        make_corpus_cases(exe, folder)
         for i, (what, line) in enumerate(CASES, 1):
             code, message, traceback = run_case(exe, line, folder)
             # an error (exit 2), or a run that goes on with a warning or a note saying why

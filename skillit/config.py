@@ -8,6 +8,7 @@ the wrong type are errors that name the key and the file (or the command line).
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import MISSING, Field, dataclass, field, fields
@@ -354,6 +355,10 @@ class TrainerConfig:
                 "trainer.devices must be a count >= 1, a list of device indices, 'auto' or -1 "
                 f"(all), got {devices!r}"
             )
+        if self.log_every_n_steps < 0:
+            raise SkillitError(
+                f"trainer.log_every_n_steps must be >= 0 (0: never), got {self.log_every_n_steps}"
+            )
         if self.threads is not None and self.threads < 1:
             raise SkillitError(f"trainer.threads must be >= 1 (or null), got {self.threads}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
@@ -418,10 +423,10 @@ class RunConfig:
         for key in ("global_batch_size", "eval_batch_size"):
             rows = getattr(self.data, key)
             size = rows * self.model.max_seq_len * 8  # int64 token ids
-            if size > MAX_BATCH_BYTES:
+            if size > MAX_BATCH_BYTES:  # (GiB by //: a size may be an int past any float)
                 raise SkillitError(
                     f"data.{key}={rows} x model.max_seq_len={self.model.max_seq_len} tokens is "
-                    f"{size / 2**30:,.0f} GiB of token ids a batch (at most "
+                    f"{size // 2**30:,} GiB of token ids a batch (at most "
                     f"{MAX_BATCH_BYTES // 2**30} GiB): lower data.{key} or model.max_seq_len"
                 )
         m = self.model
@@ -512,11 +517,47 @@ def merge_structured(schema: type[T], layers: Sequence[tuple[str, Any]]) -> T:
             merged = OmegaConf.merge(merged, node)
         except OmegaConfBaseException as exc:
             raise SkillitError(f"{origin}: {_describe(exc)}") from exc
+        except TypeError:  # OmegaConf's "Cannot merge incompatible container types" names no key
+            raise SkillitError(f"{origin}: {_container_mismatch(merged, node)}") from None
+        except OverflowError:  # an integer past any float, for a float key
+            raise SkillitError(
+                f"{origin}: key '{_past_any_float(node)}' is a number past the largest float "
+                "(about 1.8e308)"
+            ) from None
     try:
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
         origins = ", ".join(origin for origin, _ in layers) or "the defaults"
         raise SkillitError(f"{_describe(exc)} (merged from {origins})") from exc
+
+
+def _container_mismatch(schema: Any, node: Any, prefix: str = "") -> str:
+    """Which key of `node` holds a mapping where `schema` has a list, or a list where it has a
+    mapping (the keys are walked together)."""
+    if isinstance(schema, DictConfig) and isinstance(node, DictConfig):
+        for key, value in node.items_ex(resolve=False):
+            target = schema._get_node(key) if key in schema else None
+            full = f"{prefix}{key}"
+            if isinstance(value, DictConfig) and isinstance(target, ListConfig):
+                return f"key '{full}' takes a list ([a,b]), got a mapping {value}"
+            if isinstance(value, ListConfig) and isinstance(target, DictConfig):
+                return f"key '{full}' takes a mapping ({{key: value}}), got a list {value}"
+            found = _container_mismatch(target, value, f"{full}.")
+            if found:
+                return found
+    return "" if prefix else "a list where a mapping belongs, or a mapping where a list belongs"
+
+
+def _past_any_float(node: Any) -> str:
+    """The first key of `node` holding an integer that no float holds."""
+
+    def huge(value: Any) -> bool:
+        if isinstance(value, list):  # a list's items, and rows of a matrix
+            return any(huge(v) for v in value)
+        return isinstance(value, int) and abs(value) > sys.float_info.max
+
+    flat = flatten_keys(OmegaConf.to_container(node) if isinstance(node, DictConfig) else node)
+    return next((key for key, value in flat.items() if huge(value)), "?")
 
 
 def dotlist(overrides: Sequence[str], origin: str = "command-line override") -> tuple[str, Any]:

@@ -40,6 +40,7 @@ from skillit.run.directory import (
 )
 from skillit.run.inputs import write_inputs
 from skillit.utils import jsonio
+from skillit.utils.kill_points import kill_point
 from skillit.utils.safe_paths import claim_names, inside_for_writing, write_inside
 
 log = logging.getLogger("skillit")
@@ -250,6 +251,7 @@ def _fit(
         raise
     if trainer.interrupted:
         raise KeyboardInterrupt
+    kill_point("train.final_eval")
     result = module.last_eval
     if result is None and resume is not None:
         # killed after the last round's checkpoint, before final_eval.json: that checkpoint's

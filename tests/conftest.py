@@ -229,10 +229,12 @@ def write_word_docs(
 
 
 def prepare_corpus(out: Path, domains: dict[str, Path], *extra: str) -> int:
-    """`skillit prepare` of named domain inputs into out (BPE of 300, every 5th doc held out)."""
+    """`skillit prepare` of named domain inputs into out (a BPE of 300 unless `extra` gives a
+    --tokenizer, every 5th doc held out)."""
     from skillit.cli import main
 
-    args = ["prepare", str(out), "--bpe-vocab", "300", "--no-progress", "--val-every", "5"]
+    bpe = [] if "--tokenizer" in extra else ["--bpe-vocab", "300"]
+    args = ["prepare", str(out), *bpe, "--no-progress", "--val-every", "5"]
     for name, path in domains.items():
         args += ["--domain", f"{name}={path}"]
     return main([*args, *extra])

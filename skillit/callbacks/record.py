@@ -20,7 +20,6 @@ by step), so a killed run's files continue the same trajectory.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,7 +31,8 @@ from skillit.errors import SkillitError
 from skillit.run.directory import EVAL_FILE, HISTORY_FILE
 from skillit.run.plots import plot_run
 from skillit.utils import jsonio
-from skillit.utils.safe_paths import append_inside
+from skillit.utils.kill_points import kill_point
+from skillit.utils.safe_paths import append_inside, write_inside
 
 log = logging.getLogger("skillit")
 
@@ -67,9 +67,8 @@ def trim_history(path: Path, kept_up_to: int, key: str = "round") -> None:
             ) from None
         if value <= kept_up_to:
             kept.append(line)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)  # a kill now leaves the old file or the new one
+    # a kill now leaves the old file or the new one
+    write_inside(path.parent, path.name, "".join(line + "\n" for line in kept))
 
 
 def history_line(outcome: RoundOutcome, train: list[str], evals: list[str]) -> dict[str, Any]:
@@ -146,6 +145,7 @@ class RunRecord(L.Callback):
                 "eval_acc": dict(zip(self.eval_skills, map(float, result.acc))),
             },
         )
+        kill_point("train.eval_line")
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         outcome = self.mixing.last_round
@@ -158,6 +158,7 @@ class RunRecord(L.Callback):
             append_jsonl(self.rank_path(trainer.global_rank), record)
         if trainer.is_global_zero:
             append_jsonl(self.history_path, record)
+            kill_point("train.history_line")
             log.info(round_summary(record, self.rounds, self.metric))
             # per-skill eval losses reach the loggers as val/loss/<skill> from the module
             metrics = {f"mixture/{s}": w for s, w in record["weights"].items()}

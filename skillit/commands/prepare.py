@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -22,10 +23,11 @@ Tokenize text per domain into token shards and a manifest that `data.source=toke
 
 A domain's PATH is a folder of .txt files, a .jsonl file or folder (--text-field), parquet files
 or a `datasets` folder saved with save_to_disk (pip install 'skillit[corpora]'); --bin lists an
-existing train.bin / val.bin pair of flat token ids as it is. Every --val-every-th document is
-held out for validation. Rerunning into the same OUT continues an interrupted prepare, with the
-same settings (a rerun with others is refused, naming them; --fresh starts again). One prepare
-at a time writes into OUT (OUT/prepare.lock).
+existing train.bin / val.bin pair of flat token ids as it is, once each id is found inside the
+tokenizer's vocabulary. Every --val-every-th document is held out for validation. Rerunning
+into the same OUT continues an interrupted prepare, with the same settings (a rerun with others
+is refused, naming them; --fresh starts again). One prepare at a time writes into OUT
+(OUT/prepare.lock).
 """
 
 
@@ -44,8 +46,12 @@ def register(subparsers) -> None:
         "--bin", action="append", default=[], metavar="NAME=DIR", help="train.bin + val.bin"
     )
     p.add_argument("--demo", action="store_true", help="the built-in CPU demo domains")
-    p.add_argument("--tokenizer", metavar="PATH", help="a tokenizer.json to use as it is")
-    p.add_argument("--bpe-vocab", type=int, metavar="N", help="train a byte BPE of N tokens")
+    p.add_argument(
+        "--tokenizer", metavar="PATH", help="a tokenizer.json to use as it is (or --bpe-vocab)"
+    )
+    p.add_argument(
+        "--bpe-vocab", type=int, metavar="N", help="train a byte BPE of N tokens (or --tokenizer)"
+    )
     p.add_argument(
         "--bpe-sample-docs",
         type=int,
@@ -65,7 +71,11 @@ def register(subparsers) -> None:
         "document: its first 1/N of tokens)",
     )
     p.add_argument("--workers", type=int, default=1, help="tokenizer processes (default 1)")
-    p.add_argument("--eos-token", default=None, help="end-of-document token (default: detected)")
+    p.add_argument(
+        "--eos-token",
+        default=None,
+        help="end-of-document token, not the padding token (default: detected)",
+    )
     p.add_argument("--bin-dtype", default="uint16", choices=("uint16", "uint32"))
     p.add_argument(
         "--natinst-root",
@@ -198,9 +208,25 @@ def run(args) -> int:
         raise SkillitError(f"OUT {out} cannot be created: {exc.strerror or exc}") from None
     with RunLock(out, LOCK_NAME):
         inputs = [d.path for d in (*texts.values(), *bins.values())]
-        _claim_out(out, args, [*texts, *bins, *demo], inputs)
-        _prepare_into(out, args, texts, bins, demo, documents)
+        try:
+            _claim_out(out, args, [*texts, *bins, *demo], inputs)
+            _prepare_into(out, args, texts, bins, demo, documents)
+        except OSError as exc:
+            raise _os_error(out, exc) from None
     return 0
+
+
+def _os_error(out: Path, exc: OSError) -> SkillitError:
+    """A failed read or write (a full disk, a file it may not read) as what to do about it; the
+    chunks already complete are kept, what was half-written is gone."""
+    where = exc.filename or out
+    rerun = "then rerun the same command: it keeps the chunks already complete"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return SkillitError(
+            f"no space left on the device writing {where} ({exc.strerror}); free some space, "
+            f"or prepare into a folder on another disk; {rerun}"
+        )
+    return SkillitError(f"{where}: {exc.strerror or exc}; fix it, {rerun}")
 
 
 def _prepare_into(out: Path, args, texts: dict, bins: dict, demo: dict, documents) -> None:
@@ -208,7 +234,6 @@ def _prepare_into(out: Path, args, texts: dict, bins: dict, demo: dict, document
         DomainInput,
         PrepareOptions,
         bpe_sample,
-        eos_id_of,
         import_bin,
         prepare_domain,
         setup_tokenizer,
@@ -220,7 +245,7 @@ def _prepare_into(out: Path, args, texts: dict, bins: dict, demo: dict, document
     sample = bpe_sample((documents(name) for name in [*texts, *demo]), args.bpe_sample_docs)
     tokenizer_path = setup_tokenizer(out, args.tokenizer, args.bpe_vocab, sample)
     tokenizer = load_tokenizer(tokenizer_path)
-    eos = eos_id_of(tokenizer, args.eos_token)
+    eos = end_of_document_id(tokenizer, args.eos_token)
     dtype = dtype_for(tokenizer.get_vocab_size())
     if bins and args.bin_dtype != dtype:
         raise SkillitError(
@@ -241,7 +266,7 @@ def _prepare_into(out: Path, args, texts: dict, bins: dict, demo: dict, document
             out, where, documents(name), tokenizer_path, dtype, eos, opts
         )
     for name, inp in bins.items():
-        entries[name] = import_bin(inp, dtype)
+        entries[name] = import_bin(inp, dtype, tokenizer.get_vocab_size())
     manifest = write_manifest(out, tokenizer_path, eos, entries)
     _print_summary(out, manifest)
 
@@ -286,7 +311,44 @@ def _inputs(args) -> tuple[dict, dict, dict]:
         raise SkillitError("nothing to prepare: give --domain NAME=PATH, --bin NAME=DIR or --demo")
     if bins and args.tokenizer is None:
         raise SkillitError("--bin needs --tokenizer (the tokenizer its token ids come from)")
+    _check_tokenizer_flags(args)
     return texts, bins, demo
+
+
+def _check_tokenizer_flags(args) -> None:
+    """--tokenizer, --bpe-vocab and --eos-token checked before anything is written into OUT."""
+    from skillit.utils.tokenization import PAD, SPECIAL_TOKENS, load_tokenizer
+
+    if args.tokenizer is not None and args.bpe_vocab is not None:
+        raise SkillitError(
+            "give --tokenizer (a tokenizer used as it is) or --bpe-vocab (a byte BPE trained on "
+            "the domains), not both"
+        )
+    if args.tokenizer is not None:
+        end_of_document_id(load_tokenizer(Path(args.tokenizer).expanduser()), args.eos_token)
+    elif args.eos_token == PAD:  # the trained BPE pads with it
+        raise SkillitError(_eos_is_pad(PAD, PAD, SPECIAL_TOKENS.index(PAD)))
+
+
+def end_of_document_id(tokenizer, eos_token: str | None) -> int:
+    """The tokenizer's end-of-document id, refused where it is also its padding token: the
+    tokens source would read every end of document as padding."""
+    from skillit.corpus.prepare import eos_id_of
+    from skillit.utils.tokenization import pad_id_of
+
+    eos = eos_id_of(tokenizer, eos_token)
+    pad = pad_id_of(tokenizer, tokenizer.get_vocab_size())
+    if eos == pad:
+        raise SkillitError(_eos_is_pad(tokenizer.id_to_token(eos), tokenizer.id_to_token(pad), pad))
+    return eos
+
+
+def _eos_is_pad(eos: str, pad: str, pad_id: int) -> str:
+    return (
+        f"the end-of-document token {eos!r} (--eos-token) is the tokenizer's padding token "
+        f"{pad!r} (id {pad_id}): every end of document would be read as padding; name another "
+        "token with --eos-token"
+    )
 
 
 def _print_summary(out: Path, manifest) -> None:

@@ -89,9 +89,13 @@ def run_compare(args) -> int:
     from skillit.run.inspect import summarise_run
 
     summaries = [summarise_run(Path(p)) for p in args.run_dirs]
-    unfinished = [str(s.path) for s in summaries if s.status != "finished"]
-    if unfinished:
-        raise SkillitError(f"not finished runs (no final evaluation): {unfinished}")
+    unfinished = [
+        f"{s.path} ({s.status}{': ' + s.problem if s.problem else ''})"
+        for s in summaries
+        if s.status != "finished"
+    ]
+    if unfinished:  # a damaged run is "unreadable": its problem says which file and why
+        raise SkillitError(f"not finished runs (no final evaluation): {', '.join(unfinished)}")
     metrics = {s.metric for s in summaries}
     if len(metrics) > 1:
         raise SkillitError("the runs report different metrics (accuracy and loss); compare alike")

@@ -44,13 +44,15 @@ from skillit.corpus.shards import (
     Manifest,
     ShardEntry,
     bin_tokens,
+    check_token_ids,
     dtype_for,
     file_sha256,
 )
 from skillit.errors import SkillitError
+from skillit.utils.kill_points import kill_point
 from skillit.utils.progress import progress
-from skillit.utils.safe_paths import remove_inside
-from skillit.utils.tokenization import load_tokenizer, save_tokenizer, train_byte_bpe
+from skillit.utils.safe_paths import remove_inside, write_inside
+from skillit.utils.tokenization import encode_texts, load_tokenizer, train_byte_bpe
 
 EOS_CANDIDATES = ("<eos>", "<|endoftext|>", "</s>", "<|end_of_text|>")
 KINDS = ("txt", "jsonl", "parquet", "hf", "bin")
@@ -64,6 +66,7 @@ BPE_SAMPLE_BYTES = 32 << 20  # text per domain the BPE is trained on (about)
 # (the last whitespace of a run is the word's); before a special token such as <eos> it would
 # not: a run of whitespace that ends a text segment is one pre-token
 WORD_STARTS = (re.compile(r" (?=[^\W_])"), re.compile(r"\s(?=[^\W_])"))
+CHUNK_RECORD = re.compile(r"chunk_(\d{5,})\.json")  # a chunk's sidecar (ChunkWriter.finish)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,22 @@ def detect_kind(path: Path, bin_input: bool = False) -> str:
 
 
 def _files(path: Path, pattern: str) -> list[Path]:
-    return [path] if path.is_file() else sorted(path.rglob(pattern))
+    return [path] if path.is_file() else [_readable(f) for f in sorted(path.rglob(pattern))]
+
+
+def _readable(f: Path) -> Path:
+    """`f`, a file of a domain's folder matched by name, refused when it cannot be read as one."""
+    if f.is_symlink() and not f.exists():
+        raise SkillitError(
+            f"{f} is a symbolic link to {os.readlink(f)}, which does not exist; remove the link "
+            "or restore what it points to"
+        )
+    if f.is_dir():
+        raise SkillitError(
+            f"{f} is a folder named like a {f.suffix} document; rename it (prepare reads every "
+            f"{f.suffix} file under a domain's folder, those inside this one included)"
+        )
+    return f
 
 
 def _not_utf8(path: Path, byte: int) -> SkillitError:
@@ -286,7 +304,7 @@ def encode_chunk(
     followed by eos. `texts` are whole documents, or with `ends` pieces of them (ends[i]: texts[i]
     ends its document); texts[0] belongs to document `first_index`, held out when val_every
     divides its number."""
-    encodings = _tokenizer(tokenizer_path).encode_batch(list(texts), add_special_tokens=False)
+    encodings = encode_texts(_tokenizer(tokenizer_path), texts, tokenizer_path)
     train, val, held = [], [], 0
     index = first_index
     for enc, ends_document in zip(encodings, itertools.repeat(True) if ends is None else ends):
@@ -383,9 +401,23 @@ def _batches(docs: Sequence[Document], first_index: int) -> Iterator[Batch]:
 
 
 def _append_ids(path: Path, ids: np.ndarray, dtype: str) -> None:
-    if ids.size:
+    if not ids.size:
+        return
+    # a file object's write, not ndarray.tofile: tofile loses a short write to a full disk unseen
+    try:
         with path.open("ab") as fh:
-            ids.astype(dtype).tofile(fh)
+            fh.write(memoryview(ids.astype(dtype)))
+    except OSError as exc:  # the error of a write or a close names no file
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def _fresh_file(folder: Path, path: Path) -> None:
+    """An empty file at `path`, created here: whatever held the name before (a killed run's
+    partial file, or a symbolic link planted there) is unlinked, never written through."""
+    if os.path.lexists(path):
+        remove_inside(folder, path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    os.close(os.open(path, flags, 0o644))
 
 
 def _copy_bytes(src, dst, count: int) -> None:
@@ -416,7 +448,7 @@ class ChunkWriter:
             "val_tokens": 0,
         }
         for split in ("train", "val"):
-            self._tmp(split).write_bytes(b"")  # a killed run's partial file starts again
+            _fresh_file(folder, self._tmp(split))  # a killed run's partial file starts again
 
     def _final(self, split: str) -> Path:
         return self.folder / f"{split}_{self.c:05d}.bin"
@@ -439,7 +471,8 @@ class ChunkWriter:
         rest = train.with_name(train.name + ".rest")
         itemsize = np.dtype(self.dtype).itemsize
         # copied through files in blocks: the shard is never held in memory
-        with train.open("rb") as src, self._tmp("val").open("ab") as val, rest.open("wb") as out:
+        _fresh_file(self.folder, rest)
+        with train.open("rb") as src, self._tmp("val").open("ab") as val, rest.open("ab") as out:
             _copy_bytes(src, val, head * itemsize)
             shutil.copyfileobj(src, out, PIECE_CHARS)
         os.replace(rest, train)
@@ -449,17 +482,64 @@ class ChunkWriter:
     def finish(self) -> None:
         if self.head_every:
             self._hold_out_head()
+        sidecar = f"chunk_{self.c:05d}.json"
+        # an earlier prepare's sidecar (of other text) must not vouch for the shards renamed next
+        remove_inside(self.folder, self.folder / sidecar)
         for split in ("train", "val"):
             os.replace(self._tmp(split), self._final(split))
-        (self.folder / f"chunk_{self.c:05d}.json").write_text(json.dumps(self.side) + "\n")
+        kill_point("prepare.shards")
+        write_inside(self.folder, sidecar, json.dumps(self.side) + "\n")
+        kill_point("prepare.sidecar")
 
 
-def _chunk_is_complete(folder: Path, c: int, texts_hash: str) -> bool:
-    """Whether an earlier run already wrote chunk c from the same text."""
+def _chunk_is_complete(folder: Path, c: int, texts_hash: str, dtype: str) -> bool:
+    """Whether an earlier run already wrote chunk c from the same text (its shards checked
+    against its sidecar)."""
     side_path = folder / f"chunk_{c:05d}.json"
-    return (
-        side_path.is_file() and json.loads(side_path.read_text()).get("fingerprint") == texts_hash
-    )
+    if not side_path.is_file():
+        return False
+    side = _read_sidecar(side_path)
+    if side["fingerprint"] != texts_hash:
+        return False
+    for split in ("train", "val"):
+        shard = folder / f"{split}_{c:05d}.bin"
+        _check_chunk_shard(shard, side[f"{split}_tokens"], dtype, side_path)
+    return True
+
+
+def _redo_hint(side_path: Path) -> str:
+    return f"delete {side_path} to prepare that chunk again, or rerun with --fresh"
+
+
+def _read_sidecar(side_path: Path) -> dict:
+    """A chunk's sidecar, refused (naming it) when it is not the record ChunkWriter writes."""
+    try:
+        side = json.loads(side_path.read_text(encoding="utf-8"))
+    except ValueError:  # empty, not JSON, not UTF-8
+        side = None
+    counts = ("documents", "val_documents", "train_tokens", "val_tokens")
+    if not (
+        isinstance(side, dict)
+        and isinstance(side.get("fingerprint"), str)
+        and all(isinstance(side.get(k), int) and side[k] >= 0 for k in counts)
+    ):
+        raise SkillitError(
+            f"{side_path} is not a chunk record prepare writes (empty, or edited): "
+            f"{_redo_hint(side_path)}"
+        )
+    return side
+
+
+def _check_chunk_shard(path: Path, tokens: int, dtype: str, side_path: Path) -> None:
+    """A complete chunk's shard must hold the tokens its sidecar counts."""
+    want = tokens * np.dtype(dtype).itemsize
+    size = path.stat().st_size if path.is_file() else None
+    if size != want:
+        held = "is missing" if size is None else f"holds {size} bytes"
+        raise SkillitError(
+            f"{path} {held}, but its chunk's record lists {tokens} {dtype} tokens ({want} "
+            f"bytes): the shard changed after prepare wrote it; {_redo_hint(side_path)}"
+        )
 
 
 def _write_finished(pending: deque, keep: int) -> None:
@@ -497,7 +577,7 @@ def _tokenize_chunks(
         index = 0
         for c, texts in enumerate(_chunks(documents, opts.docs_per_shard)):
             texts_hash = fingerprint(texts)
-            if not _chunk_is_complete(folder, c, texts_hash):
+            if not _chunk_is_complete(folder, c, texts_hash, dtype):
                 writer = ChunkWriter(folder, c, dtype, texts_hash, len(texts), head_every)
                 for batch in _batches(texts, index):
                     args = (str(tokenizer_path), batch.texts, batch.first_index, val_every, eos_id)
@@ -529,13 +609,34 @@ def _read_domain_entry(folder: Path, inp: DomainInput, chunks: int) -> DomainEnt
     return entry
 
 
+def _chunk_records(folder: Path) -> dict[int, Path]:
+    """The chunk sidecars in a domain's folder by number; a stray file named like one is refused
+    (a chunk numbered from it would be deleted or trusted)."""
+    records = {}
+    for path in folder.glob("chunk_*.json"):
+        match = CHUNK_RECORD.fullmatch(path.name)
+        if match is None or not path.is_file():
+            raise SkillitError(
+                f"{path} is not a chunk record prepare writes (chunk_NNNNN.json); move it out "
+                f"of {folder}, which holds the domain's shards"
+            )
+        records[int(match[1])] = path
+    return records
+
+
 def _remove_stale_chunks(folder: Path, chunks: int) -> None:
     """Remove the chunks numbered `chunks` and up: left there by a longer earlier input."""
-    for stale in folder.glob("chunk_*.json"):
-        c = int(stale.stem.split("_")[1])
+    for c, stale in _chunk_records(folder).items():
         if c >= chunks:
             for name in (stale.name, f"train_{c:05d}.bin", f"val_{c:05d}.bin"):
                 remove_inside(folder, folder / name)
+
+
+def _remove_partial_shards(folder: Path) -> None:
+    """The chunk files still under their temporary names (a write that failed): their space
+    back, and the next run starts those chunks again."""
+    for partial in folder.glob("*.bin.tmp*"):
+        remove_inside(folder, partial)
 
 
 def _count(n: int, noun: str) -> str:
@@ -589,7 +690,12 @@ def prepare_domain(
     """Tokenize one domain's documents into shards under out/<name>/ (skipping complete ones)."""
     folder = out / inp.name
     folder.mkdir(parents=True, exist_ok=True)
-    n_docs = _tokenize_chunks(folder, inp.name, documents, tokenizer_path, dtype, eos_id, opts)
+    _chunk_records(folder)  # a stray file is refused before the work, not after it
+    try:
+        n_docs = _tokenize_chunks(folder, inp.name, documents, tokenizer_path, dtype, eos_id, opts)
+    except BaseException:  # a full disk, say: nothing half-written stays to take its space
+        _remove_partial_shards(folder)
+        raise
     chunks = n_docs and -(-n_docs // opts.docs_per_shard)
     entry = _read_domain_entry(folder, inp, chunks)
     _remove_stale_chunks(folder, chunks)
@@ -597,12 +703,14 @@ def prepare_domain(
     return entry
 
 
-def import_bin(inp: DomainInput, dtype: str) -> DomainEntry:
-    """List an existing train.bin / val.bin pair in the manifest as they are (no copy)."""
+def import_bin(inp: DomainInput, dtype: str, vocab_size: int) -> DomainEntry:
+    """List an existing train.bin / val.bin pair in the manifest as they are (no copy), once
+    every id is found inside the tokenizer's vocabulary."""
     entry = DomainEntry(inputs=[str(inp.path)])
     for split in ("train", "val"):
         path = (inp.path / f"{split}.bin").resolve()
         getattr(entry, split).append(ShardEntry(str(path), bin_tokens(path, dtype)))
+        check_token_ids(path, dtype, vocab_size, f"--bin {inp.name}")
     return entry
 
 
@@ -653,13 +761,16 @@ def setup_tokenizer(
                 f"{out} was prepared with another tokenizer; prepare into a new folder"
             )
         if not target.is_file():
-            shutil.copyfile(source, target)
+            write_inside(out, target.name, source.read_bytes())
+            kill_point("prepare.tokenizer")
         return target
     if target.is_file():
         return target  # a rerun: the BPE trained the first time
     if bpe_vocab is None:
         raise SkillitError("give --tokenizer PATH/tokenizer.json or --bpe-vocab N")
-    save_tokenizer(train_byte_bpe(sample, vocab_size=bpe_vocab), target)
+    trained = train_byte_bpe(sample, vocab_size=bpe_vocab)
+    write_inside(out, target.name, trained.to_str(pretty=True))
+    kill_point("prepare.tokenizer")
     return target
 
 
@@ -676,7 +787,5 @@ def write_manifest(
         tokenizer_sha256=file_sha256(tokenizer_path),
         domains=domains,
     )
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(manifest.to_json())
-    os.replace(tmp, out / MANIFEST)
+    write_inside(out, MANIFEST, manifest.to_json())
     return manifest

@@ -25,10 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from skillit.errors import SkillitError
+from skillit.utils import jsonio
+from skillit.utils.safe_paths import check_name
 
 MANIFEST = "manifest.json"
 FORMAT = "skillit-tokens"
 DTYPES = ("uint16", "uint32")
+# names at the top of a corpus, or of its engine export (skillit.corpus.engine_data): no domain's
+RESERVED_DOMAINS = (MANIFEST, "tokenizer.json", "engine_data.json")
 
 
 def dtype_for(vocab_size: int) -> str:
@@ -96,7 +100,7 @@ def read_manifest(folder: str | Path) -> Manifest:
             "`skillit prepare OUT --domain NAME=PATH ...`"
         )
     try:
-        data = json.loads(path.read_text())
+        data = jsonio.loads(path.read_text(), path)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SkillitError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -107,7 +111,7 @@ def read_manifest(folder: str | Path) -> Manifest:
         )
     try:
         domains = {str(k): DomainEntry.from_json(v) for k, v in data["domains"].items()}
-        return Manifest(
+        manifest = Manifest(
             dtype=data["dtype"],
             vocab_size=int(data["vocab_size"]),
             eos_id=int(data["eos_id"]),
@@ -115,8 +119,38 @@ def read_manifest(folder: str | Path) -> Manifest:
             tokenizer_sha256=str(data.get("tokenizer_sha256", "")),
             domains=domains,
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise SkillitError(f"{path}: missing or malformed key ({exc})") from None
+    check_manifest(manifest, path)
+    return manifest
+
+
+def check_manifest(manifest: Manifest, path: Path) -> None:
+    """Values a prepared corpus can hold: a domain name is one path component (exports write
+    OUT/<domain>/), a shard a file name and a count of tokens, eos_id a token of the vocabulary."""
+    if manifest.vocab_size < 1 or not 0 <= manifest.eos_id < manifest.vocab_size:
+        raise SkillitError(
+            f"{path}: 'vocab_size' must be >= 1 and 'eos_id' a token id below it, got "
+            f"vocab_size {manifest.vocab_size}, eos_id {manifest.eos_id}"
+        )
+    if not manifest.domains:
+        raise SkillitError(f"{path}: 'domains' is empty; a corpus needs at least one domain")
+    check_name(manifest.tokenizer, f"{path}: 'tokenizer' (a file of the corpus folder)")
+    for name, entry in manifest.domains.items():
+        check_name(name, f"{path}: domain", reserved=RESERVED_DOMAINS)
+        for split in ("train", "val"):
+            for shard in getattr(entry, split):
+                _check_shard_entry(shard, f"{path}: domains.{name}.{split}")
+
+
+def _check_shard_entry(shard: ShardEntry, where: str) -> None:
+    if not isinstance(shard.file, str) or not shard.file or "\0" in shard.file:
+        raise SkillitError(f"{where}: a shard's 'file' must be a file name, got {shard.file!r}")
+    tokens = shard.tokens
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
+        raise SkillitError(
+            f"{where}: shard {shard.file!r} 'tokens' must be an integer >= 0, got {tokens!r}"
+        )
 
 
 def shard_path(folder: Path, entry: ShardEntry) -> Path:
@@ -124,16 +158,22 @@ def shard_path(folder: Path, entry: ShardEntry) -> Path:
     return p if p.is_absolute() else folder / p
 
 
-def check_shard(path: Path, tokens: int, dtype: str) -> None:
+def check_shard(path: Path, tokens: int, dtype: str, domain: str | None = None) -> None:
     """A shard must exist and hold exactly the manifest's number of tokens."""
-    if not path.is_file():
-        raise SkillitError(f"token shard {path} is missing (listed in the corpus manifest)")
-    size = path.stat().st_size
+    of = f"domain {domain!r}: " if domain else ""
+    try:
+        size = path.stat().st_size if path.is_file() else None
+    except OSError as exc:  # a name longer than the system allows, say
+        raise SkillitError(f"{of}token shard {path} cannot be read: {exc.strerror}") from None
+    if size is None:
+        raise SkillitError(f"{of}token shard {path} is missing (listed in the corpus manifest)")
     itemsize = np.dtype(dtype).itemsize
     if size != tokens * itemsize:
         raise SkillitError(
-            f"token shard {path} is truncated or corrupt: the manifest says {tokens} {dtype} "
-            f"tokens ({tokens * itemsize} bytes), the file has {size} bytes; prepare it again"
+            f"{of}token shard {path} is truncated or corrupt: the manifest says {tokens} {dtype} "
+            f"tokens ({tokens * itemsize} bytes), the file has {size} bytes; the shard or "
+            f"{MANIFEST} changed after prepare: rerun the same `skillit prepare` (it checks "
+            "every shard and rewrites the manifest), or prepare it again with --fresh"
         )
 
 
@@ -156,3 +196,41 @@ def bin_tokens(path: Path, dtype: str) -> int:
             f"{path} has {size} bytes, not a whole number of {dtype} tokens; check --bin-dtype"
         )
     return size // itemsize
+
+
+def first_token_at_or_above(tokens: np.ndarray, limit: int) -> int | None:
+    """The position of the first token >= `limit`, scanned in blocks (a memmap stays on disk);
+    None when there is none."""
+    block = 1 << 22
+    for start in range(0, len(tokens), block):
+        part = np.asarray(tokens[start : start + block])
+        if part.size and part.max() >= limit:
+            return start + int(np.argmax(part >= limit))
+    return None
+
+
+def check_token_ids(path: Path, dtype: str, vocab_size: int, what: str) -> None:
+    """Refuse a token file holding an id the tokenizer does not have (an embedding would be
+    indexed out of its range)."""
+    tokens = open_shard(path, dtype)
+    at = first_token_at_or_above(tokens, vocab_size)
+    if at is not None:
+        raise SkillitError(
+            f"{what}: {path} holds token id {int(tokens[at])} (token {at}), beyond the "
+            f"tokenizer's vocabulary of {vocab_size} ids (0 to {vocab_size - 1}); it was written "
+            f"with another tokenizer, or its ids are not {dtype}: give the tokenizer it was made "
+            "with (--tokenizer)"
+        )
+    if dtype == "uint16" and _halves_of_uint32(tokens):
+        raise SkillitError(
+            f"{what}: {path} reads as uint16 ids every second of which is 0: the halves of uint32 "
+            f"ids; the tokenizer's {vocab_size} ids take uint16 files: convert it, e.g. "
+            "np.fromfile(PATH, np.uint32).astype(np.uint16).tofile(NEW_PATH)"
+        )
+
+
+def _halves_of_uint32(tokens: np.ndarray) -> bool:
+    """Whether uint16 ids look read from a file of uint32 ones below 65536 (each one's high
+    half, 0, after it), from the file's first block: no text gives so many zeros."""
+    head = np.asarray(tokens[: 1 << 20])
+    return len(head) >= 64 and not head[1::2].any()

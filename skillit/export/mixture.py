@@ -14,6 +14,7 @@ drew, so the export repeats the mixture, not the order of the samples.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from omegaconf import OmegaConf
 from skillit.errors import SkillitError
 from skillit.run.directory import HISTORY_FILE
 from skillit.run.plots import read_history
+from skillit.utils.kill_points import kill_point
 from skillit.utils.safe_paths import write_inside
 
 
@@ -39,29 +41,60 @@ def load_run_history(run_dir: str | Path) -> list[dict]:
     return history
 
 
+MAX_STEP = 2**63 - 1  # a step count past int64 is no run's (and overflows the averages)
+
+
 def check_history(history: list[dict], path: Path) -> None:
-    """Every line a round with its end step (increasing, > 0) and a finite mixture over the same
-    skills as the first line; else an error naming the line."""
+    """Every line a round (numbered from 1, one line each) with its end step (increasing, > 0)
+    and a mixture over the same skills as the first line (finite, >= 0, not all 0; so is its
+    next_weights where it has one); else an error naming the line."""
     first = history[0].get("weights") if isinstance(history[0], dict) else None
     skills = list(first) if isinstance(first, dict) and first else None
     last_step = 0
     for n, row in enumerate(history, start=1):
-        weights = row.get("weights") if isinstance(row, dict) else None
-        step = row.get("step") if isinstance(row, dict) else None
-        if not isinstance(weights, dict) or skills is None or list(weights) != skills:
+        where = f"{path}:{n}"
+        if not isinstance(row, dict):
+            raise SkillitError(f"{where}: a line must be a JSON object (one round), got {row!r}")
+        check_mixture(row.get("weights"), skills, f"{where}: 'weights'")
+        if row.get("next_weights") is not None:
+            check_mixture(row["next_weights"], skills, f"{where}: 'next_weights'")
+        if not _is_int(row.get("round")) or row["round"] != n:
             raise SkillitError(
-                f"{path}:{n}: 'weights' must map the run's skills {skills} to numbers, got "
-                f"{weights!r}"
+                f"{where}: 'round' must be {n} (one line per round, numbered from 1), got "
+                f"{row.get('round')!r}"
             )
-        values = list(weights.values())
-        if not all(isinstance(v, (int, float)) and np.isfinite(v) and v >= 0 for v in values):
-            raise SkillitError(f"{path}:{n}: 'weights' must be finite numbers >= 0, got {values}")
-        if not isinstance(step, int) or isinstance(step, bool) or step <= last_step:
+        step = row.get("step")
+        if not _is_int(step) or not last_step < step <= MAX_STEP:
             raise SkillitError(
-                f"{path}:{n}: 'step' must be an integer above the line before's ({last_step}), "
-                f"got {step!r}"
+                f"{where}: 'step' must be an integer above the line before's ({last_step}) "
+                f"and below 2**63, got {step!r}"
             )
         last_step = step
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_mixture(weights, skills: list[str] | None, what: str) -> None:
+    """`weights` maps exactly `skills` to finite numbers >= 0 with a finite, positive sum (a
+    mixture that can be normalised); else an error starting with `what`."""
+    if not isinstance(weights, dict) or skills is None or list(weights) != skills:
+        raise SkillitError(f"{what} must map the run's skills {skills} to numbers, got {weights!r}")
+    values = list(weights.values())
+    try:
+        finite = all(_is_number(v) and math.isfinite(v) and v >= 0 for v in values)
+    except OverflowError:  # an integer past any float
+        finite = False
+    if not finite:
+        raise SkillitError(f"{what} must be finite numbers >= 0, got {values}")
+    total = sum(float(v) for v in values)  # inf where the sum overflows
+    if not (math.isfinite(total) and total > 0):
+        raise SkillitError(f"{what} must add up to a finite number above 0, got {values}")
 
 
 def schedule_of(history: list[dict]) -> tuple[list[str], list[tuple[int, list[float]]]]:
@@ -96,12 +129,23 @@ def average_of(history: list[dict], by: str = "steps") -> tuple[list[str], list[
         if last is None:
             raise SkillitError("the history's last round has no next_weights to average over")
         weights = np.vstack([weights, [float(last[s]) for s in skills]])
+    # each mixture as proportions first: a row of any positive scale neither overflows nor
+    # outweighs the others
+    weights /= weights.sum(axis=1, keepdims=True)
+    if by == "updates":
         mean = weights.mean(axis=0)
     else:
         ends = np.array([row["step"] for row in history], dtype=np.float64)
         lengths = np.diff(np.concatenate([[0.0], ends]))
         mean = (lengths[:, None] * weights).sum(axis=0) / lengths.sum()
     return skills, (mean / mean.sum()).tolist()
+
+
+def proportions(weights: list[float]) -> list[float]:
+    """A mixture over the same skills that adds up to 1 (an engine multiplies a weight by a
+    shard's tokens: a weight near the float limit would overflow)."""
+    total = sum(weights)
+    return [w / total for w in weights]
 
 
 def stage_starts(history: list[dict], entries: list[tuple[int, list[float]]]) -> list[int]:
@@ -181,7 +225,7 @@ def export_engine(
     mix = EngineMixture(
         skills=skills,
         average=mean,
-        stages=[(s, w) for s, (_, w) in zip(starts, entries)],
+        stages=[(s, proportions(w)) for s, (_, w) in zip(starts, entries)],
         domains=domains,
         total_tokens=cfg.trainer.max_steps * tokens_per_step,
         tokens_per_step=tokens_per_step,
@@ -243,6 +287,7 @@ def export_mixture(
         "schedule": out_dir / "mixture_schedule.yaml",
         "average": out_dir / "mixture_average.yaml",
     }
-    for key, content in (("schedule", schedule), ("average", average)):
-        write_inside(out_dir, paths[key].name, note + OmegaConf.to_yaml(OmegaConf.create(content)))
+    write_inside(out_dir, paths["schedule"].name, note + OmegaConf.to_yaml(schedule))
+    kill_point("export.schedule")
+    write_inside(out_dir, paths["average"].name, note + OmegaConf.to_yaml(average))
     return paths

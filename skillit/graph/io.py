@@ -15,6 +15,7 @@ JSON layout::
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import numpy as np
 
 from skillit.errors import SkillitError
 from skillit.utils import jsonio
+from skillit.utils.safe_paths import write_inside
 
 FORMAT = "skillit-graph"
 # What to do with negative entries (the authors' learned NI graphs have many):
@@ -65,7 +67,7 @@ class SkillGraph:
         if self.raw_deltas is not None:
             try:
                 self.raw_deltas = np.asarray(self.raw_deltas, dtype=np.float64)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise SkillitError(
                     f"{self.origin}: raw_deltas is not a numeric array ({exc})"
                 ) from None
@@ -75,10 +77,13 @@ class SkillGraph:
             if self.steps < 0:
                 raise SkillitError(f"{self.origin}: steps must be an integer >= 0 or null")
             self.steps = int(self.steps)
-        try:
-            self.seeds = [int(s) for s in self.seeds]
-        except (TypeError, ValueError):
-            raise SkillitError(f"{self.origin}: seeds must be a list of integers") from None
+        if not isinstance(self.seeds, (list, tuple)) or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in self.seeds
+        ):  # a float seed (1.5, 1e400) is no seed a learner wrote
+            raise SkillitError(
+                f"{self.origin}: seeds must be a list of integers, got {self.seeds!r}"
+            )
+        self.seeds = [int(s) for s in self.seeds]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -111,7 +116,7 @@ def _check_matrix(
 ) -> np.ndarray:
     try:
         a = np.array(matrix, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # Overflow: an integer past any float
         raise SkillitError(
             f"{origin}: matrix must be a {k} x {m} table of numbers (one row per training skill, "
             f"one column per evaluation skill): {exc}"
@@ -201,7 +206,7 @@ def graph_from_dict(data: Any, origin: str, negative: str = "error") -> SkillGra
     if raw is not None:
         try:
             raw = np.array(raw, dtype=np.float64)  # null -> NaN
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise SkillitError(f"{origin}: raw_deltas is not a numeric array ({exc})") from None
     return SkillGraph(
         train_skills=train,
@@ -231,16 +236,17 @@ def save_graph(graph: SkillGraph, path: str | Path) -> Path:
             text = json.dumps(value, allow_nan=False)
         fields.append(f"  {json.dumps(key)}: {text}")
     text = "{\n" + ",\n".join(fields) + "\n}"
-    path.write_text(text + "\n", encoding="utf-8")
+    write_inside(path.parent, path.name, (text + "\n").encode("utf-8"))  # whole or not at all
     return path
 
 
 def export_npy(graph: SkillGraph, path: str | Path) -> Path:
     """Write the bare k x m matrix (names are not kept; pass them back to load_graph)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, graph.matrix)
-    return path if path.suffix == ".npy" else path.with_name(path.name + ".npy")
+    path = path if path.suffix == ".npy" else path.with_name(path.name + ".npy")  # as np.save
+    buffer = io.BytesIO()
+    np.save(buffer, graph.matrix)
+    return write_inside(path.parent, path.name, buffer.getvalue())  # whole or not at all
 
 
 def load_graph(

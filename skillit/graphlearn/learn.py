@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -38,7 +37,9 @@ from skillit.graphlearn.estimate import (
 )
 from skillit.graphlearn.probes import METHODS, Probe, plan_probes
 from skillit.utils import jsonio
+from skillit.utils.kill_points import kill_point
 from skillit.utils.progress import progress
+from skillit.utils.safe_paths import write_inside
 
 ProbeRunner = Callable[[Probe], Sequence[float]]  # probe -> loss per evaluation skill
 
@@ -182,9 +183,7 @@ def _weights(value) -> tuple[float, ...] | None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_inside(path.parent, path.name, text)
 
 
 def check_setup(out_dir: Path, setup: dict[str, Any]) -> None:
@@ -225,6 +224,7 @@ def run_probe(runner: ProbeRunner, probe: Probe, store: ResultStore) -> tuple[Pr
             "or --steps"
         )
     store.save(probe, losses, time.perf_counter() - start)
+    kill_point("graph.probe")
     return probe, losses
 
 
@@ -315,10 +315,9 @@ def write_outputs(result: LearnResult, out_dir: str | Path, plot: bool = True) -
     """graph.json (the file `mixing.graph.path` reads), graph.npy, summary.json and graph.png."""
     out_dir = Path(out_dir)
     graph = result.to_graph()
-    paths = {
-        "graph": save_graph(graph, out_dir / "graph.json"),
-        "npy": export_npy(graph, out_dir / "graph.npy"),
-    }
+    paths = {"graph": save_graph(graph, out_dir / "graph.json")}
+    kill_point("graph.graph_json")
+    paths["npy"] = export_npy(graph, out_dir / "graph.npy")
     est = result.estimate
     summary = {
         "train_skills": result.train_skills,

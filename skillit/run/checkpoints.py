@@ -17,6 +17,7 @@ import lightning as L
 
 from skillit.errors import SkillitError
 from skillit.run.directory import CHECKPOINT, CONFIG_FILE, CONFIG_STATE_KEY, PREVIOUS_CHECKPOINT
+from skillit.utils.kill_points import kill_point
 from skillit.utils.safe_load import load_weights_only
 from skillit.utils.safe_paths import inside_for_writing
 
@@ -82,6 +83,7 @@ class RoundCheckpoint(L.Callback):
                     os.link(self.last, self.previous)
                 except OSError:  # a file system without hard links: no fallback copy
                     pass
+            kill_point("train.previous_linked")
         try:
             trainer.save_checkpoint(str(self.tmp), weights_only=False)  # all ranks; rank 0 writes
         except BaseException as exc:
@@ -96,7 +98,9 @@ class RoundCheckpoint(L.Callback):
                 ) from None
             raise
         if trainer.is_global_zero:
+            kill_point("train.checkpoint_written")
             os.replace(self.tmp, self.last)  # atomic: the old or the new, never neither
+            kill_point("train.checkpoint_saved")
 
 
 def read_checkpoint(path: str | Path) -> dict:

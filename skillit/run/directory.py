@@ -174,6 +174,11 @@ class RunLock:
                     ) from None
                 self.path.unlink(missing_ok=True)  # its writer is gone (killed): take it over
                 continue
+            except OSError as exc:  # no such folder, a file in its place, no permission
+                raise SkillitError(
+                    f"cannot create the lock {self.path}: {exc.strerror}; {self.path.parent} "
+                    "must be a folder skillit may write"
+                ) from None
             with os.fdopen(fd, "w") as fh:
                 fh.write(f"{os.getpid()} {_start_time(os.getpid()) or ''}\n")
             self.held = True

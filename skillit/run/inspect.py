@@ -60,6 +60,13 @@ def _read_json(path: Path) -> dict:
     return data
 
 
+def _seed_of(seed) -> int | None:
+    """The run's seed; refused unless an integer (compare pairs runs by it)."""
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise SkillitError(f"{CONFIG_FILE}: seed must be an integer, got {seed!r}")
+    return seed
+
+
 def _last_step(run_dir: Path) -> int:
     """The step of the last round the run recorded (0 before its first round)."""
     path = run_dir / HISTORY_FILE
@@ -69,8 +76,8 @@ def _last_step(run_dir: Path) -> int:
             try:
                 row = jsonio.loads(line, path)
                 last = max(last, int(row["step"]))
-            except (ValueError, KeyError, TypeError, RecursionError):
-                continue  # a partial or edited line is not a step
+            except (ValueError, KeyError, TypeError, RecursionError, OverflowError):
+                continue  # a partial or edited line (a step of 1e400) is not a step
     return last
 
 
@@ -102,7 +109,7 @@ def summarise_run(run_dir: str | Path) -> RunSummary:
             path=run_dir,
             name=str(cfg.get("name", run_dir.name)),
             strategy=strategy_label(run_dir, str(mixing.get("strategy", "?"))),
-            seed=cfg.get("seed"),
+            seed=_seed_of(cfg.get("seed")),
             source=source,
             metric=metric_of(source),
             steps=_last_step(run_dir),
@@ -121,7 +128,14 @@ def summarise_run(run_dir: str | Path) -> RunSummary:
             summary.final = {k: float(v) for k, v in final[f"eval_{summary.metric}"].items()}
             summary.steps = int(final.get("global_step", summary.steps))
             summary.status = "finished"
-        except (SkillitError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (
+            SkillitError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            OverflowError,
+        ) as exc:
             summary.status, summary.problem = "unreadable", f"{FINAL_FILE}: {_one_line(exc)}"
     elif not (run_dir / CHECKPOINT).is_file():
         summary.status = "stopped" if summary.steps else "started"

@@ -29,6 +29,7 @@ from skillit.utils.tokenization import (
     EOS,
     PAD,
     UNK,
+    encode_texts,
     load_tokenizer,
     train_byte_bpe,
     wordlevel_tokenizer,
@@ -67,6 +68,8 @@ class JsonlSourceConfig:
             raise SkillitError(f"{KEY}.val_size must be an integer >= 1, got {self.val_size!r}")
         if self.val_size < 1:
             raise SkillitError(f"{KEY}.val_size must be an integer >= 1, got {self.val_size}")
+        if self.val_seed < 0:  # numpy seeds a generator from integers >= 0 only
+            raise SkillitError(f"{KEY}.val_seed must be an integer >= 0, got {self.val_seed}")
         if not isinstance(self.bpe_vocab_size, int) or self.bpe_vocab_size < 260:
             raise SkillitError(
                 f"{KEY}.bpe_vocab_size must be an integer >= 260 (256 bytes + specials), "
@@ -277,12 +280,9 @@ class JsonlSource:
     def _tokenize(
         self, records: list[_Record], eos: list[int]
     ) -> list[tuple[list[int], list[int]]]:
-        prompts = self._tokenizer.encode_batch(
-            [r.prompt for r in records], add_special_tokens=False
-        )
-        answers = self._tokenizer.encode_batch(
-            [_answer_text(r.prompt, r.answer) for r in records], add_special_tokens=False
-        )
+        tok, named = self._tokenizer, f"{self.cfg.tokenizer} ({KEY}.tokenizer)"
+        prompts = encode_texts(tok, [r.prompt for r in records], named)
+        answers = encode_texts(tok, [_answer_text(r.prompt, r.answer) for r in records], named)
         sequences = []
         for r, p, a in zip(records, prompts, answers, strict=True):
             answer_ids = list(a.ids) + eos

@@ -52,6 +52,13 @@ def _check_common(prefix: str, cfg, n_skills: int, formats: tuple[str, ...] = FO
             )
     if cfg.val_size < 1:
         raise SkillitError(f"{prefix}.val_size must be >= 1, got {cfg.val_size}")
+    check_val_seed(f"{prefix}.val_seed", cfg.val_seed)
+
+
+def check_val_seed(key: str, seed: int) -> None:
+    """numpy seeds a generator from integers >= 0 only (a negative one fails at the first draw)."""
+    if seed < 0:
+        raise SkillitError(f"{key} must be an integer >= 0, got {seed}")
 
 
 @dataclass
@@ -233,6 +240,7 @@ class ComposeSourceConfig:
                 )
         if self.val_size < 1:
             raise SkillitError(f"data.compose.val_size must be >= 1, got {self.val_size}")
+        check_val_seed("data.compose.val_seed", self.val_seed)
         if self.world is not None and not 0 <= self.world < 2**32:
             raise SkillitError(
                 f"data.compose.world must be in [0, 2**32) or null, got {self.world}"

@@ -18,6 +18,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from skillit.corpus.shards import (
+    MANIFEST,
     Manifest,
     ShardEntry,
     check_shard,
@@ -28,20 +29,7 @@ from skillit.corpus.shards import (
 )
 from skillit.errors import SkillitError
 from skillit.sources.base import SkillExamples
-from skillit.utils.tokenization import load_tokenizer
-
-PAD_TOKENS = ("<pad>", "<|padding|>", "[PAD]", "<|pad|>")
-
-
-def pad_id_of(tokenizer: Tokenizer, vocab_size: int) -> int:
-    """The tokenizer's padding token, else an id outside the vocabulary: windows are full, so
-    nothing is padded, and a pad id must never equal a token of the text (the end-of-document
-    token in particular), or the text's tokens would count as padding."""
-    for name in PAD_TOKENS:
-        token = tokenizer.token_to_id(name)
-        if token is not None:
-            return int(token)
-    return vocab_size
+from skillit.utils.tokenization import load_tokenizer, pad_id_of
 
 
 @dataclass
@@ -78,30 +66,16 @@ class TokensSource:
         self.names = chosen
         self.seq_len = int(seq_len)
         self.val_windows = cfg.val_windows
-        tok_path = self.folder / self.manifest.tokenizer
-        self._tokenizer = load_tokenizer(tok_path)
-        if (
-            self.manifest.tokenizer_sha256
-            and file_sha256(tok_path) != self.manifest.tokenizer_sha256
-        ):
-            raise SkillitError(f"{tok_path} is not the tokenizer the corpus was prepared with")
+        self._tokenizer = self._checked_tokenizer()
+        self._vocab = self._tokenizer.get_vocab_size()  # the model's: every id must be below it
         self._train: list[list[tuple[Path, int]]] = []
         self._val: list[list[tuple[Path, int]]] = []
         for name in self.names:
             entry = self.manifest.domains[name]
-            self._train.append(self._checked(entry.train))
-            self._val.append(self._checked(entry.val))
+            self._train.append(self._checked(entry.train, name))
+            self._val.append(self._checked(entry.val, name))
             for split, shards in (("train", self._train[-1]), ("validation", self._val[-1])):
-                if not any(n >= self.seq_len for _, n in shards):
-                    total = sum(n for _, n in shards)
-                    largest = max((n for _, n in shards), default=0)
-                    raise SkillitError(
-                        f"domain {name!r} is too small for a window of {self.seq_len} tokens "
-                        f"(model.max_seq_len): its {split} split has {total} tokens in "
-                        f"{len(shards)} shard(s) of at most {largest}, and a window lies inside "
-                        "one shard; add text, prepare with a larger --docs-per-shard, or lower "
-                        "model.max_seq_len"
-                    )
+                self._check_a_window_fits(name, split, shards)
         self._pad_id = pad_id_of(self._tokenizer, self.manifest.vocab_size)
         self._maps: dict[Path, np.ndarray] = {}  # opened in the process that reads
         # per skill: the train shards that hold a window, and how many window starts each has
@@ -121,6 +95,36 @@ class TokensSource:
         self._row_mask = np.ones(self.seq_len, dtype=bool)
         self._row_mask[0] = False  # the first token has no context to be predicted from
 
+    def _checked_tokenizer(self) -> Tokenizer:
+        """The corpus's tokenizer, refused where it or the manifest's vocabulary was edited."""
+        tok_path = self.folder / self.manifest.tokenizer
+        tokenizer = load_tokenizer(tok_path)
+        if (
+            self.manifest.tokenizer_sha256
+            and file_sha256(tok_path) != self.manifest.tokenizer_sha256
+        ):
+            raise SkillitError(f"{tok_path} is not the tokenizer the corpus was prepared with")
+        if self.manifest.vocab_size != tokenizer.get_vocab_size():
+            raise SkillitError(
+                f"{self.folder / MANIFEST}: 'vocab_size' is {self.manifest.vocab_size} but "
+                f"{tok_path} has {tokenizer.get_vocab_size()} tokens; the manifest was edited: "
+                "rerun the same `skillit prepare` to rewrite it"
+            )
+        return tokenizer
+
+    def _check_a_window_fits(self, name: str, split: str, shards: list[tuple[Path, int]]) -> None:
+        if any(n >= self.seq_len for _, n in shards):
+            return
+        total = sum(n for _, n in shards)
+        largest = max((n for _, n in shards), default=0)
+        raise SkillitError(
+            f"domain {name!r} is too small for a window of {self.seq_len} tokens "
+            f"(model.max_seq_len): its {split} split has {total} tokens in "
+            f"{len(shards)} shard(s) of at most {largest}, and a window lies inside "
+            "one shard; add text, prepare with a larger --docs-per-shard, or lower "
+            "model.max_seq_len"
+        )
+
     @staticmethod
     def corpus_folder(cfg: TokensSourceConfig) -> Path:
         """The prepared corpus `cfg` names (data.tokens.path)."""
@@ -130,13 +134,26 @@ class TokensSource:
             )
         return Path(cfg.path).expanduser()
 
-    def _checked(self, shards: list[ShardEntry]) -> list[tuple[Path, int]]:
+    def _checked(self, shards: list[ShardEntry], domain: str) -> list[tuple[Path, int]]:
         out = []
         for s in shards:
             path = shard_path(self.folder, s)
-            check_shard(path, s.tokens, self.manifest.dtype)
+            check_shard(path, s.tokens, self.manifest.dtype, domain)
             out.append((path, s.tokens))
         return out
+
+    def _in_vocabulary(self, ids: np.ndarray, skill: int, path: Path) -> np.ndarray:
+        """`ids`, read from `path`, refused where one is beyond the vocabulary (the model's
+        embedding would be indexed out of range): checked as windows are read, one pass over
+        the batch, not over the whole corpus when training starts."""
+        if ids.size and ids.max() >= self._vocab:
+            raise SkillitError(
+                f"domain {self.names[skill]!r}: its shard {path} holds token id {int(ids.max())}, "
+                f"beyond the vocabulary of {self._vocab} ids of {self.manifest.tokenizer} (the "
+                "model's); it was written with another tokenizer (an imported --bin?): prepare "
+                "it with the tokenizer its ids come from"
+            )
+        return ids
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -210,21 +227,25 @@ class TokensSource:
         # single shard, through integers' scalar bound (half the time of an array of bounds)
         uniform = rng.random(n)
         mask[rows] = self._row_mask
+        usable = self._usable[skill]
         if len(windows) == 1:
-            ids[rows] = windows[0][rng.integers(0, starts[0], size=n)]
+            drawn = windows[0][rng.integers(0, starts[0], size=n)]
+            ids[rows] = self._in_vocabulary(drawn, skill, usable[0][0])
             return
         which = self._shard_cdf[skill].searchsorted(uniform, side="right")
         offsets = rng.integers(0, starts[which])
         for w in np.unique(which):
             mine = which == w
-            ids[rows[mine]] = windows[w][offsets[mine]]
+            drawn = windows[w][offsets[mine]]
+            ids[rows[mine]] = self._in_vocabulary(drawn, skill, usable[w][0])
 
     def validation_examples(self, skill: int) -> SkillExamples:
         windows = []
         for path, tokens in self._val[skill]:
             data = self._map(path)
             for start in range(0, tokens - self.seq_len + 1, self.seq_len):
-                windows.append(np.asarray(data[start : start + self.seq_len], dtype=np.int64))
+                window = np.asarray(data[start : start + self.seq_len], dtype=np.int64)
+                windows.append(self._in_vocabulary(window, skill, path))
                 if len(windows) == self.val_windows:
                     return self._examples(np.stack(windows), skill)
         return self._examples(np.stack(windows), skill)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from skillit.errors import SkillitError
 from skillit.export.engines.base import (
     EngineMixture,
     megatron_prefix,
@@ -25,7 +26,23 @@ from skillit.utils.safe_paths import write_inside
 def data_path(mix: EngineMixture, weights: list[float]) -> str:
     """`w1 prefix1 w2 prefix2 ...`: each train shard weighted by its domain's weight times its
     share of the domain's tokens."""
-    return " ".join(f"{w!r} {megatron_prefix(p)}" for p, w in shard_weights(mix, weights))
+    pairs = shard_weights(mix, weights)
+    return " ".join(f"{w!r} {unsplit_prefix(p)}" for p, w in pairs)
+
+
+def unsplit_prefix(path: Path) -> str:
+    """The shard's Megatron prefix, refused when it holds whitespace: Megatron splits
+    `--data-args-path` files on any whitespace (`f.read().split()`, no quoting), and `--data-path
+    $(cat megatron_data_path.txt)` is split the same way by the shell, so such a prefix cannot
+    reach it whole whatever the quoting."""
+    prefix = megatron_prefix(path)
+    if any(c.isspace() for c in prefix):
+        raise SkillitError(
+            f"megatron: the data prefix {prefix!r} holds whitespace, which Megatron's --data-path "
+            "and --data-args-path split on; write the engine data into a folder whose path has "
+            "none (`skillit corpus export CORPUS DIR --format megatron`) and pass that as --data"
+        )
+    return prefix
 
 
 def write_megatron(mix: EngineMixture, out: Path) -> Path:
