@@ -146,7 +146,7 @@ FILES |= {
 }
 LINKS |= {
     "link_docs/gone.txt": "moved.txt",  # dangling
-    "full_out/prose/train_00000.bin.tmp": "/dev/full",  # every write: no space left on device
+    "full_out/prose/train_00000.bin.tmp": "/dev/full",  # a link planted at a temporary name
 }
 BINARY |= {"nano/train.bin": uint16([1, 2, 3] * 100), "nano/val.bin": uint16([3] * 20 + [50256])}
 BINARY |= {f"nano32/{split}.bin": uint16([1, 2, 3] * 100, width=4) for split in ("train", "val")}
@@ -422,7 +422,10 @@ CASES = [
     ("prepare: a shard emptied after prepare", PREPARE.format("shard_out") + "prose_docs"),
     ("prepare: a dangling link among the documents", PREPARE.format("link_out") + "link_docs"),
     ("prepare: a folder named *.txt among the documents", PREPARE.format("dir_out") + "dir_docs"),
-    ("prepare: no space left on the device", PREPARE.format("full_out") + "prose_docs"),
+    (
+        "prepare: a link (to /dev/full) planted at a shard's temporary name",
+        PREPARE.format("full_out") + "prose_docs",
+    ),
     (
         "prepare: a tokenizer whose regex does not compile",
         "prepare tok_out --tokenizer unclosed_regex_tokenizer.json --domain prose=prose_docs",

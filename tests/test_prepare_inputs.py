@@ -148,7 +148,7 @@ def test_a_full_disk_is_an_error_and_the_next_run_completes_the_corpus(
 
 
 def test_a_link_planted_at_a_shards_temporary_name_is_unlinked_not_written_through(
-    tmp_path,
+    tmp_path, capsys
 ):
     docs = write_docs(tmp_path)
     outside = tmp_path / "outside.bin"
@@ -158,6 +158,7 @@ def test_a_link_planted_at_a_shards_temporary_name_is_unlinked_not_written_throu
     partial.symlink_to(outside)
     assert prepare(tmp_path / "out", docs) == 0
     assert outside.read_bytes() == b"precious"
+    assert f"{partial} was a symbolic link" in capsys.readouterr().err
     assert prepare(tmp_path / "clean", docs) == 0
     assert shard_bytes(tmp_path / "out") == shard_bytes(tmp_path / "clean")
 

@@ -414,6 +414,12 @@ def _append_ids(path: Path, ids: np.ndarray, dtype: str) -> None:
 def _fresh_file(folder: Path, path: Path) -> None:
     """An empty file at `path`, created here: whatever held the name before (a killed run's
     partial file, or a symbolic link planted there) is unlinked, never written through."""
+    if path.is_symlink():
+        print(
+            f"skillit prepare: note: {path} was a symbolic link (to {os.readlink(path)}); "
+            "removed, not written through",
+            file=sys.stderr,
+        )
     if os.path.lexists(path):
         remove_inside(folder, path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
