@@ -37,6 +37,7 @@ def train(cfg: RunConfig, overwrite: bool = False):
     """Train `cfg` as `skillit train` does (the same checks of the machine and the run folder,
     under the run's lock; `overwrite` as --overwrite) and return its TrainResult. To continue a
     stopped run, use `skillit train --resume RUN_DIR`."""
+    from skillit.graphlearn.in_run import learn_before_training
     from skillit.run.directory import RunLock, claim_fresh_run_dir, resolve_run_dir
     from skillit.training import check_runtime
     from skillit.training import train as _train
@@ -50,4 +51,5 @@ def train(cfg: RunConfig, overwrite: bool = False):
     cfg.run_dir = str(run_dir)
     with RunLock(run_dir):
         claim_fresh_run_dir(run_dir, overwrite=overwrite)
-        return _train(cfg, run_dir=run_dir)
+        steps = learn_before_training(cfg, run_dir, fresh=True)  # mixing.graph.learn
+        return _train(cfg, run_dir=run_dir, graph_steps=steps)

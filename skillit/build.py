@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from skillit.config import RunConfig
+from skillit.config import LEARNED_GRAPH, RunConfig
 from skillit.errors import SkillitError
 from skillit.graph.io import SkillGraph, graph_from_config, load_graph, treat_negative
 from skillit.mixing import registry
@@ -191,7 +191,16 @@ def load_run_graph(cfg: RunConfig, train: list[str], evals: list[str]) -> np.nda
     g = cfg.mixing.graph
     if g.path is not None and g.matrix is not None:
         raise SkillitError("set only one of mixing.graph.path and mixing.graph.matrix")
-    if g.path is not None:
+    if g.learn is not None:  # learned at the start of the run (skillit.graphlearn.in_run)
+        path = Path(cfg.run_dir or ".") / LEARNED_GRAPH
+        if not path.is_file():
+            raise SkillitError(
+                f"mixing.graph.learn: no learned graph at {path}; `skillit train` and "
+                "skillit.train learn it before training (other commands need it learned first: "
+                "`skillit graph learn`, then mixing.graph.path)"
+            )
+        graph = load_graph(path, negative=g.negative)
+    elif g.path is not None:
         graph = load_graph(g.path, g.train_skills, g.eval_skills, negative=g.negative)
     elif g.matrix is not None:
         rows = g.train_skills if g.train_skills is not None else train

@@ -221,6 +221,11 @@ class ModelConfig:
             )
 
 
+GRAPH_LEARN_METHODS = ("transfer", "linear", "brute")  # skillit.graphlearn.learn.METHODS
+GRAPH_DIR = "graph"  # a graph learned inside the run: RUN/graph/ holds it and its probes
+LEARNED_GRAPH = f"{GRAPH_DIR}/graph.json"
+
+
 @dataclass
 class GraphConfig:
     """The skills graph A: a file (JSON/.npy written by `skillit graph learn`) or inline rows."""
@@ -232,6 +237,12 @@ class GraphConfig:
     # Negative entries: error (default), clip (to 0) or authors (kept, with the authors'
     # normalisation: own entries 1, other entries of 1 become 0.5); see skillit.graph.io.
     negative: str = "error"
+    # Learned at the start of the run instead, into RUN/graph/ (as `skillit graph learn` would,
+    # from the run's own start model and seed): a method (transfer, linear, brute), its training
+    # steps per probe and its seeds. Its steps are reported beside the run's, not inside them.
+    learn: str | None = None
+    learn_steps: int = 100
+    learn_seeds: int = 1
 
     def __post_init__(self) -> None:
         if self.negative not in ("error", "clip", "authors"):
@@ -239,6 +250,22 @@ class GraphConfig:
                 "mixing.graph.negative must be one of ['error', 'clip', 'authors'], got "
                 f"{self.negative!r}"
             )
+        if self.learn is None:
+            return
+        if self.learn not in GRAPH_LEARN_METHODS:
+            raise SkillitError(
+                f"mixing.graph.learn must be one of {list(GRAPH_LEARN_METHODS)} (or null: read "
+                f"mixing.graph.path), got {self.learn!r}"
+            )
+        if self.path is not None or self.matrix is not None:
+            raise SkillitError(
+                "mixing.graph.learn learns the run's graph: leave mixing.graph.path and "
+                "mixing.graph.matrix unset (or set learn to null to use them)"
+            )
+        for key in ("learn_steps", "learn_seeds"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or value < 1:
+                raise SkillitError(f"mixing.graph.{key} must be an integer >= 1, got {value!r}")
 
 
 @dataclass

@@ -54,6 +54,7 @@ class TrainResult:
     acc: np.ndarray
     global_step: int
     show: str = "acc"  # what the summary reports besides the loss: "acc", or "ppl" for a corpus
+    graph_steps: int | None = None  # what learning the graph in the run cost (mixing.graph.learn)
 
     def per_skill(self) -> dict[str, dict[str, float]]:
         """{skill: {"loss": ..., "acc": ...}} at the end of training."""
@@ -157,20 +158,25 @@ def train(
     resume: str | Path | None = None,
     extra_callbacks: list | None = None,
     run_dir: Path | None = None,
+    graph_steps: int | None = None,
 ) -> TrainResult:
     """Train one run end to end; returns the final per-skill evaluation.
 
     `resume` is a checkpoint to continue from; `extra_callbacks` are added to the Trainer (e.g. to
     stop a run early in tests). `run_dir`: the folder a caller has already checked and claimed
-    (`skillit train` does); None checks the machine and resolves the folder here.
+    (`skillit train` does); None checks the machine and resolves the folder here. `graph_steps`:
+    what learning the run's graph cost (mixing.graph.learn; learned by the caller, see
+    skillit.graphlearn.in_run), reported in final_eval.json.
     """
     if run_dir is None:
         check_runtime(cfg)
         run_dir = resolve_run_dir(cfg)
+    if cfg.mixing.graph.learn is not None:
+        cfg.run_dir = str(run_dir)  # where the build reads the learned graph
     if not is_launcher_process():  # a DDP child: the launcher holds the lock
-        return _train(cfg, run_dir, resume, extra_callbacks)
+        return _train(cfg, run_dir, resume, extra_callbacks, graph_steps)
     with RunLock(run_dir):
-        return _train(cfg, run_dir, resume, extra_callbacks)
+        return _train(cfg, run_dir, resume, extra_callbacks, graph_steps)
 
 
 def build_datamodule(parts: RunParts) -> SkillDataModule:
@@ -200,7 +206,9 @@ def build_module(cfg: RunConfig, parts: RunParts) -> SkillLM:
     )
 
 
-def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResult:
+def _train(
+    cfg: RunConfig, run_dir: Path, resume, extra_callbacks, graph_steps: int | None = None
+) -> TrainResult:
     if resume is not None:
         read_checkpoint(resume)  # before anything in the run directory changes
     if cfg.trainer.threads:
@@ -227,7 +235,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
         logger.log_hyperparams(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True))
     try:
         show = "ppl" if parts.source_spec.capabilities.metric == "perplexity" else "acc"
-        out = _fit(trainer, module, dm, resume, run_dir, parts.eval_skills, show)
+        out = _fit(trainer, module, dm, resume, run_dir, parts.eval_skills, show, graph_steps)
         assembled.record.draw_plots(trainer)  # results first: a plot can only fail after them
     finally:
         _finish_wandb(cfg)
@@ -235,10 +243,18 @@ def _train(cfg: RunConfig, run_dir: Path, resume, extra_callbacks) -> TrainResul
 
 
 def _fit(
-    trainer, module, dm, resume, run_dir: Path, eval_skills: list[str], show: str
+    trainer,
+    module,
+    dm,
+    resume,
+    run_dir: Path,
+    eval_skills: list[str],
+    show: str,
+    graph_steps: int | None = None,
 ) -> TrainResult:
     """Train, then write final_eval.json (before anything else that could fail): the loss per
-    skill and, as `show` says, the accuracy or (a corpus) the perplexity."""
+    skill and, as `show` says, the accuracy or (a corpus) the perplexity; with a graph learned in
+    the run, what learning it cost in training steps."""
     inside_for_writing(run_dir, FINAL_FILE)  # a link planted there: refused now, not after training
     try:
         # weights only: a checkpoint is a pickle, and this never lets it run code
@@ -259,13 +275,17 @@ def _fit(
         result = recorded_evaluation(run_dir / EVAL_FILE, trainer.global_step, eval_skills)
     if result is None:
         raise RuntimeError("training ended without an evaluation")
-    out = TrainResult(run_dir, eval_skills, result.loss, result.acc, trainer.global_step, show)
+    out = TrainResult(
+        run_dir, eval_skills, result.loss, result.acc, trainer.global_step, show, graph_steps
+    )
     if trainer.is_global_zero:
         summary = {
             "global_step": out.global_step,
             "eval_loss": dict(zip(eval_skills, map(float, out.loss))),
             **final_metric(eval_skills, out.loss, out.acc, show),
         }
+        if graph_steps is not None:  # beside the run's own steps, not inside trainer.max_steps
+            summary["graph_learning_steps"] = graph_steps
         write_inside(run_dir, FINAL_FILE, jsonio.dumps(summary, indent=2) + "\n")
     return out
 

@@ -18,6 +18,7 @@ from skillit.run.directory import (
     RunLock,
     check_config_unedited,
     claim_fresh_run_dir,
+    graph_learning_unfinished,
     is_launcher_process,
     load_run_config,
     plan_resume,
@@ -161,6 +162,7 @@ def _train_locked(cfg, run_dir: Path, resume, overwrite: bool, accept_changed: b
     """Claim the folder (or check the resume) and train, under the run's lock. The lock comes
     before anything in the folder changes: --overwrite of a run that is still training, or a
     refused resume (a bad checkpoint), deletes and writes nothing."""
+    from skillit.graphlearn.in_run import learn_before_training
     from skillit.run.checkpoints import read_checkpoint
     from skillit.training import train
 
@@ -169,15 +171,25 @@ def _train_locked(cfg, run_dir: Path, resume, overwrite: bool, accept_changed: b
     with lock:
         if resume is None and is_launcher_process():
             claim_fresh_run_dir(run_dir, overwrite=overwrite)
+        if resume and ckpt is None:  # stopped while learning its graph: learn on, then train
+            steps = learn_before_training(cfg, run_dir, fresh=False)
+            return train(cfg, resume=None, run_dir=run_dir, graph_steps=steps)
         if resume and is_launcher_process():
             state = read_checkpoint(ckpt)  # a broken checkpoint: reported before any write
             check_config_unedited(run_dir, state)
             accepted = check_inputs_unchanged(run_dir, accept=accept_changed)
             record_resume(run_dir, cfg, resume.changed, ckpt, changed_inputs=accepted)
-        return train(cfg, resume=ckpt, run_dir=run_dir)
+        # a resumed run re-reads its probes (nothing trains again) to report what they cost
+        steps = learn_before_training(cfg, run_dir, fresh=resume is None)
+        return train(cfg, resume=ckpt, run_dir=run_dir, graph_steps=steps)
 
 
 def _resume_hint(run_dir: Path) -> str:
+    if graph_learning_unfinished(run_dir):
+        return (
+            "it stopped while learning its graph; continue (the finished probes are kept) with: "
+            f"skillit train --resume {run_dir}"
+        )
     if (run_dir / CHECKPOINT).is_file():
         return f"continue from the last finished round with: skillit train --resume {run_dir}"
     return (
@@ -191,6 +203,11 @@ def print_summary(result) -> None:
 
     width = max(len(s) for s in result.eval_skills)
     print(f"\nFinal evaluation at step {result.global_step} (run: {result.run_dir})")
+    if result.graph_steps is not None:
+        print(
+            f"(its graph was learned first in {result.graph_steps} training steps of probes, "
+            "not counted in the step above)"
+        )
     if result.show == "ppl":  # a corpus: exact match of a whole window means nothing
         print(f"{'domain':<{width}}  {'loss':>8}  {'ppl':>10}")
         for name, loss in zip(result.eval_skills, result.loss):

@@ -76,7 +76,8 @@ def check_needs(spec: StrategySpec, ctx: BuildContext) -> None:
     if "graph" in spec.needs and ctx.graph is None:
         raise SkillitError(
             f"mixing.strategy={name} needs a skills graph: set mixing.graph.path "
-            "(a file from `skillit graph learn`) or mixing.graph.matrix"
+            "(a file from `skillit graph learn`), mixing.graph.matrix, or mixing.graph.learn "
+            "(e.g. linear: learned at the start of the run)"
         )
     if "natural" in spec.needs and ctx.natural is None:
         raise SkillitError(f"mixing.strategy={name} needs the source's natural proportions")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from skillit.config import RunConfig, flatten_keys, load_config
+from skillit.config import GRAPH_DIR, LEARNED_GRAPH, RunConfig, flatten_keys, load_config
 from skillit.errors import SkillitError
 from skillit.utils.safe_paths import OWNED_FILE, append_inside, remove_owned
 
@@ -101,6 +101,7 @@ RUN_LAYOUT = (
     FINAL_FILE,
     RESUMES_FILE,
     "inputs.json",  # skillit.run.inputs
+    GRAPH_DIR,  # mixing.graph.learn (skillit.graphlearn.in_run)
     "mixture.png",
     "eval_loss.png",
     "eval_acc.png",
@@ -230,8 +231,20 @@ def _alive(pid: int, started: str | None = None) -> bool:
     return started is None or _start_time(pid) in (None, started)
 
 
-def resolve_resume(resume: str | Path) -> tuple[Path, Path]:
-    """A checkpoint path or a run directory -> (checkpoint, run_dir)."""
+def graph_learning_unfinished(run_dir: Path) -> bool:
+    """A run stopped while it learned its graph (mixing.graph.learn): probes begun, no graph, no
+    checkpoint: a resume goes on learning (the finished probes are kept), then trains."""
+    return (
+        (run_dir / GRAPH_DIR).is_dir()
+        and not (run_dir / LEARNED_GRAPH).is_file()
+        and not (run_dir / CHECKPOINT).is_file()
+        and (run_dir / CONFIG_FILE).is_file()
+    )
+
+
+def resolve_resume(resume: str | Path) -> tuple[Path | None, Path]:
+    """A checkpoint path or a run directory -> (checkpoint, run_dir); the checkpoint is None for
+    a run stopped while it learned its graph."""
     path = Path(resume)
     if path.is_dir():
         ckpt = path / CHECKPOINT
@@ -239,6 +252,8 @@ def resolve_resume(resume: str | Path) -> tuple[Path, Path]:
     else:
         ckpt = path
         run_dir = path.parent.parent
+    if not ckpt.is_file() and path.is_dir() and graph_learning_unfinished(run_dir):
+        return None, run_dir  # stopped while learning its graph: nothing trained yet
     if not ckpt.is_file():
         fallback = run_dir / PREVIOUS_CHECKPOINT
         hint = (
@@ -270,7 +285,7 @@ def is_resume_safe(key: str) -> bool:
 @dataclass
 class Resume:
     cfg: RunConfig
-    checkpoint: Path
+    checkpoint: Path | None  # None: stopped while learning its graph, before any training
     run_dir: Path
     changed: list[str]  # resume-safe keys the overrides changed (recorded in resumes.jsonl)
     finished_step: int | None  # the run had already finished at this step
