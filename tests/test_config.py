@@ -73,8 +73,28 @@ SAMPLE_OVERRIDES = {
     # the paper variant's graph is learned on the user's corpus first (see the file)
     # and its model is a local Hugging Face folder: the project's GPT stands in
     "redpajama.yaml": ["mixing.strategy=random", "model.backend=gpt"],
+    # the target-aware corpus settings on the two-domain test corpus; their graph is learned in
+    # the run (tests/test_graph_in_run.py), here given inline
+    "domains_cpu_ood.yaml": [
+        "skills.train=[prose]",
+        "skills.eval=[code]",
+        "mixing.graph.learn=null",
+        "mixing.graph.matrix=[[1.0]]",
+        "mixing.graph.eval_skills=[code]",
+    ],
+    "domains_cpu_ft.yaml": [
+        "skills.train=[prose,code]",
+        "skills.eval=[code]",
+        "mixing.graph.learn=null",
+        "mixing.graph.matrix=[[0.5],[1.0]]",
+    ],
 }
-TOKEN_CONFIGS = ("domains_cpu.yaml", "redpajama.yaml")
+TOKEN_CONFIGS = (
+    "domains_cpu.yaml",
+    "domains_cpu_ood.yaml",
+    "domains_cpu_ft.yaml",
+    "redpajama.yaml",
+)
 
 
 def tiny_corpus(root: Path) -> Path:
