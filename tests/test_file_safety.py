@@ -367,3 +367,18 @@ def test_a_write_through_a_folder_link_out_of_the_root_or_up_with_dotdot_is_refu
         with pytest.raises(SkillitError, match="refusing to write"):
             safe_paths.write_inside(root, relative, "x")
     assert names_in(tmp_path / "elsewhere") == [] and not (tmp_path / "a.png").exists()
+
+
+def test_a_plot_refuses_a_link_planted_at_its_name(tmp_path):
+    from skillit.run.plots import plot_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "mixture_history.jsonl").write_text(
+        "".join(json.dumps({**r, "eval_loss": {"a": 1.0, "b": 2.0}}) + "\n" for r in HISTORY)
+    )
+    precious = outside_file(tmp_path)
+    (run / "eval_loss.png").symlink_to(precious)
+    with pytest.raises(SkillitError, match="eval_loss.png: it is a symbolic link"):
+        plot_run(run / "mixture_history.jsonl", run)
+    assert precious.read_text() == "precious"

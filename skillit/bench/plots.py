@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skillit.utils.safe_paths import save_figure
+
 
 def _curves(records, strategy: str, key: str, skill: str | None):
     """(steps, mean, std) over the seeds of `strategy`; skill None = mean over skills."""
@@ -64,8 +66,10 @@ def _grid(plt, panels: int, max_cols: int, width: float, height: float):
 
 def _save(plt, fig, path: Path) -> None:
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def _plot_curves(

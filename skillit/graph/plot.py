@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from skillit.graph.io import SkillGraph
+from skillit.utils.safe_paths import save_figure
 
 ANNOTATE_UP_TO = 15  # write the value in each cell when neither side has more skills than this
 
@@ -46,9 +47,10 @@ def plot_graph(graph: SkillGraph, path: str | Path, title: str | None = None) ->
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=110)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from skillit.utils import jsonio
+from skillit.utils.safe_paths import save_figure
 
 
 def read_history(path: str | Path) -> list[dict]:
@@ -144,12 +144,9 @@ def _save(fig, path: str | Path) -> Path:
 
     path = Path(path)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        save_figure(fig, path, dpi=110)
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
     return path
 

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 from skillit.errors import SkillitError
 from skillit.search.search import SearchResult, SearchSettings
+from skillit.utils.safe_paths import save_figure
 
 
 def summary(s: SearchSettings, r: SearchResult) -> dict:
@@ -100,10 +101,10 @@ def plot_search(path: Path, r: SearchResult) -> Path | None:
     bars.set_ylabel("weight")
     bars.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        save_figure(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -222,3 +222,14 @@ def _replace_whole(target: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """A matplotlib figure as a PNG at `path`, rendered in memory and written by
+    :func:`write_inside` (whole, never through a link planted at the name or a temporary one)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    path = Path(path)
+    return write_inside(path.parent, path.name, buffer.getvalue())
