@@ -279,11 +279,25 @@ def test_a_plot_that_fails_while_saving_leaves_no_partial_png(tmp_path, monkeypa
     row = {"round": 1, "step": 5, "weights": {"a": 1.0}, "eval_loss": {"a": 0.5}}
     (tmp_path / HISTORY_FILE).write_text(json.dumps(row) + "\n")
 
-    def half_write(self, path, **kwargs):
-        Path(path).write_bytes(b"\x89PNG partial")
+    def half_write(self, target, **kwargs):  # a file name, or the buffer a PNG is drawn into
+        if hasattr(target, "write"):
+            target.write(b"\x89PNG partial")
+        else:
+            Path(target).write_bytes(b"\x89PNG partial")
         raise OSError("No space left on device")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_write)
+    with pytest.raises(OSError):
+        plot_run(tmp_path / HISTORY_FILE, tmp_path)
+    assert list(tmp_path.iterdir()) == [tmp_path / HISTORY_FILE]
+    # drawn whole, then the disk fills as the file is put in place: no partial file either
+    monkeypatch.undo()
+    from skillit.utils import safe_paths
+
+    def no_room(src, dst):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(safe_paths.os, "replace", no_room)
     with pytest.raises(OSError):
         plot_run(tmp_path / HISTORY_FILE, tmp_path)
     assert list(tmp_path.iterdir()) == [tmp_path / HISTORY_FILE]
