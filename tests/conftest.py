@@ -48,6 +48,40 @@ TINY_RUN = (
     "seed=0",
 )
 
+# a one-layer LEGO run of 12 steps in 3 rounds (key=value overrides of `skillit train lego`)
+TINY_LEGO = [
+    "data.lego.k=3",
+    "data.lego.fmt=chain",
+    "data.lego.val_size=20",
+    "data.global_batch_size=16",
+    "model.n_layer=1",
+    "model.d_model=32",
+    "model.n_head=2",
+    "trainer.max_steps=12",
+    "mixing.rounds=3",
+    "trainer.accelerator=cpu",
+    "trainer.threads=1",
+    "trainer.progress_bar=false",
+    "logger.wandb=off",
+    "mixing.plots=false",
+]
+
+# a graph-learning config of a one-layer LEGO model (`skillit graph learn FILE`)
+TINY_GRAPH_YAML = """\
+seed: 0
+name: tiny-graph
+data:
+  source: lego
+  global_batch_size: 16
+  eval_batch_size: 64
+  lego: {k: 3, fmt: chain, answer_loss: all, val_size: 20}
+model: {n_layer: 1, n_head: 2, d_model: 32, max_seq_len: 64}
+optim: {lr: 0.003, warmup_steps: 5}
+trainer: {max_steps: 30, accelerator: cpu, threads: 1, progress_bar: false}
+logger: {wandb: "off", csv: false}
+mixing: {plots: false}
+"""
+
 
 def natinst_location() -> Path:
     """Where the Natural Instructions sample is: $SKILLIT_NATINST, else ../shared/natinst."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_RUN, kill_at, prepare_corpus, write_word_docs
+from conftest import TINY_GRAPH_YAML, TINY_LEGO, TINY_RUN, kill_at, prepare_corpus, write_word_docs
 
 from skillit.cli import main
 from skillit.errors import SkillitError
@@ -27,34 +27,8 @@ from skillit.run.directory import (
 from skillit.utils import safe_paths
 from skillit.utils.safe_paths import OWNED_FILE, claim_names, owned_names, remove_owned
 
-TINY = [
-    "data.lego.k=3",
-    "data.lego.fmt=chain",
-    "data.lego.val_size=20",
-    "data.global_batch_size=16",
-    "model.n_layer=1",
-    "model.d_model=32",
-    "model.n_head=2",
-    "trainer.max_steps=8",
-    "mixing.rounds=2",
-    "trainer.accelerator=cpu",
-    "trainer.threads=1",
-    "trainer.progress_bar=false",
-    "logger.wandb=off",
-]
-GRAPH_YAML = """\
-seed: 0
-name: tiny-graph
-data:
-  source: lego
-  global_batch_size: 16
-  eval_batch_size: 64
-  lego: {k: 3, fmt: chain, answer_loss: all, val_size: 20}
-model: {n_layer: 1, n_head: 2, d_model: 32, max_seq_len: 64}
-trainer: {max_steps: 30, accelerator: cpu, threads: 1, progress_bar: false}
-logger: {wandb: "off", csv: false}
-mixing: {plots: false}
-"""
+TINY = [*TINY_LEGO, "trainer.max_steps=8", "mixing.rounds=2", "mixing.plots=true"]
+GRAPH_YAML = TINY_GRAPH_YAML
 
 
 def names_in(folder: Path) -> list[str]:

@@ -8,26 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import normalised_exp, run_history
+from conftest import TINY_GRAPH_YAML, normalised_exp, run_history
 
 from skillit.cli import main
 
 GRAPHS = Path(__file__).resolve().parents[1] / "configs" / "graphs"
 
-TINY = """\
-seed: 0
-name: tiny-graph
-data:
-  source: lego
-  global_batch_size: 16
-  eval_batch_size: 64
-  lego: {k: 3, fmt: chain, answer_loss: all, val_size: 20}
-model: {n_layer: 1, n_head: 2, d_model: 32, max_seq_len: 64}
-optim: {lr: 0.003, warmup_steps: 5}
-trainer: {max_steps: 30, accelerator: cpu, threads: 1, progress_bar: false}
-logger: {wandb: "off", csv: false}
-mixing: {plots: false}
-"""
+TINY = TINY_GRAPH_YAML
 
 
 @pytest.fixture

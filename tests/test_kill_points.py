@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_RUN, write_word_docs
+from conftest import TINY_GRAPH_YAML, TINY_RUN, write_word_docs
 
 from skillit.cli import main
 from skillit.errors import SkillitError
@@ -231,31 +231,24 @@ def test_a_run_killed_at_a_write_point_resumes_to_the_same_results(
     assert not list((tmp_path / "cut").rglob("*.tmp"))  # no half-written file left behind
 
 
-GRAPH_YAML = """\
-seed: 0
-name: kill-graph
-data:
-  source: lego
-  global_batch_size: 16
-  eval_batch_size: 64
-  lego: {k: 3, fmt: chain, answer_loss: all, val_size: 20}
-model: {n_layer: 1, n_head: 2, d_model: 32, max_seq_len: 64}
-optim: {lr: 0.003, warmup_steps: 1}
-trainer: {max_steps: 3, accelerator: cpu, threads: 1, progress_bar: false}
-logger: {wandb: "off", csv: false}
-mixing: {plots: false, rounds: 1}
-"""
+# the shared tiny graph-learning config, its probes 3 steps long in one round
+GRAPH_OVERRIDES = [
+    "name=kill-graph",
+    "optim.warmup_steps=1",
+    "trainer.max_steps=3",
+    "mixing.rounds=1",
+]
 
 
 def graph_args(root: Path, out: str) -> list[str]:
-    return ["graph", "learn", str(root / "tiny.yaml"), "--method", "linear", "--out", out,
-            "--no-progress"]  # fmt: skip
+    return ["graph", "learn", str(root / "tiny.yaml"), *GRAPH_OVERRIDES, "--method", "linear",
+            "--out", out, "--no-progress"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def uninterrupted_graph(preloaded, tmp_path_factory) -> tuple[Path, bytes]:
     root = tmp_path_factory.mktemp("graph")
-    (root / "tiny.yaml").write_text(GRAPH_YAML)
+    (root / "tiny.yaml").write_text(TINY_GRAPH_YAML)
     assert skillit(graph_args(root, "whole"), root) == 0
     return root, (root / "whole" / "graph.json").read_bytes()
 

@@ -11,28 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import kill_at
+from conftest import TINY_LEGO, kill_at
 
 from skillit.cli import main
 from skillit.errors import SkillitError
 from skillit.run.directory import CONFIG_STATE_KEY, RunLock, claim_fresh_run_dir
 
-TINY = [
-    "data.lego.k=3",
-    "data.lego.fmt=chain",
-    "data.lego.val_size=20",
-    "data.global_batch_size=16",
-    "model.n_layer=1",
-    "model.d_model=32",
-    "model.n_head=2",
-    "trainer.max_steps=12",
-    "mixing.rounds=3",
-    "trainer.accelerator=cpu",
-    "trainer.threads=1",
-    "trainer.progress_bar=false",
-    "logger.wandb=off",
-    "mixing.plots=false",
-]
+TINY = TINY_LEGO
 
 
 def skillit_train(run_dir: Path, *extra: str) -> int:
