@@ -80,3 +80,32 @@ def test_learning_a_graph_no_strategy_reads_or_beside_a_given_graph_is_refused(t
     with pytest.raises(SkillitError, match=r"mixing.graph.learn must be one of"):
         load_config([], ["mixing.graph.learn=guess"])
     assert GRAPH_LEARN_METHODS == METHODS  # the config's list is the learner's
+
+
+@pytest.mark.slow
+def test_the_bench_learns_a_runs_graph_as_train_does(learned, tmp_path, capsys):
+    """`skillit bench` trains a strategy that sets mixing.graph.learn as `skillit train` does:
+    the same graph, mixtures, model and reported cost; the bench's runner alone refuses it."""
+    suite, base = tmp_path / "learn.yaml", tmp_path / "defaults.yaml"
+    base.write_text("{}\n")  # the defaults, as `skillit train` without an experiment
+    seed_free = [o for o in LEARN if not o.startswith("seed=")]
+    suite.write_text(
+        f"description: a run that learns its graph\nconfig: {base}\n"
+        f"overrides: [{', '.join(seed_free)}]\nsteps: 12\nseeds: [0]\n"
+        "target: {metric: loss, value: 100.0}\nstrategies:\n  skillit: [mixing.strategy=skillit]\n"
+    )
+    out = tmp_path / "out"
+    assert main(["bench", str(suite), "--out", str(out), "--no-plots", "--no-progress"]) == 0
+    run = out / "runs" / "skillit" / "seed0"
+    assert (run / "graph" / "graph.json").read_bytes() == (
+        learned / "graph" / "graph.json"
+    ).read_bytes()
+    (final, weights), (same_final, same_weights) = finals(run), finals(learned)
+    assert weights == same_weights and final["eval_loss"] == same_final["eval_loss"]
+    assert final["graph_learning_steps"] == same_final["graph_learning_steps"] > 0
+
+    from skillit.bench import load_suite
+    from skillit.bench.runner import run_suite
+
+    with pytest.raises(SkillitError, match="cannot learn"):
+        run_suite(load_suite(str(suite)), tmp_path / "plain", progress=False, plots=False)

@@ -29,15 +29,18 @@ import torch
 
 from skillit.bench.report import write_report
 from skillit.bench.suite import Suite
-from skillit.config import load_config
+from skillit.config import RunConfig, load_config
 from skillit.errors import SkillitError
 from skillit.run.directory import FINAL_FILE, LOCK_FILE, RunLock
-from skillit.training import train
+from skillit.training import TrainResult, train
 from skillit.utils.progress import progress as live_or_plain
 from skillit.utils.quiet import quiet_known_warnings, quiet_lightning
 from skillit.utils.safe_paths import claim_names, inside_for_writing, remove_owned, write_inside
 
 SPEC_FILE = "bench_run.json"
+# How one run is trained: skillit.training.train, or a caller's function of the same shape (the
+# command layer passes one that learns the run's graph first, which the bench may not import)
+TrainRun = Callable[[RunConfig], TrainResult]
 LOG_FILE = "train.log"
 
 
@@ -165,8 +168,9 @@ def check_reuse(spec: RunSpec) -> None:
         )
 
 
-def run_one(spec: RunSpec) -> dict:
-    """Train one run (in this process); returns timing. Output of the trainer goes to train.log."""
+def run_one(spec: RunSpec, train_run: TrainRun = train) -> dict:
+    """Train one run (in this process) with `train_run`; returns timing. Output of the trainer
+    goes to train.log."""
     run_dir = Path(spec.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir):  # a run cut off earlier: start it again, deleting only what it wrote
@@ -182,7 +186,14 @@ def run_one(spec: RunSpec) -> dict:
         contextlib.redirect_stdout(log),
         contextlib.redirect_stderr(log),
     ):
-        result = train(load_config([spec.config], list(spec.overrides)))
+        cfg = load_config([spec.config], list(spec.overrides))
+        if cfg.mixing.graph.learn is not None and train_run is train:
+            raise SkillitError(
+                f"run {spec.strategy}/seed{spec.seed} sets mixing.graph.learn, which this caller "
+                "of the bench cannot learn (`skillit bench` can: it passes a trainer that learns "
+                "the graph first)"
+            )
+        result = train_run(cfg)
     return {
         "strategy": spec.strategy,
         "seed": spec.seed,
@@ -200,8 +211,10 @@ def execute(
     jobs: int = 1,
     progress: bool = True,
     on_done: Callable[[RunSpec, dict], None] | None = None,
+    train_run: TrainRun = train,
 ) -> dict[str, list]:
-    """Run every unfinished spec, `jobs` at a time; returns {"ran": [...], "skipped": [...]}."""
+    """Run every unfinished spec, `jobs` at a time, each with `train_run` (a module-level
+    function: workers are spawned); returns {"ran": [...], "skipped": [...]}."""
     if jobs < 1:
         raise SkillitError(f"--jobs must be >= 1, got {jobs}")
     for spec in specs:
@@ -225,14 +238,14 @@ def execute(
             while todo:
                 spec = _next_ready(todo)
                 todo.remove(spec)
-                done(spec, run_one(spec))
+                done(spec, run_one(spec, train_run))
         else:
             # spawn: a clean interpreter per worker (no forked torch/Lightning state).
             with ProcessPoolExecutor(
                 jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init
             ) as pool:
                 try:
-                    _run_pool(pool, todo, done)
+                    _run_pool(pool, todo, done, train_run)
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)  # queued runs never start
                     raise
@@ -253,14 +266,16 @@ def _next_ready(todo: list[RunSpec]) -> RunSpec:
     )
 
 
-def _run_pool(pool, todo: list[RunSpec], done: Callable[[RunSpec, dict], None]) -> None:
+def _run_pool(
+    pool, todo: list[RunSpec], done: Callable[[RunSpec, dict], None], train_run: TrainRun
+) -> None:
     """Submit every run whose dependencies are finished; more as runs finish. The first
     failure is raised (the caller cancels the rest)."""
     pending: dict = {}
     while todo or pending:
         for spec in [s for s in todo if s.ready]:
             todo.remove(spec)
-            pending[pool.submit(run_one, spec)] = spec
+            pending[pool.submit(run_one, spec, train_run)] = spec
         if not pending:
             _next_ready(todo)  # raises: what is left waits for runs that will never exist
         finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -289,15 +304,16 @@ def run_suite(
     progress: bool = True,
     plots: bool = True,
     threads: int = 1,
+    train_run: TrainRun = train,
 ) -> dict:
-    """Run every unfinished run of `suite` into `out` (`threads` torch threads each), then write
-    results.json, results.md, plots.
+    """Run every unfinished run of `suite` into `out` (`threads` torch threads each, trained by
+    `train_run`), then write results.json, results.md, plots.
 
     Returns the results.json payload with "ran"/"skipped" lists of this invocation added.
     """
     out = Path(out)
     specs = plan_runs(suite, out, threads)
-    done = execute(specs, jobs=jobs, progress=progress)
+    done = execute(specs, jobs=jobs, progress=progress, train_run=train_run)
     results = write_report(suite, specs, out, plots=plots)
     results.update(done)
     return results

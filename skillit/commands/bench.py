@@ -82,6 +82,7 @@ def run(args) -> int:
         raise SkillitError("--strategies is empty; give labels such as random,skillit")
     suite = restrict(suite, args.steps, seeds, strategies, args.extra)
     from skillit.bench.runner import run_suite  # loads torch and Lightning: only to run
+    from skillit.graphlearn.in_run import train_learning_graph
 
     out = Path(args.out) if args.out else Path("runs") / "bench" / suite.label
     results = run_suite(
@@ -91,6 +92,7 @@ def run(args) -> int:
         progress=not args.no_progress,
         plots=not args.no_plots,
         threads=args.threads,
+        train_run=train_learning_graph,  # runs with mixing.graph.learn learn their graph first
     )
     print((out / "results.md").read_text())
     print(

@@ -17,8 +17,27 @@ from pathlib import Path
 from skillit.config import GRAPH_DIR, LEARNED_GRAPH, RunConfig, config_to_yaml
 from skillit.errors import SkillitError
 from skillit.mixing import registry
-from skillit.run.directory import CONFIG_FILE, RUN_LAYOUT, RUN_MARKER, is_launcher_process
+from skillit.run.directory import (
+    CONFIG_FILE,
+    RUN_LAYOUT,
+    RUN_MARKER,
+    RunLock,
+    is_launcher_process,
+    resolve_run_dir,
+)
 from skillit.utils.safe_paths import claim_names, write_inside
+
+
+def train_learning_graph(cfg: RunConfig):
+    """Train a fresh run whose folder the caller has prepared (the bench's), learning its graph
+    first where mixing.graph.learn says; the TrainResult, with what the graph cost."""
+    from skillit.training import check_runtime, train
+
+    check_runtime(cfg)
+    run_dir = resolve_run_dir(cfg)
+    with RunLock(run_dir):
+        steps = learn_before_training(cfg, run_dir, fresh=True)
+        return train(cfg, run_dir=run_dir, graph_steps=steps)
 
 
 def learned_graph_path(run_dir: str | Path) -> Path:
