@@ -230,6 +230,21 @@ def natural_weights(source: SkillSource, train: list[str]) -> np.ndarray:
     return w / w.sum()
 
 
+def token_budget(cfg: RunConfig, source: SkillSource, train: list[str]) -> dict[str, Any]:
+    """A source that counts its tokens: each training skill's train tokens and the tokens the
+    run will draw (steps x batch x window); nothing for other sources."""
+    spec = sources.get(cfg.data.source)
+    if not spec.capabilities.token_counts:
+        return {}
+    names = list(source.skill_names)
+    counts = np.asarray(source.train_token_counts(), dtype=np.float64)
+    width = source.train_width if spec.capabilities.fixed_width else cfg.model.max_seq_len
+    return {
+        "train_tokens": counts[[names.index(s) for s in train]],
+        "budget_tokens": int(cfg.trainer.max_steps * cfg.data.global_batch_size * width),
+    }
+
+
 def reference_losses(
     cfg: RunConfig, source: SkillSource, evals: list[str], spec: registry.StrategySpec, options
 ) -> list[float] | None:
@@ -286,6 +301,7 @@ def build_mixing(
         weights=None if m.weights is None else np.asarray(m.weights, dtype=np.float64),
         schedule=tuple((e.start_round, tuple(e.weights)) for e in m.schedule) or None,
         stages=m.stages,
+        **token_budget(cfg, source, train),
     )
     strategy = registry.build_strategy(m.strategy, context, options)
     return MixingPlan(strategy, strategy.pool_schedule(), graph)

@@ -25,6 +25,7 @@ from skillit.mixing.doremi import DoReMiConfig
 from skillit.mixing.odm import ODMConfig
 from skillit.mixing.settings import SETTINGS
 from skillit.mixing.skillit import SkillItConfig
+from skillit.mixing.unimax import UniMaxConfig
 from skillit.sampling import round_lengths
 from skillit.sources import registry as sources
 from skillit.sources.jsonl import JsonlSourceConfig
@@ -293,6 +294,7 @@ class MixingConfig:
     doremi: DoReMiConfig = field(default_factory=DoReMiConfig)
     odm: ODMConfig = field(default_factory=ODMConfig)
     aioli: AioliConfig = field(default_factory=AioliConfig)
+    unimax: UniMaxConfig = field(default_factory=UniMaxConfig)
     # The options of a strategy registered from outside skillit (its spec names their dataclass)
     options: dict[str, Any] = field(default_factory=dict)
 

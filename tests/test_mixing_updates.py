@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from skillit.mixing import updates
 from skillit.mixing.updates import (
     mix_uniform,
     skillit_initial,
@@ -119,3 +120,22 @@ def test_skillit_with_smoothing_matches_hand_computation():
     expected = 0.8 * np.array([e, 1.0]) / (e + 1) + 0.1
     np.testing.assert_allclose(s.next_weights(1, np.array([1.0, 0.0])), expected)
     assert np.isclose(expected[0], 0.684847, atol=1e-6)
+
+
+def test_graph_normalisation_divides_rows_or_columns_by_their_sums_and_keeps_zero_ones():
+    graph = np.array([[1.0, 3.0], [0.0, 0.0], [2.0, 1.0]])
+    np.testing.assert_allclose(
+        updates.normalise_graph(graph, "rows"), [[0.25, 0.75], [0.0, 0.0], [2 / 3, 1 / 3]]
+    )
+    np.testing.assert_allclose(
+        updates.normalise_graph(graph, "columns"), [[1 / 3, 0.75], [0.0, 0.0], [2 / 3, 0.25]]
+    )
+    np.testing.assert_array_equal(updates.normalise_graph(graph, "none"), graph)
+    with pytest.raises(ValueError, match="one of"):
+        updates.normalise_graph(graph, "both")
+
+
+def test_relative_losses_are_fractions_of_the_first_and_refuse_a_zero_start():
+    np.testing.assert_allclose(updates.relative_losses([2.0, 1.0], [4.0, 1.0]), [0.5, 1.0])
+    with pytest.raises(ValueError, match="positive"):
+        updates.relative_losses([1.0], [0.0])

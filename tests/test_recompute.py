@@ -73,6 +73,42 @@ def test_every_round_of_a_run_recomputes_by_hand(tiny_config, setting):
             assert rows[t + 1]["weights"] == row["next_weights"]
 
 
+@pytest.mark.parametrize("graph_norm", ["rows", "columns"])
+def test_the_dense_graph_variant_recomputes_by_hand(tiny_config, graph_norm):
+    """The variant: the graph's rows (or columns) divided by their sums, and each eval loss
+    divided by its value at the end of round 1, then the paper's update."""
+    train_skills, eval_skills, graph = SETTINGS["continual_pretraining"]
+    cfg = tiny_config(
+        "mixing.strategy=skillit",
+        f"mixing.graph.matrix={graph}",
+        "mixing.graph.train_skills=[lego1,lego2,lego3]",
+        "mixing.graph.eval_skills=[lego1,lego2,lego3]",
+        f"mixing.skillit.eta={ETA}",
+        f"mixing.skillit.window={WINDOW}",
+        f"mixing.skillit.graph_norm={graph_norm}",
+        "mixing.skillit.relative_losses=true",
+        "mixing.rounds=4",
+        "trainer.max_steps=16",
+        "mixing.plots=false",
+    )
+    rows = run_history(train(cfg).run_dir)
+    if graph_norm == "rows":
+        normed = [[a / sum(row) for a in row] for row in graph]
+    else:
+        sums = [sum(row[j] for row in graph) for j in range(3)]
+        normed = [[a / sums[j] for j, a in enumerate(row)] for row in graph]
+    first = [rows[0]["eval_loss"][s] for s in eval_skills]
+    relative = [[r["eval_loss"][s] / f for s, f in zip(eval_skills, first)] for r in rows]
+    assert [rows[0]["weights"][s] for s in train_skills] == pytest.approx(
+        by_hand(normed, [[1.0] * 3]), rel=1e-9
+    )
+    for t, row in enumerate(rows):
+        expected = by_hand(normed, relative[max(0, t - WINDOW + 1) : t + 1])
+        assert [row["next_weights"][s] for s in train_skills] == pytest.approx(expected, rel=1e-9)
+    paper = by_hand(graph, [[r["eval_loss"][s] for s in eval_skills] for r in rows[-WINDOW:]])
+    assert [rows[-1]["next_weights"][s] for s in train_skills] != pytest.approx(paper, rel=1e-3)
+
+
 @pytest.mark.parametrize(
     "setting, expected",
     [("fine_tuning", [0.0, 0.5, 0.5]), ("out_of_domain", [0.5, 0.5])],

@@ -74,6 +74,9 @@ class BuildContext:
     weights: np.ndarray | None = None  # mixing.weights (a fixed mixture, or a warm start)
     schedule: tuple[tuple[int, tuple[float, ...]], ...] | None = None  # mixing.schedule
     stages: int | None = None  # mixing.stages (sample-level curricula)
+    # a source that counts tokens: train tokens per training skill, and the run's token budget
+    train_tokens: np.ndarray | None = None
+    budget_tokens: int | None = None
 
     @property
     def num_skills(self) -> int:

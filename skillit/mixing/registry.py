@@ -6,7 +6,9 @@ skillit.config.MixingConfig) and declares what it needs from the run:
 - `graph`: a skills graph (mixing.graph), k x m;
 - `reference`: a reference model's loss per eval skill (its section's `reference` checkpoint);
 - `natural`: the source's natural proportions over the training skills;
-- `eval_is_train`: skills.eval equal to skills.train, in the same order.
+- `eval_is_train`: skills.eval equal to skills.train, in the same order;
+- `token_counts`: each training skill's train tokens and the run's token budget (a source that
+  counts its tokens, e.g. data.source=tokens).
 
 The registry checks these before it calls the entry's `build(context, options)`, with one message
 per need, so a build can rely on what it declared. A strategy defined outside skillit registers
@@ -29,9 +31,10 @@ from skillit.mixing.doremi import DoReMiConfig, build_doremi
 from skillit.mixing.fixed import build_manual, build_random, build_stratified
 from skillit.mixing.odm import ODMConfig, build_odm
 from skillit.mixing.skillit import SkillItConfig, build_no_graph, build_skillit, build_static
+from skillit.mixing.unimax import UniMaxConfig, build_unimax
 from skillit.utils.plugins import SpecRegistry
 
-NEEDS = ("graph", "reference", "natural", "eval_is_train")
+NEEDS = ("graph", "reference", "natural", "eval_is_train", "token_counts")
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,11 @@ def check_needs(spec: StrategySpec, ctx: BuildContext) -> None:
             f"mixing.strategy={name} needs the reference model's losses ({key}: a skillit "
             "checkpoint)"
         )
+    if "token_counts" in spec.needs and ctx.train_tokens is None:
+        raise SkillitError(
+            f"mixing.strategy={name} needs each training skill's token count, which only a "
+            "source that counts its tokens gives (data.source=tokens, a prepared corpus)"
+        )
     if "eval_is_train" in spec.needs and list(ctx.eval_skills) != list(ctx.train_skills):
         raise SkillitError(
             f"mixing.strategy={name} ({spec.summary}) reads one eval loss per training skill, so "
@@ -112,6 +120,14 @@ for _spec in (
     StrategySpec("random", build_random, "the data's natural proportions (or mixing.weights)"),
     StrategySpec("stratified", build_stratified, "uniform over the relevant skills"),
     StrategySpec("manual", build_manual, "a fixed mixing.weights or a mixing.schedule"),
+    StrategySpec(
+        "unimax",
+        build_unimax,
+        "UniMax: the budget shared evenly, each domain capped at max_epochs",
+        options=UniMaxConfig,
+        section="unimax",
+        needs=frozenset({"token_counts"}),
+    ),
     *(
         StrategySpec(
             name,

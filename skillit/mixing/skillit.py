@@ -5,7 +5,9 @@
 - static: the T = 1 ablation, the softmax over eta times A's row sums, never updated;
 - no_graph: Skill-It with A = identity matched by name (p ∝ exp(eta * own loss)).
 
-All three read `mixing.skillit.eta`; skillit and no_graph also `mixing.skillit.window`.
+All three read `mixing.skillit.eta`; skillit and no_graph also `mixing.skillit.window`. The
+variant for dense graphs (online only, not in the paper) normalises the graph's rows or columns
+(`graph_norm`) and/or scores losses relative to the first ones seen (`relative_losses`).
 """
 
 from __future__ import annotations
@@ -36,8 +38,22 @@ class SkillItConfig:
     # (1 - c) p + c / k on every mixture, so no skill falls below c / k and a learned skill is
     # still rehearsed; 0 is the paper's update (not in the paper: see docs/fidelity.md)
     smoothing: float = 0.0
+    # The variant for dense graphs (not in the paper; docs/fidelity.md): "rows" or "columns"
+    # normalises the graph before scoring; relative_losses scores each eval loss as a fraction
+    # of its first value. "none" and false are the paper's update.
+    graph_norm: str = "none"
+    relative_losses: bool = False
+
+    @property
+    def is_paper_update(self) -> bool:
+        return self.graph_norm == "none" and not self.relative_losses
 
     def __post_init__(self) -> None:
+        if self.graph_norm not in updates.GRAPH_NORMS:
+            raise SkillitError(
+                f"mixing.skillit.graph_norm must be one of {list(updates.GRAPH_NORMS)}, got "
+                f"{self.graph_norm!r}"
+            )
         if not math.isfinite(self.eta) or self.eta < 0:
             raise SkillitError(f"mixing.skillit.eta must be a finite number >= 0, got {self.eta}")
         if isinstance(self.window, bool) or self.window < 1:
@@ -64,8 +80,11 @@ class SkillItStrategy(MixingStrategy):
         window: int,
         eval_skills: Sequence[str] | None = None,
         smoothing: float = 0.0,
+        graph_norm: str = "none",
+        relative_losses: bool = False,
     ) -> None:
-        self.graph = np.asarray(graph, dtype=np.float64)
+        self.graph = updates.normalise_graph(graph, graph_norm)
+        self.relative = bool(relative_losses)
         self.eta = float(eta)
         self.window = int(window)
         self.smoothing = float(smoothing)
@@ -79,6 +98,7 @@ class SkillItStrategy(MixingStrategy):
             )
         super().__init__(self.graph.shape[0], eval_skills)
         self._history: list[tuple[int, np.ndarray]] = []  # (round, losses), oldest first
+        self._first: np.ndarray | None = None  # the first losses seen (relative_losses)
 
     @property
     def num_eval(self) -> int:
@@ -94,16 +114,23 @@ class SkillItStrategy(MixingStrategy):
     def _next(self, round_number: int, losses: np.ndarray) -> np.ndarray:
         # The window spans rounds (t - w, t]: a round is counted once, whatever the eval interval.
         kept = [(r, v) for r, v in self._history if round_number - self.window < r < round_number]
+        if self.relative:
+            if self._first is None:
+                self._first = losses.copy()
+            losses = updates.relative_losses(losses, self._first)
         self._history = kept + [(round_number, losses.copy())]
         p = updates.skillit_update(self.graph, self.loss_window(), self.eta)
         return updates.mix_uniform(p, self.smoothing)
 
     def _extra_state(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "window": [
                 {"round": r, "losses": [float(v) for v in losses]} for r, losses in self._history
             ]
         }
+        if self._first is not None:
+            state["first_losses"] = [float(v) for v in self._first]
+        return state
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         history = []
@@ -116,6 +143,8 @@ class SkillItStrategy(MixingStrategy):
                 )
             history.append((int(item["round"]), losses))
         self._history = history
+        first = state.get("first_losses")
+        self._first = None if first is None else np.asarray(first, dtype=np.float64)
 
 
 def identity_columns(train_skills: Sequence[str], eval_skills: Sequence[str]) -> np.ndarray:
@@ -146,9 +175,10 @@ class NoGraphStrategy(SkillItStrategy):
         eta: float,
         window: int,
         smoothing: float = 0.0,
+        relative_losses: bool = False,
     ) -> None:
         graph = identity_columns(train_skills, eval_skills)
-        super().__init__(graph, eta, window, eval_skills, smoothing)
+        super().__init__(graph, eta, window, eval_skills, smoothing, "none", relative_losses)
 
 
 class StaticStrategy(MixingStrategy):
@@ -203,14 +233,32 @@ def build_skillit(ctx: BuildContext, options: SkillItConfig) -> SkillItStrategy:
             SkillitWarning,
             stacklevel=2,
         )
-    return SkillItStrategy(graph, options.eta, options.window, ctx.eval_skills, options.smoothing)
+    return SkillItStrategy(
+        graph,
+        options.eta,
+        options.window,
+        ctx.eval_skills,
+        options.smoothing,
+        options.graph_norm,
+        options.relative_losses,
+    )
 
 
 def build_static(ctx: BuildContext, options: SkillItConfig) -> StaticStrategy:
+    if not options.is_paper_update:
+        raise SkillitError(
+            "mixing.skillit.graph_norm and mixing.skillit.relative_losses change the online "
+            "update (mixing.strategy=skillit); the static ablation reads neither: leave them unset"
+        )
     return StaticStrategy(_run_graph(ctx, "static"), options.eta, ctx.eval_skills)
 
 
 def build_no_graph(ctx: BuildContext, options: SkillItConfig) -> NoGraphStrategy:
     return NoGraphStrategy(
-        ctx.train_skills, ctx.eval_skills, options.eta, options.window, options.smoothing
+        ctx.train_skills,
+        ctx.eval_skills,
+        options.eta,
+        options.window,
+        options.smoothing,
+        options.relative_losses,  # graph_norm leaves the identity as it is
     )

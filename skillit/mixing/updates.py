@@ -102,6 +102,33 @@ def skillit_update(graph: np.ndarray, loss_window: np.ndarray, eta: float) -> np
     return exponentiated_gradient(graph, loss_window, eta)
 
 
+GRAPH_NORMS = ("none", "rows", "columns")
+
+
+def normalise_graph(graph: np.ndarray, how: str) -> np.ndarray:
+    """The graph Skill-It scores with: as it is ("none", the paper's), each row divided by its sum
+    ("rows": a skill's score becomes a weighted mean of the losses it helps, so a skill that helps
+    many no longer wins on its row sum alone), or each column by its sum ("columns": a target's
+    loss is shared among its prerequisites). A row or column summing to 0 stays 0."""
+    a = _check_graph(graph)
+    if how == "none":
+        return a.copy()
+    if how not in GRAPH_NORMS:
+        raise ValueError(f"graph normalisation must be one of {GRAPH_NORMS}, got {how!r}")
+    axis = 1 if how == "rows" else 0
+    sums = a.sum(axis=axis, keepdims=True)
+    return np.divide(a, sums, out=np.zeros_like(a), where=sums != 0)
+
+
+def relative_losses(losses: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Losses as fractions of the first ones a run saw (1 = no progress since): skills whose
+    losses differ in scale (a table against prose) are scored by how far they have come."""
+    first = np.asarray(first, dtype=np.float64)
+    if not (np.isfinite(first).all() and (first > 0).all()):
+        raise ValueError(f"relative losses need finite positive first losses, got {first}")
+    return np.asarray(losses, dtype=np.float64) / first
+
+
 def mix_uniform(weights: np.ndarray, smoothing: float) -> np.ndarray:
     """(1 - c) p + c / k: every skill keeps at least c / k of the mixture (c = `smoothing`)."""
     p = np.asarray(weights, dtype=np.float64)
