@@ -231,6 +231,20 @@ def test_the_demo_has_four_domains_from_python_alone_and_names_natinst_when_it_i
     assert all(len(doc) > 20 for doc in first.values())
 
 
+def test_the_stdlib_set_has_nine_disjoint_families_of_package_sources(tmp_path, capsys):
+    from skillit.corpus.demo import STDLIB_FAMILIES, family_modules, stdlib_family_domains
+
+    domains, skipped = stdlib_family_domains()
+    assert len(domains) + len(skipped) == len(STDLIB_FAMILIES) == 9
+    assert len(domains) >= 8  # every Python since 3.11 has at least eight of them
+    files = {name: set(family_modules(STDLIB_FAMILIES[name])) for name in domains}
+    assert sum(map(len, files.values())) == len(set().union(*files.values()))  # disjoint
+    first = next(iter(domains["testing"][1]()))
+    assert "class " in first or "def " in first  # source code, not docstrings
+    assert main(["prepare", str(tmp_path / "c"), "--demo-set", "stdlib"]) == 2
+    assert "--demo-set stdlib chooses what --demo builds" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # prepares the built-in demo corpus and trains a few steps on it
 def test_the_demo_corpus_prepares_and_trains(tmp_path, monkeypatch, capsys):
     from skillit.commands import prepare as prepare_command

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from skillit.corpus.demo import DEMO_SETS
 from skillit.errors import SkillitError
 from skillit.run.directory import RunLock
 from skillit.utils.safe_paths import check_name, claim_names, remove_owned, write_inside
@@ -20,6 +21,7 @@ Tokenize text per domain into token shards and a manifest that `data.source=toke
   skillit prepare corpus/ --domain books=books.parquet --tokenizer neox/tokenizer.json
   skillit prepare corpus/ --bin arxiv=nanogpt/arxiv --tokenizer gpt2/tokenizer.json
   skillit prepare corpus/ --demo --bpe-vocab 4096      # the built-in CPU demo corpus
+  skillit prepare stdlib/ --demo --demo-set stdlib --bpe-vocab 4096   # nine stdlib families
 
 A domain's PATH is a folder of .txt files, a .jsonl file or folder (--text-field), parquet files
 or a `datasets` folder saved with save_to_disk (pip install 'skillit[corpora]'); --bin lists an
@@ -46,6 +48,15 @@ def register(subparsers) -> None:
         "--bin", action="append", default=[], metavar="NAME=DIR", help="train.bin + val.bin"
     )
     p.add_argument("--demo", action="store_true", help="the built-in CPU demo domains")
+    p.add_argument(
+        "--demo-set",
+        choices=DEMO_SETS,
+        default="mixed",
+        help="which built-in set --demo builds: mixed (default: Python sources, Python docs, "
+        "docstrings, the Unicode table, Natural Instructions) or stdlib (the standard "
+        "library's package sources, one domain per family of packages: nine domains of "
+        "unequal sizes)",
+    )
     p.add_argument(
         "--tokenizer", metavar="PATH", help="a tokenizer.json to use as it is (or --bpe-vocab)"
     )
@@ -273,7 +284,7 @@ def _prepare_into(out: Path, args, texts: dict, bins: dict, demo: dict, document
 
 def _inputs(args) -> tuple[dict, dict, dict]:
     """(text domains, .bin domains, demo domains) from the flags, checked before any work."""
-    from skillit.corpus.demo import demo_domains
+    from skillit.corpus.demo import demo_domains, stdlib_family_domains
     from skillit.corpus.prepare import DomainInput, detect_kind
 
     for flag, value in (("--docs-per-shard", args.docs_per_shard), ("--workers", args.workers)):
@@ -299,8 +310,14 @@ def _inputs(args) -> tuple[dict, dict, dict]:
         for name, path in _pairs(args.bin, "--bin")
     }
     demo: dict = {}
+    if args.demo_set != "mixed" and not args.demo:
+        raise SkillitError(f"--demo-set {args.demo_set} chooses what --demo builds: add --demo")
     if args.demo:
-        demo, skipped = demo_domains(_natinst_root(args.natinst_root))
+        demo, skipped = (
+            stdlib_family_domains()
+            if args.demo_set == "stdlib"
+            else demo_domains(_natinst_root(args.natinst_root))
+        )
         for name, why in skipped.items():
             print(f"skillit prepare: demo domain {name!r} not built: {why}", file=sys.stderr)
     names = [*texts, *bins, *demo]

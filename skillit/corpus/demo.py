@@ -13,7 +13,12 @@
   `../shared/natinst`).
 
 Small on purpose (about 5, 0.5, 0.8, 0.5 and 1 MB of text), and of unequal sizes: prepared and
-trained on in minutes. The text is the running Python's, so another Python version gives
+trained on in minutes.
+
+The second built-in set (`--demo-set stdlib`) is the source code of the standard library's
+packages, one domain per family of packages (codec tables, the IDLE application, packaging
+tools, concurrency, internet protocols, data formats, UI toolkits, testing, core libraries):
+nine domains of one kind of text, from about 0.25 to 1.4 MB. The text is the running Python's, so another Python version gives
 somewhat other documents. A domain that cannot be built here is reported by name, with why.
 """
 
@@ -30,6 +35,8 @@ from skillit.utils import jsonio
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SKIPPED_PARTS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
 UNICODE_END = 0x3000  # below the CJK blocks
+DemoDomains = dict[str, tuple[str, Callable[[], Iterator[str]]]]
+DEMO_SETS = ("mixed", "stdlib")  # --demo-set: the five mixed domains, or the stdlib families
 
 
 def python_sources() -> Iterator[str]:
@@ -78,15 +85,50 @@ def pydoc_topics() -> Iterator[str]:
         yield topics[name]
 
 
+# family -> its packages (top-level folders of the standard library); 3.12 and later lack
+# distutils and lib2to3, so `packaging` is smaller there
+STDLIB_FAMILIES = {
+    "codecs": ("encodings",),
+    "idle": ("idlelib",),
+    "packaging": ("distutils", "lib2to3", "ensurepip", "venv"),
+    "concurrency": ("asyncio", "concurrent", "multiprocessing"),
+    "internet": ("email", "http", "urllib", "xmlrpc", "wsgiref"),
+    "formats": ("xml", "html", "json", "tomllib"),
+    "ui": ("tkinter", "turtledemo", "curses"),
+    "testing": ("unittest",),
+    "core": ("importlib", "collections", "re", "logging", "ctypes", "sqlite3", "dbm", "zoneinfo"),
+}
+
+
+def family_modules(packages: tuple[str, ...]) -> list[Path]:
+    wanted = set(packages)
+    return [p for p in package_modules() if p.relative_to(STDLIB).parts[0] in wanted]
+
+
+def family_sources(packages: tuple[str, ...]) -> Iterator[str]:
+    for path in family_modules(packages):
+        yield path.read_text(encoding="utf-8", errors="replace")
+
+
+def stdlib_family_domains() -> tuple[DemoDomains, dict[str, str]]:
+    """The `stdlib` set: one domain per family of packages (see STDLIB_FAMILIES)."""
+    domains: DemoDomains = {}
+    skipped: dict[str, str] = {}
+    for family, packages in STDLIB_FAMILIES.items():
+        if family_modules(packages):
+            where = f"{STDLIB}/{{{','.join(packages)}}}/**/*.py"
+            domains[family] = (where, lambda packages=packages: family_sources(packages))
+        else:
+            skipped[family] = f"none of {', '.join(packages)} is in {STDLIB}"
+    return domains, skipped
+
+
 def natinst_instances(root: Path) -> Iterator[str]:
     for path in sorted((root / "tasks").glob("*.json")):
         task = jsonio.loads(path.read_text(encoding="utf-8"), path)
         for inst in task.get("Instances", []):
             outputs = inst.get("output") or [""]
             yield f"{inst.get('input', '')}\n{outputs[0]}"
-
-
-DemoDomains = dict[str, tuple[str, Callable[[], Iterator[str]]]]
 
 
 def demo_domains(natinst_root: Path | None) -> tuple[DemoDomains, dict[str, str]]:
