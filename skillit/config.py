@@ -7,6 +7,7 @@ the wrong type are errors that name the key and the file (or the command line).
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import warnings
@@ -319,6 +320,15 @@ class MixingConfig:
             )
         if self.stages is not None and self.stages < 1:
             raise SkillitError(f"mixing.stages must be >= 1 (or null), got {self.stages}")
+        if self.graph.learn is not None and not registry.reads_graph(self.strategy, self.setting):
+            # an experiment that learns its graph for Skill-It runs any other strategy as well
+            logging.getLogger("skillit").info(
+                "mixing.strategy=%s reads no graph in %s: mixing.graph.learn=%s is not used",
+                self.strategy,
+                self.setting,
+                self.graph.learn,
+            )
+            self.graph.learn = None
 
 
 @dataclass

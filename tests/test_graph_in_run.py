@@ -71,10 +71,17 @@ def test_a_run_stopped_while_learning_its_graph_resumes_from_its_probes(learned,
     assert finals(run) == finals(learned)
 
 
-def test_learning_a_graph_no_strategy_reads_or_beside_a_given_graph_is_refused(tmp_path, capsys):
-    args = ["train", f"run_dir={tmp_path / 'r'}", *LEARN, "mixing.strategy=stratified"]
-    assert main(args) == 2
-    assert "mixing.strategy=stratified does not read" in capsys.readouterr().err
+def test_a_strategy_that_reads_no_graph_learns_none_and_a_bad_learn_setting_is_refused():
+    # an experiment that learns its graph for Skill-It runs the baselines without learning one
+    for strategy, setting in (("stratified", "continual_pretraining"), ("random", "fine_tuning")):
+        cfg = load_config([], [*LEARN, f"mixing.strategy={strategy}", f"mixing.setting={setting}"])
+        assert cfg.mixing.graph.learn is None
+    # stratified samples the targets' prerequisites from the graph outside pre-training
+    cfg = load_config(
+        [],
+        [*LEARN, "mixing.strategy=stratified", "mixing.setting=fine_tuning", "skills.eval=[lego3]"],
+    )
+    assert cfg.mixing.graph.learn == "linear"
     with pytest.raises(SkillitError, match="leave mixing.graph.path"):
         load_config([], ["mixing.graph.learn=linear", "mixing.graph.path=g.json"])
     with pytest.raises(SkillitError, match=r"mixing.graph.learn must be one of"):

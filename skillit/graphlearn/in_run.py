@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 
 from skillit.config import GRAPH_DIR, LEARNED_GRAPH, RunConfig, config_to_yaml
-from skillit.errors import SkillitError
-from skillit.mixing import registry
 from skillit.run.directory import (
     CONFIG_FILE,
     RUN_LAYOUT,
@@ -53,14 +51,8 @@ def learn_before_training(cfg: RunConfig, run_dir: Path, fresh: bool) -> int | N
     """mixing.graph.learn: the run's graph, learned into RUN/graph/ before the run trains, by the
     launcher under the run's lock (DDP ranks read what it wrote); what it cost in training
     steps, or None where the run learns no graph (or this process is not the launcher)."""
-    if cfg.mixing.graph.learn is None:
+    if cfg.mixing.graph.learn is None:  # (the config drops it where the strategy reads none)
         return None
-    if "graph" not in registry.get(cfg.mixing.strategy).needs:
-        raise SkillitError(
-            f"mixing.graph.learn={cfg.mixing.graph.learn} learns a graph that "
-            f"mixing.strategy={cfg.mixing.strategy} does not read; use a strategy that does "
-            "(skillit, static) or leave mixing.graph.learn unset"
-        )
     cfg.run_dir = str(run_dir)
     if not is_launcher_process():
         return None

@@ -49,6 +49,8 @@ class StrategySpec:
     # `mixing.options` mapping (a strategy registered from outside skillit)
     section: str | None = None
     needs: frozenset[str] = field(default_factory=frozenset)
+    # settings (mixing.setting) in which it reads a graph it is given without needing one
+    graph_settings: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.needs) - set(NEEDS))
@@ -71,6 +73,12 @@ unregister = REGISTRY.unregister
 known = REGISTRY.known
 names = REGISTRY.names
 get = REGISTRY.get
+
+
+def reads_graph(name: str, setting: str) -> bool:
+    """Whether strategy `name` reads a skills graph in `setting` (so learning one is useful)."""
+    spec = get(name)
+    return "graph" in spec.needs or setting in spec.graph_settings
 
 
 def check_needs(spec: StrategySpec, ctx: BuildContext) -> None:
@@ -118,7 +126,13 @@ def build_strategy(name: str, ctx: BuildContext, options: Any = None) -> MixingS
 _PAPER = "the paper's baseline"
 for _spec in (
     StrategySpec("random", build_random, "the data's natural proportions (or mixing.weights)"),
-    StrategySpec("stratified", build_stratified, "uniform over the relevant skills"),
+    StrategySpec(
+        "stratified",
+        build_stratified,
+        "uniform over the relevant skills",
+        # the targets' prerequisites come from the graph
+        graph_settings=frozenset({"fine_tuning", "out_of_domain"}),
+    ),
     StrategySpec("manual", build_manual, "a fixed mixing.weights or a mixing.schedule"),
     StrategySpec(
         "unimax",
