@@ -299,6 +299,29 @@ def test_the_demo_corpus_prepares_and_trains(tmp_path, monkeypatch, capsys):
     assert final["eval_ppl"] == {d: pytest.approx(math.exp(v)) for d, v in loss.items()}
     assert final["ppl_of_mean_loss"] == pytest.approx(math.exp(sum(loss.values()) / len(loss)))
 
+    # online Skill-It in one command, its graph learned in the run, in each corpus setting
+    for experiment in ("domains_cpu", "domains_cpu_ft", "domains_cpu_ood"):
+        run = tmp_path / f"skillit-{experiment}"
+        overrides = [
+            f"data.tokens.path={out}",
+            f"run_dir={run}",
+            "mixing.strategy=skillit",
+            "trainer.max_steps=8",
+            "mixing.rounds=2",
+            "mixing.graph.learn_steps=2",
+            "model.n_layer=1",
+            "model.d_model=32",
+            "model.max_seq_len=32",
+            "data.tokens.val_windows=4",
+            "mixing.plots=false",
+            "trainer.progress_bar=false",
+        ]
+        assert main(["train", experiment, *overrides]) == 0, experiment
+        final = json.loads((run / "final_eval.json").read_text())
+        trained = load_config([run / "config.yaml"]).skills.train or list(domains)
+        assert final["graph_learning_steps"] == 2 * len(trained)  # one linear probe a domain
+        assert "skillit: warning" not in capsys.readouterr().err  # an online eta, no warning
+
 
 def test_a_parquet_domain_gives_the_same_shards_as_the_same_text_in_jsonl(tmp_path):
     pa = pytest.importorskip("pyarrow")
