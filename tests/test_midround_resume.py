@@ -74,8 +74,14 @@ def compare_histories(full, cut, keys):
     assert [e["step"] for e in ea] == [e["step"] for e in eb]
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_a_mixture_run_killed_at_random_steps_twice_resumes_exactly(run_config, tmp_path, seed):
+# the dense-graph variant keeps the first losses it saw: they must survive a resume
+VARIANT = ("mixing.skillit.graph_norm=rows", "mixing.skillit.relative_losses=true")
+
+
+@pytest.mark.parametrize("seed, variant", [(0, ()), (1, ()), (2, VARIANT)])
+def test_a_mixture_run_killed_at_random_steps_twice_resumes_exactly(
+    run_config, tmp_path, seed, variant
+):
     full, cut = run_killed_twice(
         run_config,
         tmp_path,
@@ -86,6 +92,7 @@ def test_a_mixture_run_killed_at_random_steps_twice_resumes_exactly(run_config, 
             "mixing.skillit.eta=5.0",
             "mixing.graph.matrix=[[1,0,0],[0.5,1,0],[0,0.5,1]]",
             "mixing.eval_every=4",
+            *variant,
         ),
         kills=random_kills(seed, 24, 8),
     )
