@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from skillit.bench.paired import paired_difference
 from skillit.export.mixture import average_of
+from skillit.mixing import registry
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -69,7 +70,9 @@ def read_runs(out: Path) -> dict[str, dict[int, dict]]:
             "steps": int(final["global_step"]),
             "tokens_per_step": int(cfg["data"]["global_batch_size"] * cfg["model"]["max_seq_len"]),
             "graph_steps": final.get("graph_learning_steps"),  # learned by this run
-            "reads_graph": bool(graph.get("learn") or graph.get("path") or graph.get("matrix")),
+            # learned or read from a file: a run whose strategy reads none is not charged for it
+            "reads_graph": registry.reads_graph(cfg["mixing"]["strategy"], cfg["mixing"]["setting"])
+            and bool(graph.get("learn") or graph.get("path")),
         }
     return runs
 

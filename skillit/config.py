@@ -320,6 +320,12 @@ class MixingConfig:
             )
         if self.stages is not None and self.stages < 1:
             raise SkillitError(f"mixing.stages must be >= 1 (or null), got {self.stages}")
+        if self.skillit.graph_norm != "none" and self.graph.negative == "authors":
+            raise SkillitError(
+                f"mixing.skillit.graph_norm={self.skillit.graph_norm} divides the graph by its "
+                "row or column sums, which negative entries can bring to 0 or below: use "
+                "mixing.graph.negative=clip (or error) with it"
+            )
         if self.graph.learn is not None and not registry.reads_graph(self.strategy, self.setting):
             # an experiment that learns its graph for Skill-It runs any other strategy as well
             logging.getLogger("skillit").info(

@@ -139,3 +139,11 @@ def test_relative_losses_are_fractions_of_the_first_and_refuse_a_zero_start():
     np.testing.assert_allclose(updates.relative_losses([2.0, 1.0], [4.0, 1.0]), [0.5, 1.0])
     with pytest.raises(ValueError, match="positive"):
         updates.relative_losses([1.0], [0.0])
+
+
+def test_a_normalised_graph_that_keeps_negative_entries_is_refused_by_key():
+    from skillit.config import load_config
+    from skillit.errors import SkillitError
+
+    with pytest.raises(SkillitError, match="mixing.graph.negative=clip"):
+        load_config([], ["mixing.skillit.graph_norm=rows", "mixing.graph.negative=authors"])

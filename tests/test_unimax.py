@@ -59,3 +59,17 @@ def test_a_run_trains_on_unimax_of_its_own_budget_and_no_domain_passes_the_cap(
         assert row["weights"]["tiny"] == pytest.approx(expected_tiny)
         assert row["weights"]["big"] == pytest.approx(1 - expected_tiny)
     assert history[-1]["epochs"]["tiny"] == pytest.approx(cap, abs=0.25)
+
+
+def test_a_budget_past_every_cap_warns_that_the_mixture_is_the_natural_one():
+    from skillit.errors import SkillitWarning
+
+    ctx = BuildContext(
+        train_skills=["a", "b"],
+        eval_skills=["a", "b"],
+        train_tokens=np.array([100.0, 300.0]),
+        budget_tokens=2000,
+    )
+    with pytest.warns(SkillitWarning, match="every domain is capped"):
+        strategy = registry.build_strategy("unimax", ctx)  # 2000 > 4 x 400
+    np.testing.assert_allclose(strategy.initial_weights(), [0.25, 0.75])

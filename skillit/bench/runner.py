@@ -38,9 +38,10 @@ from skillit.utils.quiet import quiet_known_warnings, quiet_lightning
 from skillit.utils.safe_paths import claim_names, inside_for_writing, remove_owned, write_inside
 
 SPEC_FILE = "bench_run.json"
-# How one run is trained: skillit.training.train, or a caller's function of the same shape (the
-# command layer passes one that learns the run's graph first, which the bench may not import)
-TrainRun = Callable[[RunConfig], TrainResult]
+# How a run that learns its graph first (mixing.graph.learn) is trained: the command layer passes
+# one (skillit.graphlearn.in_run.train_learning_graph), which the bench may not import; every
+# other run is trained by skillit.training.train
+GraphLearner = Callable[[RunConfig], TrainResult]
 LOG_FILE = "train.log"
 
 
@@ -53,6 +54,7 @@ class RunSpec:
     overrides: tuple[str, ...]
     threads: int = 1
     after: tuple[str, ...] = ()  # run directories that must be finished first
+    learns_graph: bool = False  # mixing.graph.learn: learned at the start of the run
 
     @property
     def ready(self) -> bool:
@@ -113,7 +115,7 @@ def plan_runs(suite: Suite, out: Path, threads: int = 1) -> list[RunSpec]:
                 f"trainer.threads={threads}",
             )
             try:
-                load_config([suite.config], overrides)
+                cfg = load_config([suite.config], overrides)
             except SkillitError as exc:
                 raise SkillitError(
                     f"suite {suite.label}, strategy {strategy}: {exc} (skillit bench sets keys "
@@ -128,6 +130,7 @@ def plan_runs(suite: Suite, out: Path, threads: int = 1) -> list[RunSpec]:
                     overrides,
                     threads,
                     after,
+                    learns_graph=cfg.mixing.graph.learn is not None,
                 )
             )
     return specs
@@ -168,9 +171,9 @@ def check_reuse(spec: RunSpec) -> None:
         )
 
 
-def run_one(spec: RunSpec, train_run: TrainRun = train) -> dict:
-    """Train one run (in this process) with `train_run`; returns timing. Output of the trainer
-    goes to train.log."""
+def run_one(spec: RunSpec, graph_learner: GraphLearner | None = None) -> dict:
+    """Train one run (in this process; one that learns its graph with `graph_learner`); returns
+    timing. Output of the trainer goes to train.log."""
     run_dir = Path(spec.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir):  # a run cut off earlier: start it again, deleting only what it wrote
@@ -187,13 +190,7 @@ def run_one(spec: RunSpec, train_run: TrainRun = train) -> dict:
         contextlib.redirect_stderr(log),
     ):
         cfg = load_config([spec.config], list(spec.overrides))
-        if cfg.mixing.graph.learn is not None and train_run is train:
-            raise SkillitError(
-                f"run {spec.strategy}/seed{spec.seed} sets mixing.graph.learn, which this caller "
-                "of the bench cannot learn (`skillit bench` can: it passes a trainer that learns "
-                "the graph first)"
-            )
-        result = train_run(cfg)
+        result = graph_learner(cfg) if spec.learns_graph else train(cfg)
     return {
         "strategy": spec.strategy,
         "seed": spec.seed,
@@ -211,12 +208,19 @@ def execute(
     jobs: int = 1,
     progress: bool = True,
     on_done: Callable[[RunSpec, dict], None] | None = None,
-    train_run: TrainRun = train,
+    graph_learner: GraphLearner | None = None,
 ) -> dict[str, list]:
-    """Run every unfinished spec, `jobs` at a time, each with `train_run` (a module-level
-    function: workers are spawned); returns {"ran": [...], "skipped": [...]}."""
+    """Run every unfinished spec, `jobs` at a time; a run that learns its graph first with
+    `graph_learner` (a module-level function: workers are spawned). Returns {"ran": [...],
+    "skipped": [...]}."""
     if jobs < 1:
         raise SkillitError(f"--jobs must be >= 1, got {jobs}")
+    learners = [f"{s.strategy}/seed{s.seed}" for s in specs if s.learns_graph]
+    if learners and graph_learner is None:  # refused before any run trains
+        raise SkillitError(
+            f"runs {', '.join(learners)} set mixing.graph.learn, which this caller of the bench "
+            "cannot learn (`skillit bench` can: it passes the graph learner)"
+        )
     for spec in specs:
         check_reuse(spec)
     todo = [s for s in specs if not s.finished]
@@ -238,14 +242,14 @@ def execute(
             while todo:
                 spec = _next_ready(todo)
                 todo.remove(spec)
-                done(spec, run_one(spec, train_run))
+                done(spec, run_one(spec, graph_learner))
         else:
             # spawn: a clean interpreter per worker (no forked torch/Lightning state).
             with ProcessPoolExecutor(
                 jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init
             ) as pool:
                 try:
-                    _run_pool(pool, todo, done, train_run)
+                    _run_pool(pool, todo, done, graph_learner)
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)  # queued runs never start
                     raise
@@ -267,7 +271,10 @@ def _next_ready(todo: list[RunSpec]) -> RunSpec:
 
 
 def _run_pool(
-    pool, todo: list[RunSpec], done: Callable[[RunSpec, dict], None], train_run: TrainRun
+    pool,
+    todo: list[RunSpec],
+    done: Callable[[RunSpec, dict], None],
+    graph_learner: GraphLearner | None,
 ) -> None:
     """Submit every run whose dependencies are finished; more as runs finish. The first
     failure is raised (the caller cancels the rest)."""
@@ -275,7 +282,7 @@ def _run_pool(
     while todo or pending:
         for spec in [s for s in todo if s.ready]:
             todo.remove(spec)
-            pending[pool.submit(run_one, spec, train_run)] = spec
+            pending[pool.submit(run_one, spec, graph_learner)] = spec
         if not pending:
             _next_ready(todo)  # raises: what is left waits for runs that will never exist
         finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -304,16 +311,16 @@ def run_suite(
     progress: bool = True,
     plots: bool = True,
     threads: int = 1,
-    train_run: TrainRun = train,
+    graph_learner: GraphLearner | None = None,
 ) -> dict:
-    """Run every unfinished run of `suite` into `out` (`threads` torch threads each, trained by
-    `train_run`), then write results.json, results.md, plots.
+    """Run every unfinished run of `suite` into `out` (`threads` torch threads each; a run that
+    learns its graph first by `graph_learner`), then write results.json, results.md, plots.
 
     Returns the results.json payload with "ran"/"skipped" lists of this invocation added.
     """
     out = Path(out)
     specs = plan_runs(suite, out, threads)
-    done = execute(specs, jobs=jobs, progress=progress, train_run=train_run)
+    done = execute(specs, jobs=jobs, progress=progress, graph_learner=graph_learner)
     results = write_report(suite, specs, out, plots=plots)
     results.update(done)
     return results

@@ -92,7 +92,7 @@ def run(args) -> int:
         progress=not args.no_progress,
         plots=not args.no_plots,
         threads=args.threads,
-        train_run=train_learning_graph,  # runs with mixing.graph.learn learn their graph first
+        graph_learner=train_learning_graph,  # runs with mixing.graph.learn learn it first
     )
     print((out / "results.md").read_text())
     print(

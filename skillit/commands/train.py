@@ -117,6 +117,7 @@ def run(args) -> int:
         raise SkillitError("--resume continues a run and --overwrite starts it again: choose one")
     if args.accept_changed_inputs and not args.resume:
         raise SkillitError("--accept-changed-inputs goes with --resume RUN_DIR (a resumed run)")
+    show_skillit_info()  # before the config loads: it may say what it leaves unused
     resume = plan_resume(args.resume, files, overrides) if args.resume else None
     cfg = resume.cfg if resume else load_run_config(files, overrides)
     if args.print_config:
@@ -133,7 +134,6 @@ def run(args) -> int:
 
     quiet_known_warnings()
     quiet_lightning()
-    show_skillit_info()
     os.environ.setdefault("WANDB_SILENT", "true")
     check_runtime(cfg)  # before any run folder is made
     made = cfg.run_dir is None or not Path(cfg.run_dir).exists()

@@ -18,8 +18,9 @@ trained on in minutes.
 The second built-in set (`--demo-set stdlib`) is the source code of the standard library's
 packages, one domain per family of packages (codec tables, the IDLE application, packaging
 tools, concurrency, internet protocols, data formats, UI toolkits, testing, core libraries):
-nine domains of one kind of text, from about 0.25 to 1.4 MB. The text is the running Python's, so another Python version gives
-somewhat other documents. A domain that cannot be built here is reported by name, with why.
+nine domains of one kind of text, from about 0.25 to 1.4 MB.
+
+The text is the running Python's, so another Python version gives somewhat other documents. A domain that cannot be built here is reported by name, with why.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SKIPPED_PARTS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
 UNICODE_END = 0x3000  # below the CJK blocks
 DemoDomains = dict[str, tuple[str, Callable[[], Iterator[str]]]]
-DEMO_SETS = ("mixed", "stdlib")  # --demo-set: the five mixed domains, or the stdlib families
+DEMO_SETS = ("mixed", "stdlib")  # --demo-set: the five mixed domains or the stdlib families
 
 
 def python_sources() -> Iterator[str]:
@@ -100,9 +101,10 @@ STDLIB_FAMILIES = {
 }
 
 
-def family_modules(packages: tuple[str, ...]) -> list[Path]:
+def family_modules(packages: tuple[str, ...], modules: list[Path] | None = None) -> list[Path]:
     wanted = set(packages)
-    return [p for p in package_modules() if p.relative_to(STDLIB).parts[0] in wanted]
+    every = package_modules() if modules is None else modules
+    return [p for p in every if p.relative_to(STDLIB).parts[0] in wanted]
 
 
 def family_sources(packages: tuple[str, ...]) -> Iterator[str]:
@@ -114,8 +116,9 @@ def stdlib_family_domains() -> tuple[DemoDomains, dict[str, str]]:
     """The `stdlib` set: one domain per family of packages (see STDLIB_FAMILIES)."""
     domains: DemoDomains = {}
     skipped: dict[str, str] = {}
+    modules = package_modules()
     for family, packages in STDLIB_FAMILIES.items():
-        if family_modules(packages):
+        if family_modules(packages, modules):
             where = f"{STDLIB}/{{{','.join(packages)}}}/**/*.py"
             domains[family] = (where, lambda packages=packages: family_sources(packages))
         else:

@@ -13,6 +13,7 @@ import copy
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from skillit.config import GRAPH_DIR, LEARNED_GRAPH, RunConfig, config_to_yaml
 from skillit.run.directory import (
@@ -25,8 +26,11 @@ from skillit.run.directory import (
 )
 from skillit.utils.safe_paths import claim_names, write_inside
 
+if TYPE_CHECKING:
+    from skillit.training import TrainResult
 
-def train_learning_graph(cfg: RunConfig):
+
+def train_learning_graph(cfg: RunConfig) -> TrainResult:
     """Train a fresh run whose folder the caller has prepared (the bench's), learning its graph
     first where mixing.graph.learn says; the TrainResult, with what the graph cost."""
     from skillit.training import check_runtime, train

@@ -116,6 +116,11 @@ class SkillItStrategy(MixingStrategy):
         kept = [(r, v) for r, v in self._history if round_number - self.window < r < round_number]
         if self.relative:
             if self._first is None:
+                if not (losses > 0).all():
+                    raise SkillitError(
+                        f"mixing.skillit.relative_losses divides by the first eval losses, and "
+                        f"one of them is not positive ({losses.tolist()}); set it to false"
+                    )
                 self._first = losses.copy()
             losses = updates.relative_losses(losses, self._first)
         self._history = kept + [(round_number, losses.copy())]

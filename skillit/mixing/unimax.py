@@ -10,11 +10,12 @@ max_epochs x the corpus), the mixture is the caps' proportions: the natural one.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from skillit.errors import SkillitError
+from skillit.errors import SkillitError, SkillitWarning
 from skillit.mixing.base import BuildContext
 from skillit.mixing.fixed import RandomStrategy
 
@@ -65,5 +66,16 @@ class UniMaxStrategy(RandomStrategy):
 
 
 def build_unimax(ctx: BuildContext, options: UniMaxConfig) -> UniMaxStrategy:
-    weights = unimax_weights(ctx.train_tokens, ctx.budget_tokens, options.max_epochs)
-    return UniMaxStrategy(weights, ctx.eval_skills)
+    given = unimax_allocation(ctx.train_tokens, ctx.budget_tokens, options.max_epochs)
+    if given.sum() < ctx.budget_tokens * (1 - 1e-9):
+        warnings.warn(
+            f"UniMax: the run's {ctx.budget_tokens:,} tokens exceed mixing.unimax.max_epochs="
+            f"{options.max_epochs:g} x the training domains' {int(sum(ctx.train_tokens)):,}, so "
+            "every domain is capped and the mixture is the natural one; each domain is seen "
+            f"about {ctx.budget_tokens / sum(ctx.train_tokens):.1f} times",
+            SkillitWarning,
+            stacklevel=2,
+        )
+    return UniMaxStrategy(
+        unimax_weights(ctx.train_tokens, ctx.budget_tokens, options.max_epochs), ctx.eval_skills
+    )
