@@ -259,15 +259,19 @@ class GraphConfig:
                 f"mixing.graph.learn must be one of {list(GRAPH_LEARN_METHODS)} (or null: read "
                 f"mixing.graph.path), got {self.learn!r}"
             )
-        if self.path is not None or self.matrix is not None:
-            raise SkillitError(
-                "mixing.graph.learn learns the run's graph: leave mixing.graph.path and "
-                "mixing.graph.matrix unset (or set learn to null to use them)"
-            )
         for key in ("learn_steps", "learn_seeds"):
             value = getattr(self, key)
             if isinstance(value, bool) or value < 1:
                 raise SkillitError(f"mixing.graph.{key} must be an integer >= 1, got {value!r}")
+        if self.path is not None or self.matrix is not None:
+            # a graph given wins over one an experiment would learn
+            logging.getLogger("skillit").info(
+                "mixing.graph.%s is given: the run reads it and learns no graph "
+                "(mixing.graph.learn=%s is not used)",
+                "path" if self.path is not None else "matrix",
+                self.learn,
+            )
+            self.learn = None
 
 
 @dataclass

@@ -82,8 +82,9 @@ def test_a_strategy_that_reads_no_graph_learns_none_and_a_bad_learn_setting_is_r
         [*LEARN, "mixing.strategy=stratified", "mixing.setting=fine_tuning", "skills.eval=[lego3]"],
     )
     assert cfg.mixing.graph.learn == "linear"
-    with pytest.raises(SkillitError, match="leave mixing.graph.path"):
-        load_config([], ["mixing.graph.learn=linear", "mixing.graph.path=g.json"])
+    # a graph given wins over the one an experiment would learn
+    given = load_config([], ["mixing.graph.learn=linear", "mixing.graph.path=g.json"])
+    assert given.mixing.graph.learn is None and given.mixing.graph.path.endswith("g.json")
     with pytest.raises(SkillitError, match=r"mixing.graph.learn must be one of"):
         load_config([], ["mixing.graph.learn=guess"])
     assert GRAPH_LEARN_METHODS == METHODS  # the config's list is the learner's
