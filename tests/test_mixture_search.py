@@ -163,11 +163,11 @@ def test_a_search_writes_its_proposal_and_a_killed_swarm_continues(
     ran: list[str] = []
     original = runner.run_one
 
-    def counting(spec):
+    def counting(spec, graph_learner=None):
         if len(ran) == 3:
             raise KeyboardInterrupt  # killed after three runs
         ran.append(spec.strategy)
-        return original(spec)
+        return original(spec, graph_learner)
 
     monkeypatch.setattr(runner, "run_one", counting)
     out = tmp_path / "search"
@@ -176,7 +176,7 @@ def test_a_search_writes_its_proposal_and_a_killed_swarm_continues(
     ran.clear()
     monkeypatch.setattr(runner, "run_one", original)
     monkeypatch.setattr(
-        runner, "run_one", lambda spec: (ran.append(spec.strategy), original(spec))[1]
+        runner, "run_one", lambda spec, learner=None: (ran.append(spec.strategy), original(spec))[1]
     )
     assert main(search_args(search_corpus, out)) == 0
     assert ran == ["mix0003", "mix0004"]  # the finished runs are not trained again
@@ -239,7 +239,7 @@ def test_a_proxy_run_that_crashes_is_a_clear_error_and_keeps_the_swarm(
     import skillit.bench.runner as runner
     from skillit.cli import main
 
-    def crash(spec):
+    def crash(spec, graph_learner=None):
         raise ValueError("the disk is full")
 
     monkeypatch.setattr(runner, "run_one", crash)
