@@ -47,16 +47,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--bin", action="append", default=[], metavar="NAME=DIR", help="train.bin + val.bin"
     )
-    p.add_argument("--demo", action="store_true", help="the built-in CPU demo domains")
-    p.add_argument(
-        "--demo-set",
-        choices=DEMO_SETS,
-        default="mixed",
-        help="which built-in set --demo builds: mixed (default: Python sources, Python docs, "
-        "docstrings, the Unicode table, Natural Instructions) or stdlib (the standard "
-        "library's package sources, one domain per family of packages: nine domains of "
-        "unequal sizes)",
-    )
+    _add_demo_arguments(p)
     p.add_argument(
         "--tokenizer", metavar="PATH", help="a tokenizer.json to use as it is (or --bpe-vocab)"
     )
@@ -89,12 +80,6 @@ def register(subparsers) -> None:
     )
     p.add_argument("--bin-dtype", default="uint16", choices=("uint16", "uint32"))
     p.add_argument(
-        "--natinst-root",
-        default=None,
-        metavar="DIR",
-        help="Natural Instructions folder for --demo (default $SKILLIT_NATINST, ../shared/natinst)",
-    )
-    p.add_argument(
         "--fresh",
         action="store_true",
         help="discard what an earlier prepare wrote into OUT (manifest, tokenizer, settings and "
@@ -102,6 +87,25 @@ def register(subparsers) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run, parser=p)
+
+
+def _add_demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--demo", action="store_true", help="the built-in CPU demo domains")
+    p.add_argument(
+        "--demo-set",
+        choices=DEMO_SETS,
+        default="mixed",
+        help="which built-in set --demo builds: mixed (default: Python sources, Python docs, "
+        "docstrings, the Unicode table, Natural Instructions) or stdlib (the standard "
+        "library's package sources, one domain per family of packages: nine domains of "
+        "unequal sizes)",
+    )
+    p.add_argument(
+        "--natinst-root",
+        default=None,
+        metavar="DIR",
+        help="Natural Instructions folder for --demo (default $SKILLIT_NATINST, ../shared/natinst)",
+    )
 
 
 # names prepare writes at the top of OUT: no domain may take them
