@@ -333,10 +333,11 @@ class MixingConfig:
         if self.graph.learn is not None and not registry.reads_graph(self.strategy, self.setting):
             # an experiment that learns its graph for Skill-It runs any other strategy as well
             logging.getLogger("skillit").info(
-                "mixing.strategy=%s reads no graph in %s: mixing.graph.learn=%s is not used",
+                "mixing.graph.learn=%s is for strategies that read a graph (skillit, static); "
+                "mixing.strategy=%s reads none in %s, so no graph is learned",
+                self.graph.learn,
                 self.strategy,
                 self.setting,
-                self.graph.learn,
             )
             self.graph.learn = None
 
