@@ -390,3 +390,50 @@ def test_one_seed_prints_means_without_a_spread_or_an_interval():
     text = paired_table({**results, "paired": paired})
     assert "(one seed: no interval)" in text and "[+1.0, +1.0]" not in text
     assert "±" not in text
+
+
+def test_a_run_whose_dependency_finished_starts_before_later_strategies(tmp_path, monkeypatch):
+    """With parallel jobs, a freed slot goes to the first ready run in suite order: a run that
+    waited on another starts as soon as it may, not after every run that was ready earlier."""
+    from concurrent.futures import Future
+
+    import skillit.bench.runner as runner
+    from skillit.run.directory import FINAL_FILE
+
+    started = []
+
+    def fake_run_one(spec, graph_learner=None):
+        started.append((spec.strategy, spec.seed))
+        Path(spec.run_dir).mkdir(parents=True)
+        (Path(spec.run_dir) / FINAL_FILE).write_text("{}")
+        return {"strategy": spec.strategy, "seed": spec.seed, "seconds": 0.0, "global_step": 0}
+
+    class InlinePool:  # runs each submitted run at once, in submission order
+        def submit(self, fn, *args):
+            future = Future()
+            future.set_result(fn(*args))
+            return future
+
+    monkeypatch.setattr(runner, "run_one", fake_run_one)
+
+    def spec(strategy, seed, after=()):
+        return runner.RunSpec(
+            strategy, seed, str(tmp_path / strategy / str(seed)), "c", (), 1, after
+        )
+
+    roots = [spec("stratified", s) for s in (0, 1)]
+    todo = [
+        *roots,
+        *(spec("random", s) for s in (0, 1)),
+        *(spec("doremi", s, (roots[s].run_dir,)) for s in (0, 1)),
+    ]
+    todo = [todo[0], todo[1], todo[4], todo[5], todo[2], todo[3]]  # suite order: doremi second
+    runner._run_pool(InlinePool(), 2, todo, lambda s, i: None, None)
+    assert started == [
+        ("stratified", 0),
+        ("stratified", 1),
+        ("doremi", 0),
+        ("doremi", 1),
+        ("random", 0),
+        ("random", 1),
+    ]

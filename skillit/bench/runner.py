@@ -249,7 +249,7 @@ def execute(
                 jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init
             ) as pool:
                 try:
-                    _run_pool(pool, todo, done, graph_learner)
+                    _run_pool(pool, jobs, todo, done, graph_learner)
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)  # queued runs never start
                     raise
@@ -272,17 +272,19 @@ def _next_ready(todo: list[RunSpec]) -> RunSpec:
 
 def _run_pool(
     pool,
+    jobs: int,
     todo: list[RunSpec],
     done: Callable[[RunSpec, dict], None],
     graph_learner: GraphLearner | None,
 ) -> None:
-    """Submit every run whose dependencies are finished; more as runs finish. The first
-    failure is raised (the caller cancels the rest)."""
+    """Keep `jobs` runs going: whenever one finishes, start the first run in suite order whose
+    dependencies are finished (so a run waiting on another starts as soon as it may, not after
+    every run that was ready earlier). The first failure is raised (the caller cancels the rest)."""
     pending: dict = {}
     while todo or pending:
-        for spec in [s for s in todo if s.ready]:
-            todo.remove(spec)
-            pending[pool.submit(run_one, spec, graph_learner)] = spec
+        while len(pending) < jobs and (ready := [s for s in todo if s.ready]):
+            todo.remove(ready[0])
+            pending[pool.submit(run_one, ready[0], graph_learner)] = ready[0]
         if not pending:
             _next_ready(todo)  # raises: what is left waits for runs that will never exist
         finished, _ = wait(pending, return_when=FIRST_COMPLETED)
