@@ -230,17 +230,22 @@ def natural_weights(source: SkillSource, train: list[str]) -> np.ndarray:
     return w / w.sum()
 
 
+def train_token_counts(source: SkillSource, train: list[str]) -> np.ndarray:
+    """Train tokens of each training skill, in `train`'s order (a source that counts them)."""
+    names = list(source.skill_names)
+    counts = np.asarray(source.train_token_counts(), dtype=np.float64)
+    return counts[[names.index(s) for s in train]]
+
+
 def token_budget(cfg: RunConfig, source: SkillSource, train: list[str]) -> dict[str, Any]:
     """A source that counts its tokens: each training skill's train tokens and the tokens the
     run will draw (steps x batch x window); nothing for other sources."""
     spec = sources.get(cfg.data.source)
     if not spec.capabilities.token_counts:
         return {}
-    names = list(source.skill_names)
-    counts = np.asarray(source.train_token_counts(), dtype=np.float64)
     width = source.train_width if spec.capabilities.fixed_width else cfg.model.max_seq_len
     return {
-        "train_tokens": counts[[names.index(s) for s in train]],
+        "train_tokens": train_token_counts(source, train),
         "budget_tokens": int(cfg.trainer.max_steps * cfg.data.global_batch_size * width),
     }
 

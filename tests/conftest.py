@@ -49,6 +49,17 @@ TINY_RUN = (
 )
 
 # a one-layer LEGO run of 12 steps in 3 rounds (key=value overrides of `skillit train lego`)
+# 12 steps in 3 rounds on one CPU thread, nothing logged or drawn (added to tiny run configs)
+SHORT_QUIET_CPU = (
+    "trainer.max_steps=12",
+    "mixing.rounds=3",
+    "trainer.accelerator=cpu",
+    "trainer.threads=1",
+    "trainer.progress_bar=false",
+    "logger.wandb=off",
+    "mixing.plots=false",
+)
+
 TINY_LEGO = [
     "data.lego.k=3",
     "data.lego.fmt=chain",
@@ -57,13 +68,7 @@ TINY_LEGO = [
     "model.n_layer=1",
     "model.d_model=32",
     "model.n_head=2",
-    "trainer.max_steps=12",
-    "mixing.rounds=3",
-    "trainer.accelerator=cpu",
-    "trainer.threads=1",
-    "trainer.progress_bar=false",
-    "logger.wandb=off",
-    "mixing.plots=false",
+    *SHORT_QUIET_CPU,
 ]
 
 # a graph-learning config of a one-layer LEGO model (`skillit graph learn FILE`)

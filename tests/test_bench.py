@@ -422,12 +422,11 @@ def test_a_run_whose_dependency_finished_starts_before_later_strategies(tmp_path
         )
 
     roots = [spec("stratified", s) for s in (0, 1)]
-    todo = [
+    todo = [  # suite order: stratified, doremi (waits on stratified), random
         *roots,
-        *(spec("random", s) for s in (0, 1)),
         *(spec("doremi", s, (roots[s].run_dir,)) for s in (0, 1)),
+        *(spec("random", s) for s in (0, 1)),
     ]
-    todo = [todo[0], todo[1], todo[4], todo[5], todo[2], todo[3]]  # suite order: doremi second
     runner._run_pool(InlinePool(), 2, todo, lambda s, i: None, None)
     assert started == [
         ("stratified", 0),

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import run_history
+from conftest import SHORT_QUIET_CPU, run_history
 
 from skillit.config import load_config
 from skillit.training import train
@@ -24,13 +24,7 @@ def test_a_short_spanish_qg_skillit_run_writes_its_mixture_history(tmp_path, nat
             "model.d_model=64",
             "data.natinst.dev_size=20",
             "data.global_batch_size=4",
-            "trainer.max_steps=12",
-            "mixing.rounds=3",
-            "trainer.accelerator=cpu",
-            "trainer.threads=1",
-            "trainer.progress_bar=false",
-            "logger.wandb=off",
-            "mixing.plots=false",
+            *SHORT_QUIET_CPU,
         ],
     )
     result = train(cfg)

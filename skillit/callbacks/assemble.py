@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import lightning as L
-import numpy as np
 
-from skillit.build import RunParts
+from skillit.build import RunParts, train_token_counts
 from skillit.callbacks.curriculum import CurriculumCallback
 from skillit.callbacks.delivered import DeliveredCounts
 from skillit.callbacks.divergence import DivergenceGuard
@@ -41,9 +40,7 @@ def epoch_cap(cfg: RunConfig, parts: RunParts, delivered: DeliveredCounts) -> Ep
     spec = parts.source_spec
     if not spec.capabilities.token_counts:
         return None
-    names = list(parts.source.skill_names)
-    ids = [names.index(s) for s in parts.train_skills]
-    counts = np.asarray(parts.source.train_token_counts(), dtype=np.float64)[ids]
+    counts = train_token_counts(parts.source, parts.train_skills)
     cap = spec.epoch_cap(parts.source_options) if spec.epoch_cap is not None else None
     rows = cfg.data.global_batch_size * parts.source.train_width  # tokens a step draws
     round_tokens = [n * rows for n in parts.data.round_lengths]

@@ -53,7 +53,10 @@ def unimax_allocation(train_tokens, budget_tokens: float, max_epochs: float) -> 
 
 
 def unimax_weights(train_tokens, budget_tokens: float, max_epochs: float) -> np.ndarray:
-    given = unimax_allocation(train_tokens, budget_tokens, max_epochs)
+    return _proportions(unimax_allocation(train_tokens, budget_tokens, max_epochs))
+
+
+def _proportions(given: np.ndarray) -> np.ndarray:
     if given.sum() <= 0:
         raise SkillitError("UniMax has no tokens to share: every training domain is empty")
     return given / given.sum()
@@ -76,6 +79,4 @@ def build_unimax(ctx: BuildContext, options: UniMaxConfig) -> UniMaxStrategy:
             SkillitWarning,
             stacklevel=2,
         )
-    return UniMaxStrategy(
-        unimax_weights(ctx.train_tokens, ctx.budget_tokens, options.max_epochs), ctx.eval_skills
-    )
+    return UniMaxStrategy(_proportions(given), ctx.eval_skills)
