@@ -177,14 +177,14 @@ def _pm(ms: list) -> str:
 
 def table(summary: dict, baselines: list[str]) -> str:
     lines = [
-        "| strategy | loss | worst-domain loss | mixture | epochs seen | graph probe steps |",
-        "|---|---|---|---|---|---|",
+        "| strategy | seeds | loss | worst-domain loss | mixture | epochs seen | graph probe steps |",
+        "|---|---|---|---|---|---|---|",
     ]
     for strategy, e in summary.items():
         mix = " ".join(f"{n} {w:.2f}" for n, w in e["mixture"].items())
         epochs = " ".join(f"{n} {v:.2f}" for n, v in e["epochs"].items())
         lines.append(
-            f"| {strategy} | {_pm(e['mean'])} | {_pm(e['worst'])} | {mix} | {epochs} | "
+            f"| {strategy} | {len(e['seeds'])} | {_pm(e['mean'])} | {_pm(e['worst'])} | {mix} | {epochs} | "
             f"{e['graph_steps']:.0f} |"
         )
     for baseline in baselines:
