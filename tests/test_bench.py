@@ -103,6 +103,26 @@ def test_rerun_skips_finished_runs(tiny_bench):
     assert after == tiny_bench["mtimes"] and len(after) == 4
 
 
+@pytest.mark.slow  # trains one tiny run
+def test_a_call_for_some_strategies_and_more_seeds_keeps_earlier_runs_in_the_tables(
+    tiny_bench, tmp_path
+):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(tiny_bench["out"], out)
+    # a finished run trained with other settings is left out of the tables, not counted
+    recipe = out / "runs" / "stratified" / "seed1" / "bench_run.json"
+    recipe.write_text(json.dumps({"config": "other.yaml", "overrides": []}))
+    suite_file = str(tiny_bench["suite_file"])
+    args = ["--seeds", "1-2", "--strategies", "random", "--no-progress", "--no-plots"]
+    assert main(["bench", suite_file, *args, "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["strategies"]["random"]["seeds"] == [0, 1, 2]
+    assert results["strategies"]["stratified"]["seeds"] == [0]
+    assert [p.parts[-3] for p in out.glob("runs/*/seed2/final_eval.json")] == ["random"]
+
+
 @pytest.mark.slow  # trains the tiny suite
 def test_interrupted_run_is_trained_again(tiny_bench, tmp_path):
     out = tmp_path / "out"

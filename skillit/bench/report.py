@@ -397,8 +397,9 @@ def _loss_tables(results: dict, head: str, skills: list[str], budget: int) -> st
 
 
 def write_report(suite: Suite, specs: list[RunSpec], out: Path, plots: bool = True) -> dict:
-    """Write results.json, results.md and plots for the finished runs of `specs` into `out`."""
-    records = [read_run(s) for s in specs if s.finished]
+    """Write results.json, results.md and plots for the finished runs of `specs` into `out`
+    (a run trained with another recipe than its spec's is left out)."""
+    records = [read_run(s) for s in specs if s.finished and s.trained_as_planned()]
     results = summarise(suite, records)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(jsonio.dumps(results, indent=2) + "\n")

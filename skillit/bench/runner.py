@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -63,6 +63,11 @@ class RunSpec:
     @property
     def finished(self) -> bool:
         return (Path(self.run_dir) / FINAL_FILE).is_file()
+
+    def trained_as_planned(self) -> bool:
+        """False where the directory's run was trained with another recipe than this spec's."""
+        path = Path(self.run_dir) / SPEC_FILE
+        return not path.is_file() or json.loads(path.read_text()) == self.recipe()
 
     def recipe(self) -> dict:
         """What determines the run's result (not where it is written or how many threads)."""
@@ -160,11 +165,8 @@ def _fit_eval_every(suite: Suite) -> None:
 
 def check_reuse(spec: RunSpec) -> None:
     """Refuse to count a finished run that was trained with a different recipe."""
-    path = Path(spec.run_dir) / SPEC_FILE
-    if not spec.finished or not path.is_file():
-        return
-    previous = json.loads(path.read_text())
-    if previous != spec.recipe():
+    if spec.finished and not spec.trained_as_planned():
+        previous = json.loads((Path(spec.run_dir) / SPEC_FILE).read_text())
         raise SkillitError(
             f"{spec.run_dir} holds a finished run made with other settings "
             f"(overrides {previous.get('overrides')}); choose another --out or delete that directory"
@@ -314,15 +316,22 @@ def run_suite(
     plots: bool = True,
     threads: int = 1,
     graph_learner: GraphLearner | None = None,
+    report: Suite | None = None,
 ) -> dict:
     """Run every unfinished run of `suite` into `out` (`threads` torch threads each; a run that
     learns its graph first by `graph_learner`), then write results.json, results.md, plots.
 
+    The report covers the finished runs of `report` (default `suite`) trained with its recipe:
+    when this call runs part of a suite (some strategies, extra seeds), passing the whole suite
+    keeps every earlier finished run in the tables instead of replacing them by this part.
     Returns the results.json payload with "ran"/"skipped" lists of this invocation added.
     """
     out = Path(out)
     specs = plan_runs(suite, out, threads)
     done = execute(specs, jobs=jobs, progress=progress, graph_learner=graph_learner)
-    results = write_report(suite, specs, out, plots=plots)
+    if report is not None:  # with the overrides planning settled for `suite` (eval_every)
+        report = replace(report, overrides=list(suite.overrides))
+    reported = specs if report is None else plan_runs(report, out, threads)
+    results = write_report(report or suite, reported, out, plots=plots)
     results.update(done)
     return results

@@ -19,7 +19,11 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "bench",
         help="run a benchmark suite (strategies x seeds) and write results.json, a table and plots",
-        description="Run strategies x seeds of one setting; finished runs are skipped on a rerun.",
+        description=(
+            "Run strategies x seeds of one setting; finished runs are skipped on a rerun. The "
+            "tables cover every finished run of the suite in --out, so a later call with more "
+            "--seeds or some --strategies extends them."
+        ),
     )
     p.add_argument(
         "suite", nargs="?", help="suite name (a shipped suite, see --list) or a suite .yaml path"
@@ -81,6 +85,10 @@ def run(args) -> int:
     if strategies == []:
         raise SkillitError("--strategies is empty; give labels such as random,skillit")
     suite = restrict(suite, args.steps, seeds, strategies, args.extra)
+    # The tables cover the whole suite, the seeds asked for included, so a call that adds seeds
+    # or reruns some strategies does not replace the earlier finished runs' rows.
+    whole = load_suite(args.suite, args.variant)
+    report = restrict(whole, args.steps, sorted({*whole.seeds, *suite.seeds}), None, args.extra)
     from skillit.bench.runner import run_suite  # loads torch and Lightning: only to run
     from skillit.graphlearn.in_run import train_learning_graph
 
@@ -93,6 +101,7 @@ def run(args) -> int:
         plots=not args.no_plots,
         threads=args.threads,
         graph_learner=train_learning_graph,  # runs with mixing.graph.learn learn it first
+        report=report,
     )
     print((out / "results.md").read_text())
     print(
