@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -107,8 +108,6 @@ def test_rerun_skips_finished_runs(tiny_bench):
 def test_a_call_for_some_strategies_and_more_seeds_keeps_earlier_runs_in_the_tables(
     tiny_bench, tmp_path
 ):
-    import shutil
-
     out = tmp_path / "out"
     shutil.copytree(tiny_bench["out"], out)
     # a finished run trained with other settings is left out of the tables, not counted
